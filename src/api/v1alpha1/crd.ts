@@ -1,0 +1,167 @@
+/**
+ * Pure builders of the CustomResourceDefinitions from the TypeBox schemas. `npm run generate` writes
+ * their YAML to crds/; a unit test fails when the checked-in files differ from what this produces.
+ */
+import type { TSchema } from 'typebox';
+import { GROUP, VERSION } from './common.ts';
+import { DEPLOYMENT_KIND, DEPLOYMENT_PLURAL, DeploymentSpecSchema, DeploymentStatusSchema } from './deployment.ts';
+import { MODEL_GROUP_KIND, MODEL_GROUP_PLURAL, ModelGroupSpecSchema, ModelGroupStatusSchema } from './modelgroup.ts';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/**
+ * Turns a TypeBox/JSON Schema node into a structural OpenAPI v3 node. `additionalProperties: false`
+ * is what makes ajv report unknown fields, but the API server forbids it (it prunes unknown fields
+ * instead), so it goes; everything else is already structural by construction.
+ */
+export function toStructural(schema: TSchema): Json {
+  // JSON round trip: drops the non-enumerable CEL predicates and TypeBox's symbol keys.
+  const plain = JSON.parse(JSON.stringify(schema)) as Json;
+  return strip(plain);
+}
+
+function strip(node: Json): Json {
+  if (Array.isArray(node)) return node.map(strip);
+  if (node === null || typeof node !== 'object') return node;
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'additionalProperties' && v === false) continue;
+    // Inside `properties` every key is a field name, not a keyword, so recurse field by field.
+    out[k] = strip(v);
+  }
+  return out;
+}
+
+interface PrinterColumn {
+  name: string;
+  type: 'string' | 'integer' | 'date' | 'boolean' | 'number';
+  jsonPath: string;
+  description: string;
+  priority?: number;
+}
+
+interface KindDefinition {
+  kind: string;
+  plural: string;
+  shortName: string;
+  description: string;
+  spec: TSchema;
+  status: TSchema;
+  columns: PrinterColumn[];
+}
+
+const READY_COLUMN: PrinterColumn = {
+  name: 'Ready',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+  description: 'Whether the object is ready.',
+};
+const REASON_COLUMN: PrinterColumn = {
+  name: 'Reason',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+  description: 'Why it is (not) ready.',
+  priority: 1,
+};
+const AGE_COLUMN: PrinterColumn = {
+  name: 'Age',
+  type: 'date',
+  jsonPath: '.metadata.creationTimestamp',
+  description: 'Time since creation.',
+};
+
+export const MODEL_GROUP_DEFINITION: KindDefinition = {
+  kind: MODEL_GROUP_KIND,
+  plural: MODEL_GROUP_PLURAL,
+  shortName: 'smg',
+  description:
+    'A base LLM plus fine-tuned LoRA adapters (members), each addressed by an inference key. ' +
+    'StackedDeployments serve a group on vLLM in the cluster or on OCI Data Science.',
+  spec: ModelGroupSpecSchema,
+  status: ModelGroupStatusSchema,
+  columns: [
+    READY_COLUMN,
+    { name: 'Base', type: 'string', jsonPath: '.spec.baseModel.inferenceKey', description: 'Inference key of the base.' },
+    { name: 'Members', type: 'integer', jsonPath: '.status.memberCount', description: 'Number of members.' },
+    REASON_COLUMN,
+    AGE_COLUMN,
+  ],
+};
+
+export const DEPLOYMENT_DEFINITION: KindDefinition = {
+  kind: DEPLOYMENT_KIND,
+  plural: DEPLOYMENT_PLURAL,
+  shortName: 'sdep',
+  description:
+    'Serves a StackedModelGroup: vLLM pods with every adapter loaded at run time, or an OCI Data Science ' +
+    'model deployment of a stacked model group, with live updates when members change.',
+  spec: DeploymentSpecSchema,
+  status: DeploymentStatusSchema,
+  columns: [
+    READY_COLUMN,
+    { name: 'Backend', type: 'string', jsonPath: '.spec.backend', description: 'vllm or oci.' },
+    { name: 'Group', type: 'string', jsonPath: '.spec.modelGroupRef.name', description: 'The model group served.' },
+    { name: 'Replicas', type: 'integer', jsonPath: '.status.readyReplicas', description: 'Ready replicas.', priority: 1 },
+    { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint', description: 'Where clients send requests.' },
+    REASON_COLUMN,
+    AGE_COLUMN,
+  ],
+};
+
+/** The CustomResourceDefinition object of one kind. */
+export function buildCrd(def: KindDefinition): Record<string, Json> {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: `${def.plural}.${GROUP}`,
+      labels: { 'app.kubernetes.io/part-of': 'stacked-operator' },
+    },
+    spec: {
+      group: GROUP,
+      names: {
+        kind: def.kind,
+        listKind: `${def.kind}List`,
+        plural: def.plural,
+        singular: def.kind.toLowerCase(),
+        shortNames: [def.shortName],
+        categories: ['stacked'],
+      },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: def.columns.map((c) => ({ ...c }) as unknown as Json),
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: def.description,
+              required: ['spec'],
+              properties: {
+                apiVersion: {
+                  type: 'string',
+                  description: 'Versioned schema of this representation of an object.',
+                },
+                kind: { type: 'string', description: 'REST resource this object represents.' },
+                metadata: { type: 'object' },
+                spec: toStructural(def.spec),
+                status: toStructural(def.status),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** Both CRDs, keyed by the file name they are written to in crds/. */
+export function allCrds(): Record<string, Record<string, Json>> {
+  return {
+    [`${GROUP}_${MODEL_GROUP_PLURAL}.yaml`]: buildCrd(MODEL_GROUP_DEFINITION),
+    [`${GROUP}_${DEPLOYMENT_PLURAL}.yaml`]: buildCrd(DEPLOYMENT_DEFINITION),
+  };
+}

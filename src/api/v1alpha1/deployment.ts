@@ -1,0 +1,475 @@
+/** StackedDeployment: serves one StackedModelGroup on a backend (vllm in the cluster, or OCI). */
+import Type from 'typebox';
+import {
+  API_VERSION,
+  Conditions,
+  InferenceKey,
+  IntegerEnum,
+  KubeObject,
+  LocalObjectReference,
+  ObjectMeta,
+  Ocid,
+  StringEnum,
+  StringMap,
+  cel,
+  rules,
+} from './common.ts';
+
+export const DEPLOYMENT_KIND = 'StackedDeployment';
+export const DEPLOYMENT_PLURAL = 'stackeddeployments';
+export const BACKENDS = ['vllm', 'oci'] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+/** vLLM accepts these values of --max-lora-rank and no others. */
+export const LORA_RANKS = [1, 8, 16, 32, 64, 128, 256, 320, 512] as const;
+
+/** Flags the operator derives from the spec; setting them in extraArgs would fight the operator. */
+export const MANAGED_VLLM_FLAGS = [
+  '--model',
+  '--served-model-name',
+  '--port',
+  '--enable-lora',
+  '--max-loras',
+  '--max-cpu-loras',
+  '--max-lora-rank',
+  '--max-model-len',
+  '--tensor-parallel-size',
+] as const;
+
+const managedFlagsCel = `[${MANAGED_VLLM_FLAGS.map((f) => `'${f}'`).join(', ')}]`;
+
+interface EngineShape {
+  maxLoras: number;
+  maxCpuLoras?: number;
+}
+
+export const EngineSchema = Type.Object(
+  {
+    maxModelLen: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'vLLM --max-model-len: the context length.' }),
+    ),
+    maxLoraRank: IntegerEnum(LORA_RANKS, {
+      default: 16,
+      description:
+        'vLLM --max-lora-rank: the largest adapter rank the engine accepts. One of 1, 8, 16, 32, 64, 128, 256, 320, 512.',
+    }),
+    maxLoras: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 4,
+      description: 'vLLM --max-loras: adapters that can run in one batch on the GPU.',
+    }),
+    maxCpuLoras: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 4096,
+        description: 'vLLM --max-cpu-loras: adapters cached in CPU memory; at least maxLoras. Defaults to maxLoras.',
+      }),
+    ),
+    extraArgs: Type.Optional(
+      Type.Array(Type.String({ maxLength: 1024 }), {
+        maxItems: 64,
+        description: 'More vLLM arguments, passed through unchanged. Flags the operator sets are refused here.',
+        ...rules(
+          cel<string[]>(
+            `self.all(a, !${managedFlagsCel}.exists(f, a == f || a.startsWith(f + '=')))`,
+            `extraArgs must not set flags the operator manages (${MANAGED_VLLM_FLAGS.join(', ')}); use the engine fields`,
+            (args) => args.every((a) => !MANAGED_VLLM_FLAGS.some((f) => a === f || a.startsWith(`${f}=`))),
+          ),
+        ),
+      }),
+    ),
+  },
+  {
+    description: 'vLLM engine settings shared by both backends (the oci backend passes them in PARAMS).',
+    default: {},
+    additionalProperties: false,
+    ...rules(
+      cel<EngineShape>(
+        '!has(self.maxCpuLoras) || self.maxCpuLoras >= self.maxLoras',
+        'maxCpuLoras must be at least maxLoras',
+        (e) => e.maxCpuLoras === undefined || e.maxCpuLoras >= e.maxLoras,
+        { fieldPath: '.maxCpuLoras' },
+      ),
+    ),
+  },
+);
+
+export const RouterSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Run the router that sends each request to a pod holding its adapter and splits A/B traffic.',
+    }),
+    replicas: Type.Integer({ minimum: 0, maximum: 100, default: 1, description: 'Router replicas.' }),
+  },
+  { description: 'The in-cluster router in front of the vLLM pods.', default: {}, additionalProperties: false },
+);
+
+export const VllmSchema = Type.Object(
+  {
+    image: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 512,
+        description: "vLLM OpenAI server image. Defaults to the operator's --default-vllm-image.",
+      }),
+    ),
+    replicas: Type.Integer({ minimum: 0, maximum: 1000, default: 1, description: 'vLLM pods; may be 0.' }),
+    gpusPerReplica: Type.Integer({
+      minimum: 1,
+      maximum: 16,
+      default: 1,
+      description: 'nvidia.com/gpu per pod; the tensor parallel size defaults to it.',
+    }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 8000, description: 'Port vLLM listens on.' }),
+    env: Type.Optional(
+      Type.Array(KubeObject('A core/v1 EnvVar.'), {
+        maxItems: 128,
+        description: 'Environment variables of the vLLM container (core/v1 EnvVar).',
+      }),
+    ),
+    resources: Type.Optional(
+      KubeObject('core/v1 ResourceRequirements of the vLLM container; nvidia.com/gpu is set from gpusPerReplica.'),
+    ),
+    nodeSelector: Type.Optional(StringMap({ description: 'Node labels the vLLM pods must run on.' })),
+    tolerations: Type.Optional(
+      Type.Array(KubeObject('A core/v1 Toleration.'), {
+        maxItems: 64,
+        description: 'Tolerations of the vLLM pods (core/v1 Toleration), e.g. for GPU node taints.',
+      }),
+    ),
+    affinity: Type.Optional(KubeObject('core/v1 Affinity of the vLLM pods.')),
+    router: RouterSchema,
+  },
+  { description: 'The in-cluster vLLM backend.', additionalProperties: false },
+);
+
+const LogRefSchema = Type.Object(
+  {
+    logGroupId: Ocid('loggroup', 'OCI Logging log group OCID.'),
+    logId: Ocid('log', 'OCI Logging log OCID.'),
+  },
+  { description: 'An OCI Logging log.', additionalProperties: false },
+);
+
+interface AuthShape {
+  type: string;
+  secretRef?: object;
+}
+
+interface InfraShape {
+  instanceCount?: number;
+  autoscaling?: { minimumInstanceCount: number; maximumInstanceCount: number };
+}
+
+export const OciSchema = Type.Object(
+  {
+    region: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[a-z]+-[a-z]+-[0-9]+$',
+      description: 'OCI region, e.g. us-ashburn-1.',
+    }),
+    endpoint: Type.Optional(
+      Type.String({
+        maxLength: 2048,
+        description: 'Override of the Data Science endpoint (private realms, tests).',
+        ...rules(
+          cel<string>(
+            "self.startsWith('https://') || self.startsWith('http://127.') || self.startsWith('http://localhost')",
+            'endpoint must be an https:// URL (plain http only on loopback, for tests)',
+            (s) => s.startsWith('https://') || s.startsWith('http://127.') || s.startsWith('http://localhost'),
+          ),
+        ),
+      }),
+    ),
+    compartmentId: Ocid('compartment', 'Compartment of the model group and the model deployment.'),
+    projectId: Ocid('datascienceproject', 'Data Science project of the model group and the deployment.'),
+    auth: Type.Object(
+      {
+        type: StringEnum(['apiKey', 'workloadIdentity', 'instancePrincipal', 'resourcePrincipal'], {
+          default: 'apiKey',
+          description: 'How the operator authenticates to OCI.',
+        }),
+        secretRef: Type.Optional(
+          LocalObjectReference(
+            'Secret with tenancy, user, fingerprint, privateKey, optional passphrase and region (apiKey only).',
+          ),
+        ),
+      },
+      {
+        description: 'Credentials, by reference only: no secret ever sits in this object.',
+        additionalProperties: false,
+        ...rules(
+          cel<AuthShape>(
+            "(self.type == 'apiKey') == has(self.secretRef)",
+            'auth.secretRef is required for type apiKey and not allowed for the other types',
+            (a) => (a.type === 'apiKey') === (a.secretRef !== undefined),
+          ),
+        ),
+      },
+    ),
+    displayName: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'OCI display name.' })),
+    description: Type.Optional(Type.String({ maxLength: 400, description: 'OCI description.' })),
+    infrastructure: Type.Object(
+      {
+        shape: Type.String({ minLength: 1, maxLength: 64, description: 'Compute shape, e.g. VM.GPU.A10.1.' }),
+        instanceCount: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 100, description: 'Fixed number of instances (default 1).' }),
+        ),
+        bandwidthMbps: Type.Optional(
+          Type.Integer({ minimum: 10, maximum: 8000, description: 'Load balancer bandwidth in Mbps.' }),
+        ),
+        autoscaling: Type.Optional(
+          Type.Object(
+            {
+              minimumInstanceCount: Type.Integer({ minimum: 1, maximum: 100, description: 'Fewest instances.' }),
+              maximumInstanceCount: Type.Integer({ minimum: 1, maximum: 100, description: 'Most instances.' }),
+              cpuUtilizationPercent: Type.Integer({
+                minimum: 1,
+                maximum: 100,
+                default: 70,
+                description: 'Scale out above this CPU use.',
+              }),
+            },
+            {
+              description: 'Autoscaling instead of a fixed count.',
+              additionalProperties: false,
+              ...rules(
+                cel<{ minimumInstanceCount: number; maximumInstanceCount: number }>(
+                  'self.minimumInstanceCount <= self.maximumInstanceCount',
+                  'autoscaling.minimumInstanceCount must not exceed maximumInstanceCount',
+                  (a) => a.minimumInstanceCount <= a.maximumInstanceCount,
+                ),
+              ),
+            },
+          ),
+        ),
+      },
+      {
+        description: 'The instance pool behind the model deployment.',
+        additionalProperties: false,
+        ...rules(
+          cel<InfraShape>(
+            '!(has(self.instanceCount) && has(self.autoscaling))',
+            'set instanceCount or autoscaling, not both',
+            (i) => !(i.instanceCount !== undefined && i.autoscaling !== undefined),
+          ),
+        ),
+      },
+    ),
+    container: Type.Object(
+      {
+        image: Type.String({ minLength: 1, maxLength: 512, description: 'OCIR image of the vLLM serving container.' }),
+        serverPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 8080, description: 'Container port.' }),
+        healthCheckPort: Type.Optional(
+          Type.Integer({ minimum: 1024, maximum: 65535, description: 'Health check port (default serverPort).' }),
+        ),
+        environmentVariables: Type.Optional(
+          StringMap({
+            description: 'Extra container environment; PARAMS and VLLM_ALLOW_RUNTIME_LORA_UPDATING are set by the operator.',
+            ...rules(
+              cel<Record<string, string>>(
+                "!('PARAMS' in self) && !('VLLM_ALLOW_RUNTIME_LORA_UPDATING' in self)",
+                'environmentVariables must not set PARAMS or VLLM_ALLOW_RUNTIME_LORA_UPDATING; use spec.engine',
+                (e) => !('PARAMS' in e) && !('VLLM_ALLOW_RUNTIME_LORA_UPDATING' in e),
+              ),
+            ),
+          }),
+        ),
+      },
+      { description: 'The serving container (BYOC).', additionalProperties: false },
+    ),
+    logging: Type.Optional(
+      Type.Object(
+        { access: Type.Optional(LogRefSchema), predict: Type.Optional(LogRefSchema) },
+        { description: 'Where OCI sends access and predict logs.', additionalProperties: false },
+      ),
+    ),
+    retainModelGroups: Type.Integer({
+      minimum: 0,
+      maximum: 20,
+      default: 2,
+      description: 'Superseded OCI model groups kept for rollback.',
+    }),
+    driftPolicy: StringEnum(['Reconcile', 'Observe'], {
+      default: 'Reconcile',
+      description: 'What to do when the OCI deployment changes behind our back: bring it back, or only report it.',
+    }),
+  },
+  { description: 'The OCI Data Science backend.', additionalProperties: false },
+);
+
+interface VariantShape {
+  inferenceKey: string;
+  weight: number;
+}
+interface ExperimentShape {
+  name: string;
+  variants: VariantShape[];
+}
+interface DeploymentSpecShape {
+  backend: Backend;
+  vllm?: object;
+  oci?: object;
+  experiments?: ExperimentShape[];
+}
+
+export const ExperimentSchema = Type.Object(
+  {
+    name: InferenceKey('The model name clients request to join the experiment; must not be an inference key.'),
+    stickyHeader: Type.Optional(
+      Type.String({
+        maxLength: 128,
+        pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$',
+        description: 'Request header whose value pins a client to one variant (e.g. x-user-id).',
+      }),
+    ),
+    variants: Type.Array(
+      Type.Object(
+        {
+          inferenceKey: InferenceKey('A member of the group that receives a share of the traffic.'),
+          weight: Type.Integer({
+            maximum: 1000,
+            description: 'Relative share of the traffic; positive.',
+            ...rules(cel<number>('self > 0', 'A/B weights must be positive', (w) => w > 0)),
+          }),
+        },
+        { description: 'One arm of the experiment.', additionalProperties: false },
+      ),
+      {
+        minItems: 2,
+        maxItems: 16,
+        description: 'The arms; a request goes to one of them in proportion to its weight.',
+        ...rules(
+          cel<VariantShape[]>(
+            'self.all(v, self.exists_one(w, w.inferenceKey == v.inferenceKey))',
+            'each variant of an experiment must name a different inferenceKey',
+            (vs) => new Set(vs.map((v) => v.inferenceKey)).size === vs.length,
+          ),
+        ),
+      },
+    ),
+  },
+  { description: 'An A/B experiment across adapters.', additionalProperties: false },
+);
+
+export const DeploymentSpecSchema = Type.Object(
+  {
+    modelGroupRef: LocalObjectReference('The StackedModelGroup to serve, in the same namespace.'),
+    backend: StringEnum(BACKENDS, {
+      description: 'vllm: pods in this cluster; oci: an OCI Data Science model deployment.',
+    }),
+    engine: EngineSchema,
+    vllm: Type.Optional(VllmSchema),
+    oci: Type.Optional(OciSchema),
+    experiments: Type.Optional(
+      Type.Array(ExperimentSchema, {
+        maxItems: 32,
+        description: 'A/B experiments: a request for an experiment name goes to one variant by weight.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      }),
+    ),
+  },
+  {
+    description: 'How and where to serve a StackedModelGroup.',
+    additionalProperties: false,
+    ...rules(
+      cel<DeploymentSpecShape>(
+        "self.backend != 'vllm' || (has(self.vllm) && !has(self.oci))",
+        "backend 'vllm' requires spec.vllm and forbids spec.oci",
+        (s) => s.backend !== 'vllm' || (s.vllm !== undefined && s.oci === undefined),
+      ),
+      cel<DeploymentSpecShape>(
+        "self.backend != 'oci' || (has(self.oci) && !has(self.vllm))",
+        "backend 'oci' requires spec.oci and forbids spec.vllm",
+        (s) => s.backend !== 'oci' || (s.oci !== undefined && s.vllm === undefined),
+      ),
+      cel<DeploymentSpecShape>(
+        '!has(self.experiments) || self.experiments.all(e, self.experiments.exists_one(f, f.name == e.name))',
+        'experiment names must be unique',
+        (s) => new Set((s.experiments ?? []).map((e) => e.name)).size === (s.experiments ?? []).length,
+        { fieldPath: '.experiments', reason: 'FieldValueDuplicate' },
+      ),
+      cel<DeploymentSpecShape>(
+        '!has(self.experiments) || self.experiments.all(e, self.experiments.all(f, f.variants.all(v, v.inferenceKey != e.name)))',
+        'an experiment name must not be an inference key used by a variant',
+        (s) => {
+          const names = new Set((s.experiments ?? []).map((e) => e.name));
+          return (s.experiments ?? []).every((e) => e.variants.every((v) => !names.has(v.inferenceKey)));
+        },
+        { fieldPath: '.experiments' },
+      ),
+    ),
+  },
+);
+
+export const AdapterStatusSchema = Type.Object(
+  {
+    inferenceKey: Type.String({ description: 'The member this entry reports on.' }),
+    modelId: Type.Optional(Type.String({ description: 'Its model OCID, if set.' })),
+    state: StringEnum(['Pending', 'Loading', 'Loaded', 'Failed', 'Unloading'], {
+      description: 'Pending: not yet tried; Loaded: on every ready replica; Failed: see message.',
+    }),
+    loadedReplicas: Type.Optional(Type.Integer({ description: 'Ready replicas that hold the adapter.' })),
+    readyReplicas: Type.Optional(Type.Integer({ description: 'Ready replicas in all.' })),
+    message: Type.Optional(Type.String({ maxLength: 4096, description: "The engine's or the cloud's last error." })),
+  },
+  { description: 'Where one adapter stands on this deployment.' },
+);
+
+export const OciStatusSchema = Type.Object(
+  {
+    modelDeploymentId: Type.Optional(Type.String({ description: 'OCID of the model deployment.' })),
+    modelGroupId: Type.Optional(Type.String({ description: 'OCID of the OCI model group now deployed.' })),
+    modelGroupHistory: Type.Optional(
+      Type.Array(Type.String(), { maxItems: 64, description: 'Superseded OCI model groups still kept, newest first.' }),
+    ),
+    lifecycleState: Type.Optional(Type.String({ description: 'Lifecycle state of the model deployment.' })),
+    workRequestId: Type.Optional(Type.String({ description: 'The work request being tracked, if any.' })),
+  },
+  { description: 'What the oci backend created.' },
+);
+
+export const DeploymentStatusSchema = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'Generation the status reflects.' })),
+    endpoint: Type.Optional(Type.String({ description: 'Where clients send requests.' })),
+    replicas: Type.Optional(Type.Integer({ description: 'Serving replicas (pods or OCI instances).' })),
+    readyReplicas: Type.Optional(Type.Integer({ description: 'Replicas that hold every adapter and serve.' })),
+    conditions: Type.Optional(Conditions('Ready, Available, AdaptersReady, Progressing, Degraded.')),
+    adapters: Type.Optional(
+      Type.Array(AdapterStatusSchema, {
+        maxItems: 500,
+        description: 'One entry per member of the group.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['inferenceKey'],
+      }),
+    ),
+    oci: Type.Optional(OciStatusSchema),
+  },
+  { description: 'Observed state, written by the operator.' },
+);
+
+export const StackedDeploymentSchema = Type.Object(
+  {
+    apiVersion: Type.Literal(API_VERSION),
+    kind: Type.Literal(DEPLOYMENT_KIND),
+    metadata: ObjectMeta,
+    spec: DeploymentSpecSchema,
+    status: Type.Optional(DeploymentStatusSchema),
+  },
+  {
+    description:
+      'Serves a StackedModelGroup: vLLM pods with every adapter loaded at run time, or an OCI Data Science ' +
+      'model deployment of a stacked model group, with live updates when members change.',
+  },
+);
+
+export type StackedDeployment = Type.Static<typeof StackedDeploymentSchema>;
+export type DeploymentSpec = Type.Static<typeof DeploymentSpecSchema>;
+export type DeploymentStatus = Type.Static<typeof DeploymentStatusSchema>;
+export type AdapterStatus = Type.Static<typeof AdapterStatusSchema>;
+export type Experiment = Type.Static<typeof ExperimentSchema>;

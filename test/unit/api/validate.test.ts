@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import {
+  formatIssues,
+  validateDeployment,
+  validateModelGroup,
+  withDefaults,
+  type ValidationResult,
+} from '../../../src/api/v1alpha1/validate.ts';
+import type { StackedModelGroup } from '../../../src/api/v1alpha1/modelgroup.ts';
+import type { StackedDeployment } from '../../../src/api/v1alpha1/deployment.ts';
+
+const samples = join(import.meta.dirname, '..', '..', '..', 'deploy', 'samples');
+const sample = <T>(file: string): T => load(readFileSync(join(samples, file), 'utf8')) as T;
+
+function group(mutate: (g: StackedModelGroup) => void = () => undefined): StackedModelGroup {
+  const g = withDefaults('StackedModelGroup', sample<StackedModelGroup>('modelgroup.yaml'));
+  mutate(g);
+  return g;
+}
+
+function deployment(file: string, mutate: (d: StackedDeployment) => void = () => undefined): StackedDeployment {
+  const d = withDefaults('StackedDeployment', sample<StackedDeployment>(file));
+  mutate(d);
+  return d;
+}
+
+function messages(r: ValidationResult<unknown>): string {
+  assert.equal(r.valid, false, 'expected the object to be invalid');
+  return r.valid ? '' : formatIssues(r.issues);
+}
+
+describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
+  it('accepts the samples once defaulted', () => {
+    assert.deepEqual(validateModelGroup(group()), { valid: true, value: group() });
+    for (const f of ['deployment-vllm.yaml', 'deployment-oci.yaml']) {
+      const r = validateDeployment(deployment(f));
+      assert.ok(r.valid, r.valid ? '' : formatIssues(r.issues));
+    }
+  });
+
+  it('fills defaults the way the API server does', () => {
+    const d = deployment('deployment-vllm.yaml');
+    assert.equal(d.spec.engine.maxLoras, 4);
+    assert.equal(d.spec.vllm?.port, 8000);
+    assert.equal(d.spec.vllm?.router.enabled, true);
+  });
+
+  describe('StackedModelGroup', () => {
+    it('rejects a member whose inferenceKey equals the base key', () => {
+      const m = messages(validateModelGroup(group((g) => (g.spec.members![0]!.inferenceKey = 'basemodel'))));
+      assert.match(m, /spec\.members: a member's inferenceKey must differ from baseModel\.inferenceKey/);
+    });
+
+    it('rejects duplicate inference keys', () => {
+      const m = messages(validateModelGroup(group((g) => (g.spec.members![1]!.inferenceKey = 'sql-lora-1'))));
+      assert.match(m, /inferenceKey must be unique among members/);
+    });
+
+    it('rejects a malformed or too long inference key', () => {
+      assert.match(
+        messages(validateModelGroup(group((g) => (g.spec.members![0]!.inferenceKey = 'SQL_Lora')))),
+        /spec\.members\[0\]\.inferenceKey: inferenceKey must be 1-32 characters/,
+      );
+      assert.match(
+        messages(validateModelGroup(group((g) => (g.spec.members![0]!.inferenceKey = 'a'.repeat(33))))),
+        /must NOT have more than 32 characters/,
+      );
+    });
+
+    it('requires exactly one source', () => {
+      const m = messages(
+        validateModelGroup(group((g) => (g.spec.members![0]!.source = { huggingface: 'a/b', uri: 'https://x/y.tgz' }))),
+      );
+      assert.match(m, /spec\.members\[0\]\.source: exactly one of huggingface, pvc, uri or modelCatalog must be set/);
+      assert.match(
+        messages(validateModelGroup(group((g) => (g.spec.members![0]!.source = {})))),
+        /exactly one of/,
+      );
+    });
+
+    it('rejects a modelCatalog source without modelId', () => {
+      const m = messages(
+        validateModelGroup(
+          group((g) => {
+            const member = g.spec.members![0]!;
+            delete member.modelId;
+            member.source = { modelCatalog: {} };
+          }),
+        ),
+      );
+      assert.match(m, /spec\.members\[0\]\.modelId: source\.modelCatalog needs modelId/);
+    });
+
+    it('rejects duplicate model ids, bad OCIDs, bad URIs and escaping PVC paths', () => {
+      assert.match(
+        messages(validateModelGroup(group((g) => (g.spec.members![1]!.modelId = g.spec.members![0]!.modelId!)))),
+        /modelId must be unique in the group/,
+      );
+      assert.match(
+        messages(validateModelGroup(group((g) => (g.spec.members![0]!.modelId = 'ocid1.bucket.oc1.iad.x')))),
+        /must be an OCI datasciencemodel OCID/,
+      );
+      assert.match(
+        messages(validateModelGroup(group((g) => (g.spec.members![0]!.source = { uri: 'http://x/y.tgz' })))),
+        /uri must be an https:\/\/ URL or oci:\/\/bucket@namespace\/prefix/,
+      );
+      assert.match(
+        messages(
+          validateModelGroup(group((g) => (g.spec.members![0]!.source = { pvc: { claimName: 'a', path: 'x/../../etc' } }))),
+        ),
+        /path must be relative to the volume and must not contain "\.\."/,
+      );
+    });
+
+    it('reports unknown fields by path', () => {
+      const g = group() as StackedModelGroup & { spec: { colour?: string } };
+      g.spec.colour = 'blue';
+      assert.match(messages(validateModelGroup(g)), /spec\.colour: unknown field/);
+    });
+  });
+
+  describe('StackedDeployment', () => {
+    it('requires the block of the chosen backend and forbids the other', () => {
+      assert.match(
+        messages(validateDeployment(deployment('deployment-vllm.yaml', (d) => delete d.spec.vllm))),
+        /backend 'vllm' requires spec\.vllm and forbids spec\.oci/,
+      );
+      const both = deployment('deployment-oci.yaml', (d) => {
+        d.spec.vllm = deployment('deployment-vllm.yaml').spec.vllm!;
+      });
+      assert.match(messages(validateDeployment(both)), /backend 'oci' requires spec\.oci and forbids spec\.vllm/);
+    });
+
+    it('checks engine limits', () => {
+      assert.match(
+        messages(validateDeployment(deployment('deployment-vllm.yaml', (d) => (d.spec.engine.maxCpuLoras = 2)))),
+        /spec\.engine\.maxCpuLoras: maxCpuLoras must be at least maxLoras/,
+      );
+      assert.match(
+        messages(
+          validateDeployment(deployment('deployment-vllm.yaml', (d) => (d.spec.engine.maxLoraRank = 48 as 64))),
+        ),
+        /spec\.engine\.maxLoraRank: must be equal to one of the allowed values/,
+      );
+      assert.match(
+        messages(
+          validateDeployment(
+            deployment('deployment-vllm.yaml', (d) => (d.spec.engine.extraArgs = ['--max-lora-rank=8'])),
+          ),
+        ),
+        /extraArgs must not set flags the operator manages/,
+      );
+    });
+
+    it('checks experiments', () => {
+      const exp = (d: StackedDeployment) => d.spec.experiments![0]!;
+      assert.match(
+        messages(validateDeployment(deployment('deployment-vllm.yaml', (d) => (exp(d).variants[0]!.weight = 0)))),
+        /A\/B weights must be positive/,
+      );
+      assert.match(
+        messages(
+          validateDeployment(
+            deployment('deployment-vllm.yaml', (d) => d.spec.experiments!.push(structuredClone(exp(d)))),
+          ),
+        ),
+        /experiment names must be unique/,
+      );
+      assert.match(
+        messages(
+          validateDeployment(
+            deployment('deployment-vllm.yaml', (d) => (exp(d).variants[1]!.inferenceKey = 'sql-lora-1')),
+          ),
+        ),
+        /each variant of an experiment must name a different inferenceKey/,
+      );
+      assert.match(
+        messages(validateDeployment(deployment('deployment-vllm.yaml', (d) => (exp(d).name = 'sql-lora-1')))),
+        /an experiment name must not be an inference key used by a variant/,
+      );
+    });
+
+    it('checks OCI settings', () => {
+      const oci = (d: StackedDeployment) => d.spec.oci!;
+      assert.match(
+        messages(validateDeployment(deployment('deployment-oci.yaml', (d) => delete oci(d).auth.secretRef))),
+        /auth\.secretRef is required for type apiKey/,
+      );
+      assert.match(
+        messages(
+          validateDeployment(
+            deployment('deployment-oci.yaml', (d) => (oci(d).infrastructure.autoscaling = {
+              minimumInstanceCount: 3,
+              maximumInstanceCount: 2,
+              cpuUtilizationPercent: 70,
+            })),
+          ),
+        ),
+        /set instanceCount or autoscaling, not both.*|autoscaling\.minimumInstanceCount must not exceed/,
+      );
+      assert.match(
+        messages(
+          validateDeployment(
+            deployment('deployment-oci.yaml', (d) => (oci(d).container.environmentVariables = { PARAMS: '--x' })),
+          ),
+        ),
+        /must not set PARAMS/,
+      );
+    });
+  });
+});
