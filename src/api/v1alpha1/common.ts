@@ -7,6 +7,7 @@
  * the API server evaluates the CEL, the operator's ajv validator evaluates the predicate, and both
  * report the same message.
  */
+import type { V1ObjectMeta } from '@kubernetes/client-node';
 import Type, { type TSchema, type TUnsafe } from 'typebox';
 
 export const GROUP = 'serving.stacked.dev';
@@ -17,7 +18,8 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export interface CelRule {
   rule: string;
   message: string;
-  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+  // Not FieldValueDuplicate: the API server drops the message for that reason and says only "Duplicate value".
+  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired';
   fieldPath?: string;
   /** Non-enumerable, so it never reaches the CRD YAML. */
   readonly check: (self: never) => boolean;
@@ -172,19 +174,11 @@ export function Conditions(description: string) {
   });
 }
 
-/** Shared `metadata`: only names are constrained (a structural-schema rule). */
-export const ObjectMeta = Type.Unsafe<{
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  generation?: number;
-  resourceVersion?: string;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
-}>({ type: 'object' });
+/**
+ * Shared `metadata`: only names may be constrained (a structural-schema rule). Typed as client-node's
+ * V1ObjectMeta so our kinds work with its generic helpers; note that timestamps of custom objects
+ * arrive as strings at run time, since client-node deserialises only its built-in kinds.
+ */
+export const ObjectMeta = Type.Unsafe<V1ObjectMeta>({ type: 'object' });
 
 export type Schema = TSchema;

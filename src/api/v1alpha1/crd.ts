@@ -26,10 +26,25 @@ function strip(node: Json): Json {
   const out: Record<string, Json> = {};
   for (const [k, v] of Object.entries(node)) {
     if (k === 'additionalProperties' && v === false) continue;
-    // Inside `properties` every key is a field name, not a keyword, so recurse field by field.
     out[k] = strip(v);
   }
-  return out;
+  return dropDefaultedFromRequired(out);
+}
+
+/**
+ * A field with a default is required in our TypeScript types (the API server always fills it), but
+ * must not be `required` in the CRD: the server checks a parent's default (say `engine: {}`) against
+ * the schema before it fills the children's defaults, and would refuse the CRD.
+ */
+function dropDefaultedFromRequired(node: Record<string, Json>): Record<string, Json> {
+  const props = node.properties;
+  if (!Array.isArray(node.required) || props === null || typeof props !== 'object' || Array.isArray(props)) return node;
+  const required = node.required.filter((name) => {
+    const p = props[name as string];
+    return !(p !== null && typeof p === 'object' && !Array.isArray(p) && 'default' in p);
+  });
+  const { required: _dropped, ...rest } = node;
+  return required.length > 0 ? { ...rest, required } : rest;
 }
 
 interface PrinterColumn {

@@ -391,7 +391,7 @@ export const DeploymentSpecSchema = Type.Object(
         '!has(self.experiments) || self.experiments.all(e, self.experiments.exists_one(f, f.name == e.name))',
         'experiment names must be unique',
         (s) => new Set((s.experiments ?? []).map((e) => e.name)).size === (s.experiments ?? []).length,
-        { fieldPath: '.experiments', reason: 'FieldValueDuplicate' },
+        { fieldPath: '.experiments' },
       ),
       cel<DeploymentSpecShape>(
         '!has(self.experiments) || self.experiments.all(e, self.experiments.all(f, f.variants.all(v, v.inferenceKey != e.name)))',

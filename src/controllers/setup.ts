@@ -1,0 +1,101 @@
+/**
+ * Wires the informers, indexes and controllers into a manager. Only the leader runs them; the
+ * manager starts them after it wins the lease.
+ */
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1PersistentVolumeClaim,
+} from '@kubernetes/client-node';
+import { GROUP, VERSION } from '../api/v1alpha1/common.ts';
+import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deployment.ts';
+import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
+import { Controller, generationChanged } from '../runtime/controller.ts';
+import type { EventRecorder } from '../runtime/events.ts';
+import { Informer } from '../runtime/informer.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { Manager } from '../runtime/manager.ts';
+import type { ControllerMetrics } from '../runtime/metrics.ts';
+import { deploymentReconciler } from './deployment/reconciler.ts';
+import { DEPLOYMENTS_BY_GROUP, GROUPS_BY_CLAIM, deploymentGroupKeys, groupClaimKeys } from './indexes.ts';
+import { modelGroupReconciler } from './modelgroup/reconciler.ts';
+
+export interface SetupOptions {
+  kc: KubeConfig;
+  manager: Manager;
+  logger: Logger;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  /** Watch one namespace, or every namespace when undefined. */
+  namespace: string | undefined;
+  workers: number;
+  clock?: () => Date;
+}
+
+function customObjectInformer<T extends KubernetesObject>(
+  opts: SetupOptions,
+  api: CustomObjectsApi,
+  plural: string,
+): Informer<T> {
+  const ns = opts.namespace;
+  const path = ns
+    ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}`
+    : `/apis/${GROUP}/${VERSION}/${plural}`;
+  const list = async () =>
+    (ns
+      ? await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural })
+      : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as KubernetesListObject<T>;
+  return new Informer<T>({ kc: opts.kc, path, list, logger: opts.logger.child({ informer: plural }) });
+}
+
+export function setupControllers(opts: SetupOptions): void {
+  const custom = opts.kc.makeApiClient(CustomObjectsApi);
+  const core = opts.kc.makeApiClient(CoreV1Api);
+  const ns = opts.namespace;
+  const clock = opts.clock ?? (() => new Date());
+
+  const groups = customObjectInformer<StackedModelGroup>(opts, custom, MODEL_GROUP_PLURAL);
+  const deployments = customObjectInformer<StackedDeployment>(opts, custom, DEPLOYMENT_PLURAL);
+  const claims = new Informer<V1PersistentVolumeClaim>({
+    kc: opts.kc,
+    path: ns ? `/api/v1/namespaces/${ns}/persistentvolumeclaims` : '/api/v1/persistentvolumeclaims',
+    list: () =>
+      ns ? core.listNamespacedPersistentVolumeClaim({ namespace: ns }) : core.listPersistentVolumeClaimForAllNamespaces(),
+    logger: opts.logger.child({ informer: 'persistentvolumeclaims' }),
+  });
+  deployments.addIndex(DEPLOYMENTS_BY_GROUP, deploymentGroupKeys);
+  groups.addIndex(GROUPS_BY_CLAIM, groupClaimKeys);
+  for (const inf of [groups, deployments, claims]) opts.manager.addInformer(inf);
+
+  const groupController = new Controller({
+    name: 'stackedmodelgroup',
+    reconcile: modelGroupReconciler({ groups, deployments, claims, api: custom, events: opts.events, clock }),
+    workers: opts.workers,
+    logger: opts.logger,
+    metrics: opts.metrics,
+  });
+  groupController.watch(groups, undefined, generationChanged);
+  // servedBy comes from the deployments' status, so every deployment change counts, not only spec.
+  groupController.watch(deployments, deploymentGroupKeys);
+  groupController.watch(claims, (c) => groups.byIndex(GROUPS_BY_CLAIM, `${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`).map(key));
+  opts.manager.addController(groupController);
+
+  const deploymentController = new Controller({
+    name: 'stackeddeployment',
+    reconcile: deploymentReconciler({ groups, deployments, api: custom, events: opts.events, clock }),
+    workers: opts.workers,
+    logger: opts.logger,
+    metrics: opts.metrics,
+  });
+  deploymentController.watch(deployments, undefined, generationChanged);
+  // A group's spec and its Ready verdict both matter to its deployments.
+  deploymentController.watch(groups, (g) => deployments.byIndex(DEPLOYMENTS_BY_GROUP, key(g)).map(key));
+  opts.manager.addController(deploymentController);
+}
+
+function key(o: KubernetesObject): string {
+  return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+}

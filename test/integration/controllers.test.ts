@@ -1,0 +1,118 @@
+// The StackedModelGroup and StackedDeployment controllers on a real control plane, with the operator
+// running as its own process under the RBAC identity of deploy/rbac.yaml.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { sampleDeployment, sampleGroup } from '../support/objects.ts';
+import { installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
+import { condition, eventually, getObject, waitForReady } from '../support/wait.ts';
+
+const NS = 'controllers-test';
+
+describe('controllers on a real control plane', function () {
+  this.timeout(120_000);
+  let cp: ControlPlane;
+  let operator: OperatorProcess;
+
+  before(async function () {
+    this.timeout(3_600_000); // a cold build of the control plane takes tens of minutes
+    cp = await sharedControlPlane();
+    await installApi(cp);
+    await kubectl(cp, ['create', 'namespace', NS]);
+    operator = await startOperator(cp, { identity: 'controllers-test', namespace: NS, extraArgs: ['--leader-election-id=controllers-test'] });
+  });
+
+  after(async () => {
+    await operator.stop();
+    const errors = operator.lines.filter((l) => l.level === 'error');
+    assert.deepEqual(errors, [], 'the operator logged errors');
+  });
+
+  const apply = (obj: object) => kubectl(cp, ['apply', '-n', NS, '-f', '-'], { input: JSON.stringify(obj) });
+
+  it('makes a valid group Ready, so kubectl wait succeeds, and reports every member', async () => {
+    await apply(sampleGroup('ready-group'));
+    await kubectl(cp, ['wait', '-n', NS, '--for=condition=Ready', '--timeout=60s', 'smg/ready-group']);
+    const g = await getObject(cp, NS, 'smg', 'ready-group');
+    assert.equal(g?.status?.memberCount, 2);
+    assert.deepEqual(
+      (g?.status?.members as { inferenceKey: string; valid: boolean }[]).map((m) => [m.inferenceKey, m.valid]),
+      [['sql-lora-1', true], ['sql-lora-2', true]],
+    );
+    assert.equal(condition(g, 'Ready')?.reason, 'Valid');
+    const row = await kubectl(cp, ['get', '-n', NS, 'smg', 'ready-group', '--no-headers']);
+    assert.match(row.stdout, /^ready-group\s+True\s+basemodel\s+2\s+/);
+  });
+
+  it('reports a problem the schema cannot see, and flips to Ready once fixed, moving lastTransitionTime once', async () => {
+    const group = sampleGroup('pvc-group', (g) => (g.spec.members![1]!.source = { pvc: { claimName: 'adapters', path: 'sql-lora-2' } }));
+    await apply(group);
+    const broken = await waitForReady(cp, NS, 'smg', 'pvc-group', 'False', 'MemberInvalid');
+    const notReady = condition(broken, 'Ready')!;
+    assert.match(notReady.message, /member sql-lora-2: PersistentVolumeClaim "adapters" not found/);
+    const members = broken.status?.members as { inferenceKey: string; valid: boolean; message?: string }[];
+    assert.deepEqual(members.map((m) => m.valid), [true, false]);
+
+    await sleep(1100); // lastTransitionTime has one-second precision
+    await kubectl(cp, ['apply', '-n', NS, '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: 'adapters' },
+        spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
+      }),
+    });
+    const fixed = await waitForReady(cp, NS, 'smg', 'pvc-group', 'True', 'Valid');
+    const ready = condition(fixed, 'Ready')!;
+    assert.notEqual(ready.lastTransitionTime, notReady.lastTransitionTime, 'the flip moves lastTransitionTime');
+
+    // A later spec change that keeps it Ready must not move lastTransitionTime again.
+    await sleep(1100);
+    group.spec.description = 'changed';
+    await apply(group);
+    const changed = await waitForReady(cp, NS, 'smg', 'pvc-group', 'True', 'Valid');
+    assert.equal(changed.metadata.generation, 2);
+    assert.equal(condition(changed, 'Ready')!.lastTransitionTime, ready.lastTransitionTime);
+
+    const events = await kubectl(cp, ['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=pvc-group', '-o', 'json']);
+    const reasons = (JSON.parse(events.stdout) as { items: { reason: string; type: string }[] }).items.map((e) => `${e.type}/${e.reason}`);
+    assert.ok(reasons.includes('Warning/MemberInvalid'), `events: ${reasons.join(', ')}`);
+    assert.ok(reasons.includes('Normal/Valid'), `events: ${reasons.join(', ')}`);
+  });
+
+  it('reports a deployment honestly and re-queues it when its group appears or changes', async () => {
+    await apply(sampleDeployment('deployment-vllm.yaml', 'early', (d) => (d.spec.modelGroupRef.name = 'late-group')));
+    const missing = await waitForReady(cp, NS, 'sdep', 'early', 'False', 'ModelGroupNotFound');
+    assert.match(condition(missing, 'Ready')!.message, /StackedModelGroup "late-group" not found/);
+
+    const late = sampleGroup('late-group');
+    await apply(late);
+    const honest = await waitForReady(cp, NS, 'sdep', 'early', 'False', 'BackendNotImplemented');
+    assert.match(condition(honest, 'Ready')!.message, /vllm backend is not implemented/);
+
+    late.spec.members!.push({ inferenceKey: 'big-lora', source: { huggingface: 'org/big' }, rank: 128 });
+    await apply(late);
+    const tooHigh = await eventually('RankTooHigh', async () => {
+      const d = await getObject(cp, NS, 'sdep', 'early');
+      return condition(d, 'Ready')?.reason === 'RankTooHigh' ? d : undefined;
+    });
+    assert.match(condition(tooHigh, 'Ready')!.message, /member big-lora \(rank 128\) exceeds engine.maxLoraRank 64/);
+  });
+
+  it('checks what spans the deployment and its group: OCI model ids and experiment variants', async () => {
+    await apply(sampleGroup('no-ids', (g) => delete g.spec.members![0]!.modelId));
+    await apply(sampleDeployment('deployment-oci.yaml', 'oci-no-ids', (d) => (d.spec.modelGroupRef.name = 'no-ids')));
+    const d = await waitForReady(cp, NS, 'sdep', 'oci-no-ids', 'False', 'ModelIdMissing');
+    assert.match(condition(d, 'Ready')!.message, /missing on sql-lora-1/);
+
+    await apply(
+      sampleDeployment('deployment-vllm.yaml', 'bad-variant', (x) => {
+        x.spec.modelGroupRef.name = 'ready-group';
+        x.spec.experiments![0]!.variants[1]!.inferenceKey = 'nope';
+      }),
+    );
+    const v = await waitForReady(cp, NS, 'sdep', 'bad-variant', 'False', 'ExperimentInvalid');
+    assert.match(condition(v, 'Ready')!.message, /variant nope is not a member of group "ready-group"/);
+  });
+});

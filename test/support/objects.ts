@@ -1,0 +1,31 @@
+// Sample objects for tests, read from deploy/samples so the tests exercise what users copy.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { load } from 'js-yaml';
+import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
+import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
+
+export const samplesDir = resolve(import.meta.dirname, '..', '..', 'deploy', 'samples');
+
+function sample<T>(file: string): T {
+  return load(readFileSync(join(samplesDir, file), 'utf8')) as T;
+}
+
+/** The sample group, renamed and changed by `mutate`. */
+export function sampleGroup(name: string, mutate: (g: StackedModelGroup) => void = () => undefined): StackedModelGroup {
+  const g = sample<StackedModelGroup>('modelgroup.yaml');
+  g.metadata.name = name;
+  mutate(g);
+  return g;
+}
+
+export function sampleDeployment(
+  file: 'deployment-vllm.yaml' | 'deployment-oci.yaml',
+  name: string,
+  mutate: (d: StackedDeployment) => void = () => undefined,
+): StackedDeployment {
+  const d = sample<StackedDeployment>(file);
+  d.metadata.name = name;
+  mutate(d);
+  return d;
+}
