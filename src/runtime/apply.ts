@@ -1,0 +1,54 @@
+import {
+  type KubernetesObject,
+  type KubernetesObjectApi,
+  PatchStrategy,
+  V1OwnerReference,
+} from '@kubernetes/client-node';
+import { model } from './model.ts';
+
+/** Error helpers live in errors.ts; re-exported here where callers of the API expect them. */
+export { apiErrorCode, apiErrorStatus, errorMeta, isConflict, isNotFound } from './errors.ts';
+
+/** The field manager of every write this operator makes, so managedFields show one owner. */
+export const FIELD_MANAGER = 'stacked-operator';
+
+/**
+ * Server-side applies obj (the complete desired state of the fields we own) and returns the object
+ * the server now has. force: true because we are the controller of these objects: a field someone
+ * else took over is taken back rather than failing with a conflict (the k8s SSA guidance for
+ * controllers). obj must be built fresh, not read from the server: managedFields in the body are
+ * rejected and a resourceVersion would turn the apply into a precondition.
+ */
+export async function serverSideApply<T extends KubernetesObject>(
+  api: Pick<KubernetesObjectApi, 'patch'>,
+  obj: T,
+  fieldManager: string = FIELD_MANAGER,
+): Promise<T> {
+  // KubernetesObjectApi.patch is positional: pretty, dryRun, fieldManager, force, patch strategy.
+  return api.patch(obj, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+}
+
+/**
+ * The ownerReference that makes owner the controller of a child: the garbage collector deletes the
+ * child with its owner, foreground deletion waits for it, and our informers map child events back
+ * to the owner through it. Throws if the owner has no uid yet (the server would reject the
+ * reference anyway, and an ownerReference by name alone would be wrong after a re-create).
+ */
+export function controllerOwnerReference(owner: {
+  apiVersion: string;
+  kind: string;
+  metadata: { name?: string; uid?: string };
+}): V1OwnerReference {
+  const { name, uid } = owner.metadata;
+  if (!name || !uid) {
+    throw new Error(`cannot reference ${owner.kind} ${name ?? '<unnamed>'} as owner: it has no name or uid`);
+  }
+  return model(V1OwnerReference, {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name,
+    uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  });
+}

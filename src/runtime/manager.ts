@@ -1,0 +1,230 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import type { Controller } from './controller.ts';
+import { errorMeta } from './errors.ts';
+import { type HealthServer, startHealthServer } from './health.ts';
+import { type LeaseApi, LeaderElector } from './leader.ts';
+import type { Logger } from './logger.ts';
+import { ControllerMetrics } from './metrics.ts';
+import type { Clock } from './clock.ts';
+
+/** What the manager needs of an informer; any Informer<T> fits. */
+export interface ManagedInformer {
+  /** Starts list+watch; resolves once synced. */
+  start(): Promise<void>;
+  /** Stops watching. */
+  stop(): void;
+  /** True once the first list is cached. */
+  hasSynced(): boolean;
+}
+
+/** What the manager needs of a controller; a Controller fits. */
+export type ManagedController = Pick<Controller, 'start' | 'stop'>;
+
+/** Leader election settings of a {@link Manager}. */
+export interface ManagerLeaderElection {
+  /** Namespace of the Lease (usually the operator's own). */
+  namespace: string;
+  /** Lease name. */
+  name: string;
+  /** This replica's identity (the pod name). */
+  identity: string;
+  /** See LeaderElectorOptions. */
+  leaseDurationSeconds?: number;
+  /** See LeaderElectorOptions. */
+  renewDeadlineSeconds?: number;
+  /** See LeaderElectorOptions. */
+  retryPeriodSeconds?: number;
+  /** Lease client instead of one made from kc (tests). */
+  api?: LeaseApi;
+  /** Time source (tests). */
+  clock?: Clock;
+}
+
+/** Options for {@link Manager}. */
+export interface ManagerOptions {
+  /** Cluster access. */
+  kc: KubeConfig;
+  /** Logger. */
+  logger: Logger;
+  /** Registry served on /metrics. */
+  registry: Registry;
+  /** Enables leader election: only the leader runs informers and controllers. */
+  leaderElection?: ManagerLeaderElection;
+  /** Port of the health/metrics server; no server when undefined. */
+  healthPort?: number;
+  /** Bind address of the health server. */
+  healthHost?: string;
+}
+
+/** Rejection of Manager.done when the leader lease was lost: exit and let a new pod take over. */
+export class LeaderElectionLostError extends Error {
+  /** Creates the error. */
+  constructor() {
+    super('leader election lost');
+    this.name = 'LeaderElectionLostError';
+  }
+}
+
+/**
+ * Runs the operator: health server, optional leader election, then (when leading) informers,
+ * waiting for their first list, then controllers. stop() is the SIGTERM path.
+ *
+ * Readiness (/readyz) is true once informers have synced, or, with leader election, while standing
+ * by as a non-leader, so a rolling update can proceed while another replica leads.
+ */
+export class Manager {
+  /** Resolves when stop() has finished; rejects with LeaderElectionLostError if the lease was lost. */
+  readonly done: Promise<void>;
+  private readonly opts: ManagerOptions;
+  private readonly log: Logger;
+  private readonly metrics: ControllerMetrics;
+  private readonly informers: ManagedInformer[] = [];
+  private readonly controllers: ManagedController[] = [];
+  private elector: LeaderElector | undefined;
+  private electorRun: Promise<void> | undefined;
+  private health: HealthServer | undefined;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+  private workloadsStarted = false;
+  private workloadsRunning = false;
+  private resolveDone: () => void = () => undefined;
+  private rejectDone: (err: Error) => void = () => undefined;
+
+  /** Creates a manager; add informers and controllers, then start(). */
+  constructor(opts: ManagerOptions) {
+    this.opts = opts;
+    this.log = opts.logger.child({ component: 'manager' });
+    this.metrics = new ControllerMetrics(opts.registry);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // Callers are expected to await done; this only keeps an unobserved rejection from crashing tests.
+    this.done.catch(() => undefined);
+  }
+
+  /** Port the health server listens on, once started. */
+  get healthPort(): number | undefined {
+    return this.health?.port;
+  }
+
+  /** Registers an informer; informers start before controllers. */
+  addInformer(inf: ManagedInformer): void {
+    if (this.started) throw new Error('addInformer after start');
+    this.informers.push(inf);
+  }
+
+  /** Registers a controller; it starts after every informer has synced. */
+  addController(c: ManagedController): void {
+    if (this.started) throw new Error('addController after start');
+    this.controllers.push(c);
+  }
+
+  /** True when /readyz should answer ok. */
+  isReady(): boolean {
+    if (this.stopping) return false;
+    if (this.elector && !this.elector.isLeader()) return this.electorRun !== undefined;
+    return this.workloadsRunning;
+  }
+
+  /**
+   * Starts the health server and then either the workloads directly (resolving once informers
+   * synced and controllers started) or the leader election (resolving at once, standing by).
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('manager already started');
+    this.started = true;
+    if (this.opts.healthPort !== undefined) {
+      this.health = await startHealthServer({
+        port: this.opts.healthPort,
+        ...(this.opts.healthHost !== undefined ? { host: this.opts.healthHost } : {}),
+        registry: this.opts.registry,
+        readyz: () => this.isReady(),
+      });
+      this.log.info('health server listening', { port: this.health.port });
+    }
+    const le = this.opts.leaderElection;
+    if (le === undefined) {
+      await this.startWorkloads();
+      return;
+    }
+    const leaseName = `${le.namespace}/${le.name}`;
+    this.metrics.leaderStatus.set({ name: leaseName }, 0);
+    const elector = new LeaderElector({
+      kc: this.opts.kc,
+      namespace: le.namespace,
+      name: le.name,
+      identity: le.identity,
+      logger: this.opts.logger,
+      ...(le.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: le.leaseDurationSeconds } : {}),
+      ...(le.renewDeadlineSeconds !== undefined ? { renewDeadlineSeconds: le.renewDeadlineSeconds } : {}),
+      ...(le.retryPeriodSeconds !== undefined ? { retryPeriodSeconds: le.retryPeriodSeconds } : {}),
+      ...(le.api !== undefined ? { api: le.api } : {}),
+      ...(le.clock !== undefined ? { clock: le.clock } : {}),
+    });
+    this.elector = elector;
+    this.electorRun = elector.run({
+      onStartedLeading: () => {
+        this.metrics.leaderStatus.set({ name: leaseName }, 1);
+        this.startWorkloads().catch((err: unknown) => {
+          this.log.error('failed to start controllers', errorMeta(err));
+        });
+      },
+      onStoppedLeading: () => {
+        this.metrics.leaderStatus.set({ name: leaseName }, 0);
+        if (this.stopping) return;
+        // Another replica may already be reconciling: stop at once and tell the caller to exit.
+        this.log.error('leader lease lost; stopping');
+        this.rejectDone(new LeaderElectionLostError());
+        void this.shutdown(false);
+      },
+    });
+  }
+
+  /** Graceful shutdown: stop controllers (finishing in-flight reconciles), informers, lease, server. */
+  stop(): Promise<void> {
+    return this.shutdown(true);
+  }
+
+  /** A method, not a field read, so the checker doesn't assume it unchanged across awaits. */
+  private isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  private async startWorkloads(): Promise<void> {
+    if (this.workloadsStarted || this.stopping) return;
+    this.workloadsStarted = true;
+    this.log.info('starting informers', { count: this.informers.length });
+    try {
+      await Promise.all(this.informers.map((inf) => inf.start()));
+    } catch (err) {
+      // Only stop() makes an informer's start() reject.
+      if (this.isStopping()) return;
+      throw err;
+    }
+    if (this.isStopping()) return;
+    for (const c of this.controllers) c.start();
+    this.workloadsRunning = true;
+    this.log.info('controllers started', { count: this.controllers.length });
+  }
+
+  private shutdown(graceful: boolean): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('shutting down', { graceful });
+      try {
+        await Promise.all(this.controllers.map((c) => c.stop()));
+        for (const inf of this.informers) inf.stop();
+        await this.elector?.stop();
+        await this.electorRun;
+      } catch (err) {
+        this.log.error('error during shutdown', errorMeta(err));
+      }
+      await this.health?.close();
+      this.workloadsRunning = false;
+      this.log.info('stopped');
+      this.resolveDone();
+    })();
+    return this.stopping;
+  }
+}
