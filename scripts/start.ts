@@ -25,18 +25,32 @@ async function main(): Promise<void> {
   }
   const { startControlPlane } = await import('../test/support/controlplane.ts');
   const { kubectl } = await import('../test/support/kubectl.ts');
-  console.error('No cluster configured: starting a local control plane (see README for the first build time).');
-  const cp = await startControlPlane({ log: (line) => console.error(line) });
+  console.error(
+    'No cluster configured: starting a local control plane (see README for the first build time).',
+  );
+  const cp = await startControlPlane({
+    log: (line) => {
+      console.error(line);
+    },
+  });
   const root = join(import.meta.dirname, '..');
   await kubectl(cp, ['apply', '--server-side', '-f', join(root, 'crds')]);
   await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-  await kubectl(cp, ['apply', '-f', join(root, 'deploy', 'namespace.yaml'), '-f', join(root, 'deploy', 'rbac.yaml')]);
+  await kubectl(cp, [
+    'apply',
+    '-f',
+    join(root, 'deploy', 'namespace.yaml'),
+    '-f',
+    join(root, 'deploy', 'rbac.yaml'),
+  ]);
   console.error(
     `\nLocal control plane ready. In another shell:\n  export KUBECONFIG=${cp.kubeconfigPath}\n` +
       `  ${join(cp.binDir, 'kubectl')} apply -f deploy/samples/modelgroup.yaml\n`,
   );
   try {
-    process.exitCode = await runOperator(parseConfig(['--kubeconfig', cp.kubeconfigPath, ...args], process.env));
+    process.exitCode = await runOperator(
+      parseConfig(['--kubeconfig', cp.kubeconfigPath, ...args], process.env),
+    );
   } finally {
     await cp.stop();
   }

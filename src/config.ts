@@ -31,20 +31,80 @@ interface FlagSpec {
 }
 
 export const FLAGS = {
-  kubeconfig: { env: 'KUBECONFIG', type: 'string', default: undefined, help: 'kubeconfig file; in-cluster or ~/.kube/config when unset' },
-  namespace: { env: 'WATCH_NAMESPACE', type: 'string', default: undefined, help: 'watch only this namespace (default: all)' },
-  'leader-elect': { env: 'LEADER_ELECT', type: 'boolean', default: true, help: 'elect a leader on a Lease before reconciling' },
-  'leader-election-namespace': { env: 'POD_NAMESPACE', type: 'string', default: 'stacked-system', help: 'namespace of the Lease' },
-  'leader-election-id': { env: 'LEADER_ELECTION_ID', type: 'string', default: 'stacked-operator-leader', help: 'name of the Lease' },
-  'lease-duration': { env: 'LEASE_DURATION_SECONDS', type: 'integer', default: 15, help: 'seconds a lease is valid' },
-  'renew-deadline': { env: 'RENEW_DEADLINE_SECONDS', type: 'integer', default: 10, help: 'seconds the leader keeps trying to renew' },
-  'retry-period': { env: 'RETRY_PERIOD_SECONDS', type: 'integer', default: 2, help: 'seconds between election attempts' },
-  identity: { env: 'POD_NAME', type: 'string', default: undefined, help: 'identity in the Lease (default: hostname_pid)' },
-  'health-host': { env: 'HEALTH_HOST', type: 'string', default: '0.0.0.0', help: 'address of /healthz, /readyz, /metrics' },
-  'health-port': { env: 'HEALTH_PORT', type: 'integer', default: 8081, help: 'port of /healthz, /readyz, /metrics (0: any)' },
+  kubeconfig: {
+    env: 'KUBECONFIG',
+    type: 'string',
+    default: undefined,
+    help: 'kubeconfig file; in-cluster or ~/.kube/config when unset',
+  },
+  namespace: {
+    env: 'WATCH_NAMESPACE',
+    type: 'string',
+    default: undefined,
+    help: 'watch only this namespace (default: all)',
+  },
+  'leader-elect': {
+    env: 'LEADER_ELECT',
+    type: 'boolean',
+    default: true,
+    help: 'elect a leader on a Lease before reconciling',
+  },
+  'leader-election-namespace': {
+    env: 'POD_NAMESPACE',
+    type: 'string',
+    default: 'stacked-system',
+    help: 'namespace of the Lease',
+  },
+  'leader-election-id': {
+    env: 'LEADER_ELECTION_ID',
+    type: 'string',
+    default: 'stacked-operator-leader',
+    help: 'name of the Lease',
+  },
+  'lease-duration': {
+    env: 'LEASE_DURATION_SECONDS',
+    type: 'integer',
+    default: 15,
+    help: 'seconds a lease is valid',
+  },
+  'renew-deadline': {
+    env: 'RENEW_DEADLINE_SECONDS',
+    type: 'integer',
+    default: 10,
+    help: 'seconds the leader keeps trying to renew',
+  },
+  'retry-period': {
+    env: 'RETRY_PERIOD_SECONDS',
+    type: 'integer',
+    default: 2,
+    help: 'seconds between election attempts',
+  },
+  identity: {
+    env: 'POD_NAME',
+    type: 'string',
+    default: undefined,
+    help: 'identity in the Lease (default: hostname_pid)',
+  },
+  'health-host': {
+    env: 'HEALTH_HOST',
+    type: 'string',
+    default: '0.0.0.0',
+    help: 'address of /healthz, /readyz, /metrics',
+  },
+  'health-port': {
+    env: 'HEALTH_PORT',
+    type: 'integer',
+    default: 8081,
+    help: 'port of /healthz, /readyz, /metrics (0: any)',
+  },
   'log-level': { env: 'LOG_LEVEL', type: 'string', default: 'info', help: 'error, warn, info or debug' },
   workers: { env: 'WORKERS', type: 'integer', default: 4, help: 'concurrent reconciles per controller' },
-  'default-vllm-image': { env: 'DEFAULT_VLLM_IMAGE', type: 'string', default: 'vllm/vllm-openai:v0.11.0', help: 'image when spec.vllm.image is unset' },
+  'default-vllm-image': {
+    env: 'DEFAULT_VLLM_IMAGE',
+    type: 'string',
+    default: 'vllm/vllm-openai:v0.11.0',
+    help: 'image when spec.vllm.image is unset',
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
@@ -53,11 +113,17 @@ export class ConfigError extends Error {}
 
 export function usage(): string {
   return Object.entries(FLAGS)
-    .map(([name, f]) => `  --${name.padEnd(27)} ${f.help} [env ${f.env}${f.default === undefined ? '' : `, default ${String(f.default)}`}]`)
+    .map(
+      ([name, f]) =>
+        `  --${name.padEnd(27)} ${f.help} [env ${f.env}${f.default === undefined ? '' : `, default ${String(f.default)}`}]`,
+    )
     .join('\n');
 }
 
-export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {
+export function parseConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Config {
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
@@ -79,7 +145,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const int = (name: FlagName): number => {
     const v = str(name);
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`--${name} must be a non-negative integer, got "${v ?? ''}"`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new ConfigError(`--${name} must be a non-negative integer, got "${v ?? ''}"`);
     return n;
   };
   const bool = (name: FlagName): boolean => {
@@ -90,7 +157,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     throw new ConfigError(`--${name} must be true or false, got "${String(v)}"`);
   };
   const level = str('log-level') ?? 'info';
-  if (!['error', 'warn', 'info', 'debug'].includes(level)) throw new ConfigError(`--log-level must be error, warn, info or debug`);
+  if (!['error', 'warn', 'info', 'debug'].includes(level))
+    throw new ConfigError(`--log-level must be error, warn, info or debug`);
   const config: Config = {
     kubeconfig: str('kubeconfig'),
     namespace: str('namespace'),
@@ -107,7 +175,10 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     workers: Math.max(1, int('workers')),
     defaultVllmImage: str('default-vllm-image') ?? '',
   };
-  if (!(config.retryPeriodSeconds < config.renewDeadlineSeconds && config.renewDeadlineSeconds < config.leaseDurationSeconds)) {
+  if (!(
+    config.retryPeriodSeconds < config.renewDeadlineSeconds &&
+    config.renewDeadlineSeconds < config.leaseDurationSeconds
+  )) {
     throw new ConfigError('need --retry-period < --renew-deadline < --lease-duration');
   }
   return config;

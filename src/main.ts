@@ -60,10 +60,18 @@ export async function runOperator(config: Config): Promise<number> {
     logger.info('shutting down', { signal });
     void manager.stop();
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => {
+    stop('SIGTERM');
+  });
+  process.once('SIGINT', () => {
+    stop('SIGINT');
+  });
 
-  logger.info('starting', { identity: config.identity, namespace: config.namespace ?? '(all)', server: kc.getCurrentCluster()?.server });
+  logger.info('starting', {
+    identity: config.identity,
+    namespace: config.namespace ?? '(all)',
+    server: kc.getCurrentCluster()?.server,
+  });
   await manager.start();
   try {
     await manager.done;

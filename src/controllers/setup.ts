@@ -47,7 +47,11 @@ function customObjectInformer<T extends KubernetesObject>(
   const list = async () =>
     (ns
       ? await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural })
-      : await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as KubernetesListObject<T>;
+      : await api.listClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural,
+        })) as KubernetesListObject<T>;
   return new Informer<T>({ kc: opts.kc, path, list, logger: opts.logger.child({ informer: plural }) });
 }
 
@@ -63,7 +67,9 @@ export function setupControllers(opts: SetupOptions): void {
     kc: opts.kc,
     path: ns ? `/api/v1/namespaces/${ns}/persistentvolumeclaims` : '/api/v1/persistentvolumeclaims',
     list: () =>
-      ns ? core.listNamespacedPersistentVolumeClaim({ namespace: ns }) : core.listPersistentVolumeClaimForAllNamespaces(),
+      ns
+        ? core.listNamespacedPersistentVolumeClaim({ namespace: ns })
+        : core.listPersistentVolumeClaimForAllNamespaces(),
     logger: opts.logger.child({ informer: 'persistentvolumeclaims' }),
   });
   deployments.addIndex(DEPLOYMENTS_BY_GROUP, deploymentGroupKeys);
@@ -80,7 +86,9 @@ export function setupControllers(opts: SetupOptions): void {
   groupController.watch(groups, undefined, generationChanged);
   // servedBy comes from the deployments' status, so every deployment change counts, not only spec.
   groupController.watch(deployments, deploymentGroupKeys);
-  groupController.watch(claims, (c) => groups.byIndex(GROUPS_BY_CLAIM, `${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`).map(key));
+  groupController.watch(claims, (c) =>
+    groups.byIndex(GROUPS_BY_CLAIM, `${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`).map(key),
+  );
   opts.manager.addController(groupController);
 
   const deploymentController = new Controller({

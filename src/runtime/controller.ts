@@ -88,6 +88,9 @@ export class Controller {
             }
           : undefined,
       });
+    // Keys handed straight to a waiting worker never change the depth; start the series at 0 so
+    // the gauge exists (and reads 0) before the first backlog.
+    metrics?.queueDepth.set({ name: opts.name }, this.queue.len());
   }
 
   /** Queues key for reconciliation. */

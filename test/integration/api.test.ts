@@ -28,7 +28,8 @@ describe('API on a real API server', function () {
   async function expectRejected(obj: object, message: string | RegExp): Promise<void> {
     const r = await apply(obj);
     assert.notEqual(r.code, 0, `expected the API server to reject:\n${JSON.stringify(obj, null, 1)}`);
-    if (typeof message === 'string') assert.ok(r.stderr.includes(message), `stderr lacks "${message}":\n${r.stderr}`);
+    if (typeof message === 'string')
+      assert.ok(r.stderr.includes(message), `stderr lacks "${message}":\n${r.stderr}`);
     else assert.match(r.stderr, message);
   }
 
@@ -50,7 +51,10 @@ describe('API on a real API server', function () {
     assert.match(smg.stdout.split('\n')[0]!, /^NAME\s+READY\s+BASE\s+MEMBERS\s+AGE$/);
     assert.match(smg.stdout, /sql-assistants\s+\S*\s+basemodel/);
     const wide = await kubectl(cp, ['get', 'sdep', '-n', NS, '-o', 'wide']);
-    assert.match(wide.stdout.split('\n')[0]!, /^NAME\s+READY\s+BACKEND\s+GROUP\s+REPLICAS\s+ENDPOINT\s+REASON\s+AGE$/);
+    assert.match(
+      wide.stdout.split('\n')[0]!,
+      /^NAME\s+READY\s+BACKEND\s+GROUP\s+REPLICAS\s+ENDPOINT\s+REASON\s+AGE$/,
+    );
     assert.match(wide.stdout, /sql-prod\s+\S*\s*vllm\s+sql-assistants/);
   });
 
@@ -65,45 +69,180 @@ describe('API on a real API server', function () {
   describe('rejects each class of invalid StackedModelGroup with a clear message', () => {
     const member = (g: StackedModelGroup, i = 0) => g.spec.members![i]!;
     const cases: [string, (g: StackedModelGroup) => void, string | RegExp][] = [
-      ['a member keyed like the base', (g) => (member(g).inferenceKey = 'basemodel'), "a member's inferenceKey must differ from baseModel.inferenceKey"],
-      ['duplicate inference keys', (g) => (member(g, 1).inferenceKey = 'sql-lora-1'), 'inferenceKey must be unique among members'],
-      ['a malformed inference key', (g) => (member(g).inferenceKey = 'SQL Lora'), 'inferenceKey must be 1-32 characters'],
-      ['an inference key over 32 characters', (g) => (member(g).inferenceKey = 'a'.repeat(33)), /Too long: may not be (more than|longer than) 32/],
-      ['two sources', (g) => (member(g).source = { huggingface: 'a/b', uri: 'https://h/x.tgz' }), 'exactly one of huggingface, pvc, uri or modelCatalog must be set'],
-      ['no source in a source block', (g) => (member(g).source = {}), 'exactly one of huggingface, pvc, uri or modelCatalog must be set'],
-      ['modelCatalog without modelId', (g) => { delete member(g).modelId; member(g).source = { modelCatalog: {} }; }, 'source.modelCatalog needs modelId'],
-      ['a model id used twice', (g) => (member(g, 1).modelId = member(g).modelId!), 'modelId must be unique in the group'],
-      ['a model id that is not a model OCID', (g) => (member(g).modelId = 'ocid1.bucket.oc1.iad.aaaa'), 'must be an OCI datasciencemodel OCID'],
-      ['a plain-http uri', (g) => (member(g).source = { uri: 'http://h/x.tgz' }), 'uri must be an https:// URL or oci://bucket@namespace/prefix'],
-      ['a PVC path escaping the volume', (g) => (member(g).source = { pvc: { claimName: 'c', path: '../x' } }), 'path must be relative to the volume and must not contain ".."'],
+      [
+        'a member keyed like the base',
+        (g) => (member(g).inferenceKey = 'basemodel'),
+        "a member's inferenceKey must differ from baseModel.inferenceKey",
+      ],
+      [
+        'duplicate inference keys',
+        (g) => (member(g, 1).inferenceKey = 'sql-lora-1'),
+        'inferenceKey must be unique among members',
+      ],
+      [
+        'a malformed inference key',
+        (g) => (member(g).inferenceKey = 'SQL Lora'),
+        'inferenceKey must be 1-32 characters',
+      ],
+      [
+        'an inference key over 32 characters',
+        (g) => (member(g).inferenceKey = 'a'.repeat(33)),
+        /Too long: may not be (more than|longer than) 32/,
+      ],
+      [
+        'two sources',
+        (g) => (member(g).source = { huggingface: 'a/b', uri: 'https://h/x.tgz' }),
+        'exactly one of huggingface, pvc, uri or modelCatalog must be set',
+      ],
+      [
+        'no source in a source block',
+        (g) => (member(g).source = {}),
+        'exactly one of huggingface, pvc, uri or modelCatalog must be set',
+      ],
+      [
+        'modelCatalog without modelId',
+        (g) => {
+          delete member(g).modelId;
+          member(g).source = { modelCatalog: {} };
+        },
+        'source.modelCatalog needs modelId',
+      ],
+      [
+        'a model id used twice',
+        (g) => (member(g, 1).modelId = member(g).modelId!),
+        'modelId must be unique in the group',
+      ],
+      [
+        'a model id that is not a model OCID',
+        (g) => (member(g).modelId = 'ocid1.bucket.oc1.iad.aaaa'),
+        'must be an OCI datasciencemodel OCID',
+      ],
+      [
+        'a plain-http uri',
+        (g) => (member(g).source = { uri: 'http://h/x.tgz' }),
+        'uri must be an https:// URL or oci://bucket@namespace/prefix',
+      ],
+      [
+        'a PVC path escaping the volume',
+        (g) => (member(g).source = { pvc: { claimName: 'c', path: '../x' } }),
+        'path must be relative to the volume and must not contain ".."',
+      ],
       ['a rank above 512', (g) => (member(g).rank = 1024), /should be less than or equal to 512/],
     ];
     for (const [name, mutate, message] of cases) {
-      it(name, () => expectRejected(sampleGroup(`bad-${name.replaceAll(/[^a-z0-9]+/g, '-')}`.slice(0, 60), mutate), message));
+      it(name, () =>
+        expectRejected(
+          sampleGroup(`bad-${name.replaceAll(/[^a-z0-9]+/g, '-')}`.slice(0, 60), mutate),
+          message,
+        ),
+      );
     }
   });
 
   describe('rejects each class of invalid StackedDeployment with a clear message', () => {
-    const vllm = (name: string, m: (d: StackedDeployment) => void) => sampleDeployment('deployment-vllm.yaml', name, m);
-    const oci = (name: string, m: (d: StackedDeployment) => void) => sampleDeployment('deployment-oci.yaml', name, m);
+    const vllm = (name: string, m: (d: StackedDeployment) => void) =>
+      sampleDeployment('deployment-vllm.yaml', name, m);
+    const oci = (name: string, m: (d: StackedDeployment) => void) =>
+      sampleDeployment('deployment-oci.yaml', name, m);
     const exp = (d: StackedDeployment) => d.spec.experiments![0]!;
     const cases: [string, () => StackedDeployment, string | RegExp][] = [
-      ['backend vllm without spec.vllm', () => vllm('a', (d) => delete d.spec.vllm), "backend 'vllm' requires spec.vllm and forbids spec.oci"],
-      ['backend oci with spec.vllm', () => oci('b', (d) => (d.spec.vllm = { replicas: 1 } as never)), "backend 'oci' requires spec.oci and forbids spec.vllm"],
-      ['an unknown backend', () => vllm('c', (d) => (d.spec.backend = 'tgi' as 'vllm')), /Unsupported value: "tgi"/],
-      ['maxLoraRank not a vLLM value', () => vllm('d', (d) => (d.spec.engine.maxLoraRank = 48 as 64)), /Unsupported value: 48/],
-      ['maxCpuLoras below maxLoras', () => vllm('e', (d) => (d.spec.engine.maxCpuLoras = 2)), 'maxCpuLoras must be at least maxLoras'],
-      ['extraArgs setting a managed flag', () => vllm('f', (d) => (d.spec.engine.extraArgs = ['--served-model-name=x'])), 'extraArgs must not set flags the operator manages'],
-      ['a zero A/B weight', () => vllm('g', (d) => (exp(d).variants[0]!.weight = 0)), 'A/B weights must be positive'],
-      ['two experiments with one name', () => vllm('h', (d) => d.spec.experiments!.push(structuredClone(exp(d)))), 'experiment names must be unique'],
-      ['one key in two variants', () => vllm('i', (d) => (exp(d).variants[1]!.inferenceKey = 'sql-lora-1')), 'each variant of an experiment must name a different inferenceKey'],
-      ['an experiment named like a variant key', () => vllm('j', (d) => (exp(d).name = 'sql-lora-2')), 'an experiment name must not be an inference key used by a variant'],
-      ['apiKey auth without a secret', () => oci('k', (d) => delete d.spec.oci!.auth.secretRef), 'auth.secretRef is required for type apiKey'],
-      ['instanceCount and autoscaling', () => oci('l', (d) => (d.spec.oci!.infrastructure.autoscaling = { minimumInstanceCount: 1, maximumInstanceCount: 2, cpuUtilizationPercent: 70 })), 'set instanceCount or autoscaling, not both'],
-      ['autoscaling min above max', () => oci('m', (d) => { delete d.spec.oci!.infrastructure.instanceCount; d.spec.oci!.infrastructure.autoscaling = { minimumInstanceCount: 3, maximumInstanceCount: 2, cpuUtilizationPercent: 70 }; }), 'autoscaling.minimumInstanceCount must not exceed maximumInstanceCount'],
-      ['PARAMS in the container env', () => oci('n', (d) => (d.spec.oci!.container.environmentVariables = { PARAMS: '--x' })), 'environmentVariables must not set PARAMS'],
-      ['a plain-http endpoint', () => oci('o', (d) => (d.spec.oci!.endpoint = 'http://example.com')), 'endpoint must be an https:// URL'],
-      ['a compartment that is not a compartment OCID', () => oci('p', (d) => (d.spec.oci!.compartmentId = 'ocid1.tenancy.oc1..aaaa')), 'must be an OCI compartment OCID'],
+      [
+        'backend vllm without spec.vllm',
+        () => vllm('a', (d) => delete d.spec.vllm),
+        "backend 'vllm' requires spec.vllm and forbids spec.oci",
+      ],
+      [
+        'backend oci with spec.vllm',
+        () => oci('b', (d) => (d.spec.vllm = { replicas: 1 } as never)),
+        "backend 'oci' requires spec.oci and forbids spec.vllm",
+      ],
+      [
+        'an unknown backend',
+        () => vllm('c', (d) => (d.spec.backend = 'tgi' as 'vllm')),
+        /Unsupported value: "tgi"/,
+      ],
+      [
+        'maxLoraRank not a vLLM value',
+        () => vllm('d', (d) => (d.spec.engine.maxLoraRank = 48 as 64)),
+        /Unsupported value: 48/,
+      ],
+      [
+        'maxCpuLoras below maxLoras',
+        () => vllm('e', (d) => (d.spec.engine.maxCpuLoras = 2)),
+        'maxCpuLoras must be at least maxLoras',
+      ],
+      [
+        'extraArgs setting a managed flag',
+        () => vllm('f', (d) => (d.spec.engine.extraArgs = ['--served-model-name=x'])),
+        'extraArgs must not set flags the operator manages',
+      ],
+      [
+        'a zero A/B weight',
+        () => vllm('g', (d) => (exp(d).variants[0]!.weight = 0)),
+        'A/B weights must be positive',
+      ],
+      [
+        'two experiments with one name',
+        () => vllm('h', (d) => d.spec.experiments!.push(structuredClone(exp(d)))),
+        'experiment names must be unique',
+      ],
+      [
+        'one key in two variants',
+        () => vllm('i', (d) => (exp(d).variants[1]!.inferenceKey = 'sql-lora-1')),
+        'each variant of an experiment must name a different inferenceKey',
+      ],
+      [
+        'an experiment named like a variant key',
+        () => vllm('j', (d) => (exp(d).name = 'sql-lora-2')),
+        'an experiment name must not be an inference key used by a variant',
+      ],
+      [
+        'apiKey auth without a secret',
+        () => oci('k', (d) => delete d.spec.oci!.auth.secretRef),
+        'auth.secretRef is required for type apiKey',
+      ],
+      [
+        'instanceCount and autoscaling',
+        () =>
+          oci(
+            'l',
+            (d) =>
+              (d.spec.oci!.infrastructure.autoscaling = {
+                minimumInstanceCount: 1,
+                maximumInstanceCount: 2,
+                cpuUtilizationPercent: 70,
+              }),
+          ),
+        'set instanceCount or autoscaling, not both',
+      ],
+      [
+        'autoscaling min above max',
+        () =>
+          oci('m', (d) => {
+            delete d.spec.oci!.infrastructure.instanceCount;
+            d.spec.oci!.infrastructure.autoscaling = {
+              minimumInstanceCount: 3,
+              maximumInstanceCount: 2,
+              cpuUtilizationPercent: 70,
+            };
+          }),
+        'autoscaling.minimumInstanceCount must not exceed maximumInstanceCount',
+      ],
+      [
+        'PARAMS in the container env',
+        () => oci('n', (d) => (d.spec.oci!.container.environmentVariables = { PARAMS: '--x' })),
+        'environmentVariables must not set PARAMS',
+      ],
+      [
+        'a plain-http endpoint',
+        () => oci('o', (d) => (d.spec.oci!.endpoint = 'http://example.com')),
+        'endpoint must be an https:// URL',
+      ],
+      [
+        'a compartment that is not a compartment OCID',
+        () => oci('p', (d) => (d.spec.oci!.compartmentId = 'ocid1.tenancy.oc1..aaaa')),
+        'must be an OCI compartment OCID',
+      ],
     ];
     for (const [name, build, message] of cases) {
       it(name, () => expectRejected(build(), message));

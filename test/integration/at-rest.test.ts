@@ -34,7 +34,9 @@ describe('a cluster at rest', function () {
     for (const [resource, name] of names) {
       await eventually(`${resource}/${name} reconciled`, async () => {
         const o = await getObject(cp, NS, resource, name);
-        return o?.status?.observedGeneration === o?.metadata.generation && o?.status?.conditions?.length ? o : undefined;
+        return o?.status?.observedGeneration === o?.metadata.generation && o?.status?.conditions?.length
+          ? o
+          : undefined;
       });
     }
   }
@@ -43,7 +45,11 @@ describe('a cluster at rest', function () {
     const objects: object[] = [
       sampleGroup('rest-ready'),
       sampleGroup('rest-broken', (g) => (g.spec.members![0]!.source = { pvc: { claimName: 'absent' } })),
-      sampleDeployment('deployment-vllm.yaml', 'rest-vllm', (d) => (d.spec.modelGroupRef.name = 'rest-ready')),
+      sampleDeployment(
+        'deployment-vllm.yaml',
+        'rest-vllm',
+        (d) => (d.spec.modelGroupRef.name = 'rest-ready'),
+      ),
       sampleDeployment('deployment-oci.yaml', 'rest-oci', (d) => (d.spec.modelGroupRef.name = 'rest-broken')),
       sampleDeployment('deployment-vllm.yaml', 'rest-orphan', (d) => (d.spec.modelGroupRef.name = 'nowhere')),
     ];
@@ -56,24 +62,39 @@ describe('a cluster at rest', function () {
       ['sdep', 'rest-orphan'],
     ];
 
-    operator = await startOperator(cp, { identity: 'at-rest-1', namespace: NS, extraArgs: ['--leader-election-id=at-rest'] });
+    operator = await startOperator(cp, {
+      identity: 'at-rest-1',
+      namespace: NS,
+      extraArgs: ['--leader-election-id=at-rest'],
+    });
     await settled(names);
     await sleep(3000); // let the last status write and its echo through the informers pass
     const start = Date.now();
     await sleep(REST_SECONDS * 1000);
     const writes = await cp.writesBy(OPERATOR_USER, start);
-    assert.ok(writes.some(isLease), 'the audit log must show the lease renewals, or it is not counting this user');
+    assert.ok(
+      writes.some(isLease),
+      'the audit log must show the lease renewals, or it is not counting this user',
+    );
     assert.deepEqual(writes.filter((e) => !isLease(e)).map(describeWrite), [], 'writes at rest');
 
     // A new process starts from nothing in memory: level-triggered, it must find nothing to write.
     await operator.stop();
-    operator = await startOperator(cp, { identity: 'at-rest-2', namespace: NS, extraArgs: ['--leader-election-id=at-rest'] });
+    operator = await startOperator(cp, {
+      identity: 'at-rest-2',
+      namespace: NS,
+      extraArgs: ['--leader-election-id=at-rest'],
+    });
     const restart = Date.now();
     await eventually('the new operator to lead and sync', async () =>
       (await cp.writesBy(OPERATOR_USER, restart)).some(isLease) ? true : undefined,
     );
     await sleep(10_000);
     const afterRestart = await cp.writesBy(OPERATOR_USER, restart);
-    assert.deepEqual(afterRestart.filter((e) => !isLease(e)).map(describeWrite), [], 'writes after a restart at rest');
+    assert.deepEqual(
+      afterRestart.filter((e) => !isLease(e)).map(describeWrite),
+      [],
+      'writes after a restart at rest',
+    );
   });
 });

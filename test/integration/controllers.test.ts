@@ -20,7 +20,11 @@ describe('controllers on a real control plane', function () {
     cp = await sharedControlPlane();
     await installApi(cp);
     await kubectl(cp, ['create', 'namespace', NS]);
-    operator = await startOperator(cp, { identity: 'controllers-test', namespace: NS, extraArgs: ['--leader-election-id=controllers-test'] });
+    operator = await startOperator(cp, {
+      identity: 'controllers-test',
+      namespace: NS,
+      extraArgs: ['--leader-election-id=controllers-test'],
+    });
   });
 
   after(async () => {
@@ -34,11 +38,15 @@ describe('controllers on a real control plane', function () {
   it('makes a valid group Ready, so kubectl wait succeeds, and reports every member', async () => {
     await apply(sampleGroup('ready-group'));
     await kubectl(cp, ['wait', '-n', NS, '--for=condition=Ready', '--timeout=60s', 'smg/ready-group']);
-    const g = await getObject(cp, NS, 'smg', 'ready-group');
-    assert.equal(g?.status?.memberCount, 2);
+    const g = await waitForReady(cp, NS, 'smg', 'ready-group', 'True');
+    assert.equal(g.status?.memberCount, 2);
+    const members = g.status.members as { inferenceKey: string; valid: boolean }[] | undefined;
     assert.deepEqual(
-      (g?.status?.members as { inferenceKey: string; valid: boolean }[]).map((m) => [m.inferenceKey, m.valid]),
-      [['sql-lora-1', true], ['sql-lora-2', true]],
+      members?.map((m) => [m.inferenceKey, m.valid]),
+      [
+        ['sql-lora-1', true],
+        ['sql-lora-2', true],
+      ],
     );
     assert.equal(condition(g, 'Ready')?.reason, 'Valid');
     const row = await kubectl(cp, ['get', '-n', NS, 'smg', 'ready-group', '--no-headers']);
@@ -46,13 +54,19 @@ describe('controllers on a real control plane', function () {
   });
 
   it('reports a problem the schema cannot see, and flips to Ready once fixed, moving lastTransitionTime once', async () => {
-    const group = sampleGroup('pvc-group', (g) => (g.spec.members![1]!.source = { pvc: { claimName: 'adapters', path: 'sql-lora-2' } }));
+    const group = sampleGroup(
+      'pvc-group',
+      (g) => (g.spec.members![1]!.source = { pvc: { claimName: 'adapters', path: 'sql-lora-2' } }),
+    );
     await apply(group);
     const broken = await waitForReady(cp, NS, 'smg', 'pvc-group', 'False', 'MemberInvalid');
     const notReady = condition(broken, 'Ready')!;
     assert.match(notReady.message, /member sql-lora-2: PersistentVolumeClaim "adapters" not found/);
     const members = broken.status?.members as { inferenceKey: string; valid: boolean; message?: string }[];
-    assert.deepEqual(members.map((m) => m.valid), [true, false]);
+    assert.deepEqual(
+      members.map((m) => m.valid),
+      [true, false],
+    );
 
     await sleep(1100); // lastTransitionTime has one-second precision
     await kubectl(cp, ['apply', '-n', NS, '-f', '-'], {
@@ -65,7 +79,11 @@ describe('controllers on a real control plane', function () {
     });
     const fixed = await waitForReady(cp, NS, 'smg', 'pvc-group', 'True', 'Valid');
     const ready = condition(fixed, 'Ready')!;
-    assert.notEqual(ready.lastTransitionTime, notReady.lastTransitionTime, 'the flip moves lastTransitionTime');
+    assert.notEqual(
+      ready.lastTransitionTime,
+      notReady.lastTransitionTime,
+      'the flip moves lastTransitionTime',
+    );
 
     // A later spec change that keeps it Ready must not move lastTransitionTime again.
     await sleep(1100);
@@ -75,14 +93,27 @@ describe('controllers on a real control plane', function () {
     assert.equal(changed.metadata.generation, 2);
     assert.equal(condition(changed, 'Ready')!.lastTransitionTime, ready.lastTransitionTime);
 
-    const events = await kubectl(cp, ['get', 'events', '-n', NS, '--field-selector', 'involvedObject.name=pvc-group', '-o', 'json']);
-    const reasons = (JSON.parse(events.stdout) as { items: { reason: string; type: string }[] }).items.map((e) => `${e.type}/${e.reason}`);
+    const events = await kubectl(cp, [
+      'get',
+      'events',
+      '-n',
+      NS,
+      '--field-selector',
+      'involvedObject.name=pvc-group',
+      '-o',
+      'json',
+    ]);
+    const reasons = (JSON.parse(events.stdout) as { items: { reason: string; type: string }[] }).items.map(
+      (e) => `${e.type}/${e.reason}`,
+    );
     assert.ok(reasons.includes('Warning/MemberInvalid'), `events: ${reasons.join(', ')}`);
     assert.ok(reasons.includes('Normal/Valid'), `events: ${reasons.join(', ')}`);
   });
 
   it('reports a deployment honestly and re-queues it when its group appears or changes', async () => {
-    await apply(sampleDeployment('deployment-vllm.yaml', 'early', (d) => (d.spec.modelGroupRef.name = 'late-group')));
+    await apply(
+      sampleDeployment('deployment-vllm.yaml', 'early', (d) => (d.spec.modelGroupRef.name = 'late-group')),
+    );
     const missing = await waitForReady(cp, NS, 'sdep', 'early', 'False', 'ModelGroupNotFound');
     assert.match(condition(missing, 'Ready')!.message, /StackedModelGroup "late-group" not found/);
 
@@ -97,12 +128,17 @@ describe('controllers on a real control plane', function () {
       const d = await getObject(cp, NS, 'sdep', 'early');
       return condition(d, 'Ready')?.reason === 'RankTooHigh' ? d : undefined;
     });
-    assert.match(condition(tooHigh, 'Ready')!.message, /member big-lora \(rank 128\) exceeds engine.maxLoraRank 64/);
+    assert.match(
+      condition(tooHigh, 'Ready')!.message,
+      /member big-lora \(rank 128\) exceeds engine.maxLoraRank 64/,
+    );
   });
 
   it('checks what spans the deployment and its group: OCI model ids and experiment variants', async () => {
     await apply(sampleGroup('no-ids', (g) => delete g.spec.members![0]!.modelId));
-    await apply(sampleDeployment('deployment-oci.yaml', 'oci-no-ids', (d) => (d.spec.modelGroupRef.name = 'no-ids')));
+    await apply(
+      sampleDeployment('deployment-oci.yaml', 'oci-no-ids', (d) => (d.spec.modelGroupRef.name = 'no-ids')),
+    );
     const d = await waitForReady(cp, NS, 'sdep', 'oci-no-ids', 'False', 'ModelIdMissing');
     assert.match(condition(d, 'Ready')!.message, /missing on sql-lora-1/);
 
@@ -114,5 +150,29 @@ describe('controllers on a real control plane', function () {
     );
     const v = await waitForReady(cp, NS, 'sdep', 'bad-variant', 'False', 'ExperimentInvalid');
     assert.match(condition(v, 'Ready')!.message, /variant nope is not a member of group "ready-group"/);
+  });
+
+  it('serves /healthz, /readyz and Prometheus /metrics with reconcile counts', async () => {
+    const listening = await operator.waitForLog((l) => l.message === 'health server listening');
+    const base = `http://127.0.0.1:${String(listening.port)}`;
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const reconciles =
+      /controller_runtime_reconcile_total\{controller="stackedmodelgroup",result="success"\} (\d+)/.exec(
+        metrics,
+      );
+    assert.ok(reconciles && Number(reconciles[1]) > 0, 'reconciles were counted');
+    assert.match(metrics, /controller_runtime_reconcile_time_seconds_bucket\{/);
+    assert.match(metrics, /workqueue_depth\{name="stackeddeployment"\} 0/);
+  });
+
+  it('logs every reconcile line with the object key', () => {
+    const lifecycle = ['controller started', 'controller stopped'];
+    const reconcileLines = operator.lines.filter(
+      (l) => l.controller !== undefined && !lifecycle.includes(l.message),
+    );
+    assert.ok(reconcileLines.length > 0);
+    for (const l of reconcileLines) assert.equal(typeof l.key, 'string', JSON.stringify(l));
   });
 });

@@ -7,13 +7,16 @@ import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
 
 export const samplesDir = resolve(import.meta.dirname, '..', '..', 'deploy', 'samples');
 
-function sample<T>(file: string): T {
-  return load(readFileSync(join(samplesDir, file), 'utf8')) as T;
+function sample(file: string): unknown {
+  return load(readFileSync(join(samplesDir, file), 'utf8'));
 }
 
 /** The sample group, renamed and changed by `mutate`. */
-export function sampleGroup(name: string, mutate: (g: StackedModelGroup) => void = () => undefined): StackedModelGroup {
-  const g = sample<StackedModelGroup>('modelgroup.yaml');
+export function sampleGroup(
+  name: string,
+  mutate: (g: StackedModelGroup) => void = () => undefined,
+): StackedModelGroup {
+  const g = sample('modelgroup.yaml') as StackedModelGroup;
   g.metadata.name = name;
   mutate(g);
   return g;
@@ -24,7 +27,7 @@ export function sampleDeployment(
   name: string,
   mutate: (d: StackedDeployment) => void = () => undefined,
 ): StackedDeployment {
-  const d = sample<StackedDeployment>(file);
+  const d = sample(file) as StackedDeployment;
   d.metadata.name = name;
   mutate(d);
   return d;

@@ -20,7 +20,13 @@ export function installApi(cp: ControlPlane): Promise<void> {
   installed ??= (async () => {
     await kubectl(cp, ['apply', '--server-side', '-f', join(repoRoot, 'crds')]);
     await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-    await kubectl(cp, ['apply', '-f', join(repoRoot, 'deploy', 'namespace.yaml'), '-f', join(repoRoot, 'deploy', 'rbac.yaml')]);
+    await kubectl(cp, [
+      'apply',
+      '-f',
+      join(repoRoot, 'deploy', 'namespace.yaml'),
+      '-f',
+      join(repoRoot, 'deploy', 'rbac.yaml'),
+    ]);
   })();
   return installed;
 }
@@ -64,7 +70,11 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
     ...(opts.extraArgs ?? []),
   ];
   // process.execPath is Node 24 here: mocha runs under npm, which puts the `node` devDependency first.
-  const proc = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
+  const proc = spawn(process.execPath, args, {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KUBECONFIG: '' },
+  });
   const lines: LogLine[] = [];
   const waiters = new Set<() => void>();
   const onLine = (text: string) => {
@@ -78,8 +88,8 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
     if (process.env.OPERATOR_LOGS) process.stderr.write(`[${opts.identity}] ${text}\n`);
     for (const w of waiters) w();
   };
-  createInterface({ input: proc.stdout! }).on('line', onLine);
-  createInterface({ input: proc.stderr! }).on('line', onLine);
+  createInterface({ input: proc.stdout }).on('line', onLine);
+  createInterface({ input: proc.stderr }).on('line', onLine);
   const exited = once(proc, 'exit').then(([code]) => code as number | null);
 
   return {
@@ -97,7 +107,14 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`${opts.identity}: no matching log line in ${timeoutMs} ms; last lines:\n${lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`));
+          reject(
+            new Error(
+              `${opts.identity}: no matching log line in ${timeoutMs} ms; last lines:\n${lines
+                .slice(-15)
+                .map((l) => JSON.stringify(l))
+                .join('\n')}`,
+            ),
+          );
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);

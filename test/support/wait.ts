@@ -18,7 +18,12 @@ export interface Obj {
   status?: { observedGeneration?: number; conditions?: Cond[]; [k: string]: unknown };
 }
 
-export async function getObject(cp: ControlPlane, ns: string, resource: string, name: string): Promise<Obj | undefined> {
+export async function getObject(
+  cp: ControlPlane,
+  ns: string,
+  resource: string,
+  name: string,
+): Promise<Obj | undefined> {
   const r = await kubectl(cp, ['get', '-n', ns, resource, name, '-o', 'json'], { allowFail: true });
   if (r.code !== 0) {
     if (r.stderr.includes('NotFound')) return undefined;
@@ -48,7 +53,9 @@ export async function eventually<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`,
+      );
     }
     await sleep(intervalMs);
   }
@@ -69,7 +76,9 @@ export function waitForReady(
     async () => {
       const o = await getObject(cp, ns, resource, name);
       const c = condition(o, 'Ready');
-      const fresh = o?.status?.observedGeneration === o?.metadata.generation && c?.observedGeneration === o?.metadata.generation;
+      const fresh =
+        o?.status?.observedGeneration === o?.metadata.generation &&
+        c?.observedGeneration === o?.metadata.generation;
       return fresh && c?.status === status && (reason === undefined || c.reason === reason) ? o : undefined;
     },
     timeoutMs,

@@ -11,7 +11,12 @@ describe('configuration', () => {
   });
 
   it('takes flags over environment over defaults', () => {
-    const env = { WATCH_NAMESPACE: 'from-env', HEALTH_PORT: '9000', LEADER_ELECT: 'false', POD_NAMESPACE: 'ops' };
+    const env = {
+      WATCH_NAMESPACE: 'from-env',
+      HEALTH_PORT: '9000',
+      LEADER_ELECT: 'false',
+      POD_NAMESPACE: 'ops',
+    };
     const c = parseConfig(['--namespace=from-flag', '--leader-elect'], env);
     assert.equal(c.namespace, 'from-flag');
     assert.equal(c.healthPort, 9000);
@@ -21,8 +26,14 @@ describe('configuration', () => {
   });
 
   it('refuses bad values with a message naming the flag', () => {
-    assert.throws(() => parseConfig(['--workers=many'], {}), (e: unknown) => e instanceof ConfigError && /--workers/.test(e.message));
-    assert.throws(() => parseConfig(['--lease-duration=2', '--renew-deadline=3'], {}), /retry-period < --renew-deadline < --lease-duration/);
+    assert.throws(
+      () => parseConfig(['--workers=many'], {}),
+      (e: unknown) => e instanceof ConfigError && /--workers/.test(e.message),
+    );
+    assert.throws(
+      () => parseConfig(['--lease-duration=2', '--renew-deadline=3'], {}),
+      /retry-period < --renew-deadline < --lease-duration/,
+    );
     assert.throws(() => parseConfig(['--unknown-flag'], {}), /Unknown option/);
   });
 });

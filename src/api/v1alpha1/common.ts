@@ -29,6 +29,8 @@ export interface CelRule {
  * Declares a CEL rule and its TypeScript twin. `check` receives the value at the node the rule is
  * attached to, exactly like CEL's `self`.
  */
+// T only types the predicate at the call site, as CEL's `self` is typed by where the rule sits.
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
 export function cel<T>(
   rule: string,
   message: string,
@@ -138,7 +140,8 @@ export const ConditionSchema = Type.Object(
   {
     type: Type.String({
       maxLength: 316,
-      pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+      pattern:
+        '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
       description: 'Type of condition in CamelCase, e.g. Ready.',
     }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'Status of the condition.' }),

@@ -4,8 +4,18 @@
  */
 import type { TSchema } from 'typebox';
 import { GROUP, VERSION } from './common.ts';
-import { DEPLOYMENT_KIND, DEPLOYMENT_PLURAL, DeploymentSpecSchema, DeploymentStatusSchema } from './deployment.ts';
-import { MODEL_GROUP_KIND, MODEL_GROUP_PLURAL, ModelGroupSpecSchema, ModelGroupStatusSchema } from './modelgroup.ts';
+import {
+  DEPLOYMENT_KIND,
+  DEPLOYMENT_PLURAL,
+  DeploymentSpecSchema,
+  DeploymentStatusSchema,
+} from './deployment.ts';
+import {
+  MODEL_GROUP_KIND,
+  MODEL_GROUP_PLURAL,
+  ModelGroupSpecSchema,
+  ModelGroupStatusSchema,
+} from './modelgroup.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -38,7 +48,8 @@ function strip(node: Json): Json {
  */
 function dropDefaultedFromRequired(node: Record<string, Json>): Record<string, Json> {
   const props = node.properties;
-  if (!Array.isArray(node.required) || props === null || typeof props !== 'object' || Array.isArray(props)) return node;
+  if (!Array.isArray(node.required) || props === null || typeof props !== 'object' || Array.isArray(props))
+    return node;
   const required = node.required.filter((name) => {
     const p = props[name as string];
     return !(p !== null && typeof p === 'object' && !Array.isArray(p) && 'default' in p);
@@ -96,7 +107,12 @@ export const MODEL_GROUP_DEFINITION: KindDefinition = {
   status: ModelGroupStatusSchema,
   columns: [
     READY_COLUMN,
-    { name: 'Base', type: 'string', jsonPath: '.spec.baseModel.inferenceKey', description: 'Inference key of the base.' },
+    {
+      name: 'Base',
+      type: 'string',
+      jsonPath: '.spec.baseModel.inferenceKey',
+      description: 'Inference key of the base.',
+    },
     { name: 'Members', type: 'integer', jsonPath: '.status.memberCount', description: 'Number of members.' },
     REASON_COLUMN,
     AGE_COLUMN,
@@ -115,9 +131,25 @@ export const DEPLOYMENT_DEFINITION: KindDefinition = {
   columns: [
     READY_COLUMN,
     { name: 'Backend', type: 'string', jsonPath: '.spec.backend', description: 'vllm or oci.' },
-    { name: 'Group', type: 'string', jsonPath: '.spec.modelGroupRef.name', description: 'The model group served.' },
-    { name: 'Replicas', type: 'integer', jsonPath: '.status.readyReplicas', description: 'Ready replicas.', priority: 1 },
-    { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint', description: 'Where clients send requests.' },
+    {
+      name: 'Group',
+      type: 'string',
+      jsonPath: '.spec.modelGroupRef.name',
+      description: 'The model group served.',
+    },
+    {
+      name: 'Replicas',
+      type: 'integer',
+      jsonPath: '.status.readyReplicas',
+      description: 'Ready replicas.',
+      priority: 1,
+    },
+    {
+      name: 'Endpoint',
+      type: 'string',
+      jsonPath: '.status.endpoint',
+      description: 'Where clients send requests.',
+    },
     REASON_COLUMN,
     AGE_COLUMN,
   ],
@@ -149,7 +181,7 @@ export function buildCrd(def: KindDefinition): Record<string, Json> {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: def.columns.map((c) => ({ ...c }) as unknown as Json),
+          additionalPrinterColumns: def.columns.map((c) => ({ ...c })),
           schema: {
             openAPIV3Schema: {
               type: 'object',

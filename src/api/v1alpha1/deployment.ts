@@ -46,7 +46,11 @@ interface EngineShape {
 export const EngineSchema = Type.Object(
   {
     maxModelLen: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'vLLM --max-model-len: the context length.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 10_000_000,
+        description: 'vLLM --max-model-len: the context length.',
+      }),
     ),
     maxLoraRank: IntegerEnum(LORA_RANKS, {
       default: 16,
@@ -63,13 +67,15 @@ export const EngineSchema = Type.Object(
       Type.Integer({
         minimum: 1,
         maximum: 4096,
-        description: 'vLLM --max-cpu-loras: adapters cached in CPU memory; at least maxLoras. Defaults to maxLoras.',
+        description:
+          'vLLM --max-cpu-loras: adapters cached in CPU memory; at least maxLoras. Defaults to maxLoras.',
       }),
     ),
     extraArgs: Type.Optional(
       Type.Array(Type.String({ maxLength: 1024 }), {
         maxItems: 64,
-        description: 'More vLLM arguments, passed through unchanged. Flags the operator sets are refused here.',
+        description:
+          'More vLLM arguments, passed through unchanged. Flags the operator sets are refused here.',
         ...rules(
           cel<string[]>(
             `self.all(a, !${managedFlagsCel}.exists(f, a == f || a.startsWith(f + '=')))`,
@@ -99,11 +105,16 @@ export const RouterSchema = Type.Object(
   {
     enabled: Type.Boolean({
       default: true,
-      description: 'Run the router that sends each request to a pod holding its adapter and splits A/B traffic.',
+      description:
+        'Run the router that sends each request to a pod holding its adapter and splits A/B traffic.',
     }),
     replicas: Type.Integer({ minimum: 0, maximum: 100, default: 1, description: 'Router replicas.' }),
   },
-  { description: 'The in-cluster router in front of the vLLM pods.', default: {}, additionalProperties: false },
+  {
+    description: 'The in-cluster router in front of the vLLM pods.',
+    default: {},
+    additionalProperties: false,
+  },
 );
 
 export const VllmSchema = Type.Object(
@@ -130,7 +141,9 @@ export const VllmSchema = Type.Object(
       }),
     ),
     resources: Type.Optional(
-      KubeObject('core/v1 ResourceRequirements of the vLLM container; nvidia.com/gpu is set from gpusPerReplica.'),
+      KubeObject(
+        'core/v1 ResourceRequirements of the vLLM container; nvidia.com/gpu is set from gpusPerReplica.',
+      ),
     ),
     nodeSelector: Type.Optional(StringMap({ description: 'Node labels the vLLM pods must run on.' })),
     tolerations: Type.Optional(
@@ -179,7 +192,8 @@ export const OciSchema = Type.Object(
           cel<string>(
             "self.startsWith('https://') || self.startsWith('http://127.') || self.startsWith('http://localhost')",
             'endpoint must be an https:// URL (plain http only on loopback, for tests)',
-            (s) => s.startsWith('https://') || s.startsWith('http://127.') || s.startsWith('http://localhost'),
+            (s) =>
+              s.startsWith('https://') || s.startsWith('http://127.') || s.startsWith('http://localhost'),
           ),
         ),
       }),
@@ -210,7 +224,9 @@ export const OciSchema = Type.Object(
         ),
       },
     ),
-    displayName: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'OCI display name.' })),
+    displayName: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'OCI display name.' }),
+    ),
     description: Type.Optional(Type.String({ maxLength: 400, description: 'OCI description.' })),
     infrastructure: Type.Object(
       {
@@ -224,8 +240,16 @@ export const OciSchema = Type.Object(
         autoscaling: Type.Optional(
           Type.Object(
             {
-              minimumInstanceCount: Type.Integer({ minimum: 1, maximum: 100, description: 'Fewest instances.' }),
-              maximumInstanceCount: Type.Integer({ minimum: 1, maximum: 100, description: 'Most instances.' }),
+              minimumInstanceCount: Type.Integer({
+                minimum: 1,
+                maximum: 100,
+                description: 'Fewest instances.',
+              }),
+              maximumInstanceCount: Type.Integer({
+                minimum: 1,
+                maximum: 100,
+                description: 'Most instances.',
+              }),
               cpuUtilizationPercent: Type.Integer({
                 minimum: 1,
                 maximum: 100,
@@ -261,14 +285,28 @@ export const OciSchema = Type.Object(
     ),
     container: Type.Object(
       {
-        image: Type.String({ minLength: 1, maxLength: 512, description: 'OCIR image of the vLLM serving container.' }),
-        serverPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 8080, description: 'Container port.' }),
+        image: Type.String({
+          minLength: 1,
+          maxLength: 512,
+          description: 'OCIR image of the vLLM serving container.',
+        }),
+        serverPort: Type.Integer({
+          minimum: 1024,
+          maximum: 65535,
+          default: 8080,
+          description: 'Container port.',
+        }),
         healthCheckPort: Type.Optional(
-          Type.Integer({ minimum: 1024, maximum: 65535, description: 'Health check port (default serverPort).' }),
+          Type.Integer({
+            minimum: 1024,
+            maximum: 65535,
+            description: 'Health check port (default serverPort).',
+          }),
         ),
         environmentVariables: Type.Optional(
           StringMap({
-            description: 'Extra container environment; PARAMS and VLLM_ALLOW_RUNTIME_LORA_UPDATING are set by the operator.',
+            description:
+              'Extra container environment; PARAMS and VLLM_ALLOW_RUNTIME_LORA_UPDATING are set by the operator.',
             ...rules(
               cel<Record<string, string>>(
                 "!('PARAMS' in self) && !('VLLM_ALLOW_RUNTIME_LORA_UPDATING' in self)",
@@ -295,7 +333,8 @@ export const OciSchema = Type.Object(
     }),
     driftPolicy: StringEnum(['Reconcile', 'Observe'], {
       default: 'Reconcile',
-      description: 'What to do when the OCI deployment changes behind our back: bring it back, or only report it.',
+      description:
+        'What to do when the OCI deployment changes behind our back: bring it back, or only report it.',
     }),
   },
   { description: 'The OCI Data Science backend.', additionalProperties: false },
@@ -318,11 +357,13 @@ interface DeploymentSpecShape {
 
 export const ExperimentSchema = Type.Object(
   {
-    name: InferenceKey('The model name clients request to join the experiment; must not be an inference key.'),
+    name: InferenceKey(
+      'The model name clients request to join the experiment; must not be an inference key.',
+    ),
     stickyHeader: Type.Optional(
       Type.String({
         maxLength: 128,
-        pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$',
+        pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
         description: 'Request header whose value pins a client to one variant (e.g. x-user-id).',
       }),
     ),
@@ -415,7 +456,9 @@ export const AdapterStatusSchema = Type.Object(
     }),
     loadedReplicas: Type.Optional(Type.Integer({ description: 'Ready replicas that hold the adapter.' })),
     readyReplicas: Type.Optional(Type.Integer({ description: 'Ready replicas in all.' })),
-    message: Type.Optional(Type.String({ maxLength: 4096, description: "The engine's or the cloud's last error." })),
+    message: Type.Optional(
+      Type.String({ maxLength: 4096, description: "The engine's or the cloud's last error." }),
+    ),
   },
   { description: 'Where one adapter stands on this deployment.' },
 );
@@ -425,7 +468,10 @@ export const OciStatusSchema = Type.Object(
     modelDeploymentId: Type.Optional(Type.String({ description: 'OCID of the model deployment.' })),
     modelGroupId: Type.Optional(Type.String({ description: 'OCID of the OCI model group now deployed.' })),
     modelGroupHistory: Type.Optional(
-      Type.Array(Type.String(), { maxItems: 64, description: 'Superseded OCI model groups still kept, newest first.' }),
+      Type.Array(Type.String(), {
+        maxItems: 64,
+        description: 'Superseded OCI model groups still kept, newest first.',
+      }),
     ),
     lifecycleState: Type.Optional(Type.String({ description: 'Lifecycle state of the model deployment.' })),
     workRequestId: Type.Optional(Type.String({ description: 'The work request being tracked, if any.' })),
@@ -435,10 +481,14 @@ export const OciStatusSchema = Type.Object(
 
 export const DeploymentStatusSchema = Type.Object(
   {
-    observedGeneration: Type.Optional(Type.Integer({ format: 'int64', description: 'Generation the status reflects.' })),
+    observedGeneration: Type.Optional(
+      Type.Integer({ format: 'int64', description: 'Generation the status reflects.' }),
+    ),
     endpoint: Type.Optional(Type.String({ description: 'Where clients send requests.' })),
     replicas: Type.Optional(Type.Integer({ description: 'Serving replicas (pods or OCI instances).' })),
-    readyReplicas: Type.Optional(Type.Integer({ description: 'Replicas that hold every adapter and serve.' })),
+    readyReplicas: Type.Optional(
+      Type.Integer({ description: 'Replicas that hold every adapter and serve.' }),
+    ),
     conditions: Type.Optional(Conditions('Ready, Available, AdaptersReady, Progressing, Degraded.')),
     adapters: Type.Optional(
       Type.Array(AdapterStatusSchema, {

@@ -1,14 +1,6 @@
 /** StackedModelGroup: a base model plus its fine-tuned LoRA members. Backend-agnostic. */
 import Type from 'typebox';
-import {
-  API_VERSION,
-  Conditions,
-  InferenceKey,
-  ObjectMeta,
-  Ocid,
-  cel,
-  rules,
-} from './common.ts';
+import { API_VERSION, Conditions, InferenceKey, ObjectMeta, Ocid, cel, rules } from './common.ts';
 
 export const MODEL_GROUP_KIND = 'StackedModelGroup';
 export const MODEL_GROUP_PLURAL = 'stackedmodelgroups';
@@ -136,7 +128,10 @@ export const MemberSchema = Type.Object(
       "The name clients put in a request's model field to reach this adapter; unique in the group.",
     ),
     modelId: Type.Optional(
-      Ocid('datasciencemodel', 'OCI Data Science model OCID of the fine-tuned weights; the oci backend needs it.'),
+      Ocid(
+        'datasciencemodel',
+        'OCI Data Science model OCID of the fine-tuned weights; the oci backend needs it.',
+      ),
     ),
     source: Type.Optional(ModelSourceSchema),
     rank: Type.Optional(
@@ -163,7 +158,11 @@ interface GroupSpecShape {
 export const ModelGroupSpecSchema = Type.Object(
   {
     displayName: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 255, description: 'Human-readable name, used for OCI display names.' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: 'Human-readable name, used for OCI display names.',
+      }),
     ),
     description: Type.Optional(Type.String({ maxLength: 400, description: 'Free text, copied to OCI.' })),
     baseModel: BaseModelSchema,
@@ -215,7 +214,9 @@ export const MemberStatusSchema = Type.Object(
     inferenceKey: Type.String({ description: 'The member this entry reports on.' }),
     modelId: Type.Optional(Type.String({ description: 'The member’s model OCID, if set.' })),
     valid: Type.Boolean({ description: 'Whether the member passed every check the operator can make.' }),
-    message: Type.Optional(Type.String({ maxLength: 4096, description: 'Why the member is not valid, if so.' })),
+    message: Type.Optional(
+      Type.String({ maxLength: 4096, description: 'Why the member is not valid, if so.' }),
+    ),
     servedBy: Type.Optional(
       Type.Array(Type.String(), {
         maxItems: 256,

@@ -8,7 +8,7 @@ export function renderCrds(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(allCrds()).map(([file, crd]) => [
       file,
-      HEADER + dump(crd, { lineWidth: 120, noRefs: true, sortKeys: false }),
+      HEADER + dump(crd, { lineWidth: 120, noRefs: true }),
     ]),
   );
 }

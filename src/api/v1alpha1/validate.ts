@@ -26,7 +26,11 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 function makeAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: false });
   addFormats(ajv, ['date-time', 'int64', 'int32']);
-  for (const keyword of ['x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-preserve-unknown-fields']) {
+  for (const keyword of [
+    'x-kubernetes-list-type',
+    'x-kubernetes-list-map-keys',
+    'x-kubernetes-preserve-unknown-fields',
+  ]) {
     ajv.addKeyword({ keyword, schemaType: ['string', 'array', 'boolean'] });
   }
   ajv.addKeyword({
@@ -64,7 +68,10 @@ function toIssue(e: ErrorObject): ValidationIssue[] {
     return [{ path: join(path, extra), message: 'unknown field' }];
   }
   // A CEL twin's own error is reported once, by the keyword itself; ajv's summary error repeats it.
-  if (e.keyword === 'x-kubernetes-validations' && e.message === 'must pass "x-kubernetes-validations" keyword validation') {
+  if (
+    e.keyword === 'x-kubernetes-validations' &&
+    e.message === 'must pass "x-kubernetes-validations" keyword validation'
+  ) {
     return [];
   }
   const fieldPath = (e.params as { fieldPath?: string }).fieldPath;

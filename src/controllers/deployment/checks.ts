@@ -23,7 +23,10 @@ function listNames(names: readonly string[]): string {
  * The first problem that keeps the deployment from being served, in the order a user would fix them:
  * the group must exist and be valid, then fit this deployment's engine and backend.
  */
-export function groupProblem(d: StackedDeployment, group: StackedModelGroup | undefined): Verdict | undefined {
+export function groupProblem(
+  d: StackedDeployment,
+  group: StackedModelGroup | undefined,
+): Verdict | undefined {
   const groupName = d.spec.modelGroupRef.name;
   if (group === undefined) {
     return {
@@ -53,7 +56,9 @@ export function groupProblem(d: StackedDeployment, group: StackedModelGroup | un
     };
   }
   if (d.spec.backend === 'oci') {
-    const missing = [group.spec.baseModel, ...members].filter((m) => m.modelId === undefined).map((m) => m.inferenceKey);
+    const missing = [group.spec.baseModel, ...members]
+      .filter((m) => m.modelId === undefined)
+      .map((m) => m.inferenceKey);
     if (missing.length > 0) {
       return {
         ready: false,

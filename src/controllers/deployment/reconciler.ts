@@ -28,6 +28,13 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
     const validation = validateDeployment(d);
     const verdict = deploymentVerdict(d, group, validation.valid ? [] : validation.issues);
     const desired = desiredDeploymentStatus(d, verdict, deps.clock());
-    await writeStatus({ api: deps.api, plural: DEPLOYMENT_PLURAL, obj: d, desired, events: deps.events, log });
+    await writeStatus({
+      api: deps.api,
+      plural: DEPLOYMENT_PLURAL,
+      obj: d,
+      desired,
+      events: deps.events,
+      log,
+    });
   };
 }

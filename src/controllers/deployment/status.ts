@@ -2,7 +2,7 @@
 import type { DeploymentStatus, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { formatIssues, type ValidationIssue } from '../../api/v1alpha1/validate.ts';
-import { setCondition, type Condition } from '../../runtime/conditions.ts';
+import { setCondition } from '../../runtime/conditions.ts';
 import { groupProblem, type Verdict } from './checks.ts';
 
 export const READY = 'Ready';
@@ -33,7 +33,7 @@ export function desiredDeploymentStatus(d: StackedDeployment, verdict: Verdict, 
     ...(d.status ?? {}),
     observedGeneration: generation,
     conditions: setCondition(
-      (d.status?.conditions ?? []) as Condition[],
+      d.status?.conditions ?? [],
       {
         type: READY,
         status: verdict.ready ? 'True' : 'False',

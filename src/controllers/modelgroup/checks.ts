@@ -14,7 +14,10 @@ export interface GroupFacts {
 }
 
 /** Why a model's source cannot be used, or undefined when it can. */
-export function sourceProblem(source: ModelSource | undefined, claims: ReadonlySet<string>): string | undefined {
+export function sourceProblem(
+  source: ModelSource | undefined,
+  claims: ReadonlySet<string>,
+): string | undefined {
   if (source?.pvc && !claims.has(source.pvc.claimName)) {
     return `PersistentVolumeClaim "${source.pvc.claimName}" not found`;
   }
@@ -49,10 +52,18 @@ export interface Verdict {
   message: string;
 }
 
-export function groupVerdict(group: StackedModelGroup, members: readonly MemberStatus[], facts: GroupFacts): Verdict {
+export function groupVerdict(
+  group: StackedModelGroup,
+  members: readonly MemberStatus[],
+  facts: GroupFacts,
+): Verdict {
   const baseProblem = sourceProblem(group.spec.baseModel.source, facts.claims);
   if (baseProblem !== undefined) {
-    return { ready: false, reason: 'SourceNotFound', message: `baseModel ${group.spec.baseModel.inferenceKey}: ${baseProblem}` };
+    return {
+      ready: false,
+      reason: 'SourceNotFound',
+      message: `baseModel ${group.spec.baseModel.inferenceKey}: ${baseProblem}`,
+    };
   }
   const invalid = members.filter((m) => !m.valid);
   if (invalid.length > 0) {

@@ -35,6 +35,13 @@ export function modelGroupReconciler(deps: ModelGroupDeps): ReconcileFn {
     const validation = validateModelGroup(group);
     const issues = validation.valid ? [] : validation.issues;
     const desired = desiredGroupStatus(group, facts, issues, deps.clock());
-    await writeStatus({ api: deps.api, plural: MODEL_GROUP_PLURAL, obj: group, desired, events: deps.events, log });
+    await writeStatus({
+      api: deps.api,
+      plural: MODEL_GROUP_PLURAL,
+      obj: group,
+      desired,
+      events: deps.events,
+      log,
+    });
   };
 }

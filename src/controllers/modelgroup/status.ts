@@ -24,7 +24,13 @@ export function desiredGroupStatus(
       memberCount: group.spec.members?.length ?? 0,
       conditions: setCondition(
         current,
-        { type: READY, status: 'False', reason: 'InvalidSpec', message: formatIssues(issues), observedGeneration: generation },
+        {
+          type: READY,
+          status: 'False',
+          reason: 'InvalidSpec',
+          message: formatIssues(issues),
+          observedGeneration: generation,
+        },
         now,
       ),
     };

@@ -11,7 +11,11 @@ function structuralProblems(node: unknown, path: string): string[] {
   if (node === null || typeof node !== 'object') return [];
   const n = node as Record<string, unknown>;
   const problems: string[] = [];
-  if (n.type === undefined && n['x-kubernetes-preserve-unknown-fields'] !== true && n['x-kubernetes-int-or-string'] !== true) {
+  if (
+    n.type === undefined &&
+    n['x-kubernetes-preserve-unknown-fields'] !== true &&
+    n['x-kubernetes-int-or-string'] !== true
+  ) {
     problems.push(`${path}: no type`);
   }
   if (n.additionalProperties === false) problems.push(`${path}: additionalProperties false`);
@@ -20,7 +24,8 @@ function structuralProblems(node: unknown, path: string): string[] {
   }
   if (typeof n.description !== 'string' || n.description === '') {
     // Items of lists and values of maps are described by their parent.
-    if (!path.endsWith('[]') && !path.endsWith('{}') && !path.endsWith('.metadata')) problems.push(`${path}: no description`);
+    if (!path.endsWith('[]') && !path.endsWith('{}') && !path.endsWith('.metadata'))
+      problems.push(`${path}: no description`);
   }
   for (const [k, v] of Object.entries((n.properties ?? {}) as Record<string, unknown>)) {
     problems.push(...structuralProblems(v, `${path}.${k}`));

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { load } from 'js-yaml';
 import {
   formatIssues,
   validateDeployment,
@@ -11,31 +8,32 @@ import {
 } from '../../../src/api/v1alpha1/validate.ts';
 import type { StackedModelGroup } from '../../../src/api/v1alpha1/modelgroup.ts';
 import type { StackedDeployment } from '../../../src/api/v1alpha1/deployment.ts';
-
-const samples = join(import.meta.dirname, '..', '..', '..', 'deploy', 'samples');
-const sample = <T>(file: string): T => load(readFileSync(join(samples, file), 'utf8')) as T;
+import { sampleDeployment, sampleGroup } from '../../support/objects.ts';
 
 function group(mutate: (g: StackedModelGroup) => void = () => undefined): StackedModelGroup {
-  const g = withDefaults('StackedModelGroup', sample<StackedModelGroup>('modelgroup.yaml'));
+  const g = withDefaults('StackedModelGroup', sampleGroup('sql-assistants'));
   mutate(g);
   return g;
 }
 
-function deployment(file: string, mutate: (d: StackedDeployment) => void = () => undefined): StackedDeployment {
-  const d = withDefaults('StackedDeployment', sample<StackedDeployment>(file));
+function deployment(
+  file: 'deployment-vllm.yaml' | 'deployment-oci.yaml',
+  mutate: (d: StackedDeployment) => void = () => undefined,
+): StackedDeployment {
+  const d = withDefaults('StackedDeployment', sampleDeployment(file, 'd'));
   mutate(d);
   return d;
 }
 
 function messages(r: ValidationResult<unknown>): string {
-  assert.equal(r.valid, false, 'expected the object to be invalid');
-  return r.valid ? '' : formatIssues(r.issues);
+  if (r.valid) assert.fail('expected the object to be invalid');
+  return formatIssues(r.issues);
 }
 
 describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
   it('accepts the samples once defaulted', () => {
     assert.deepEqual(validateModelGroup(group()), { valid: true, value: group() });
-    for (const f of ['deployment-vllm.yaml', 'deployment-oci.yaml']) {
+    for (const f of ['deployment-vllm.yaml', 'deployment-oci.yaml'] as const) {
       const r = validateDeployment(deployment(f));
       assert.ok(r.valid, r.valid ? '' : formatIssues(r.issues));
     }
@@ -44,8 +42,8 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
   it('fills defaults the way the API server does', () => {
     const d = deployment('deployment-vllm.yaml');
     assert.equal(d.spec.engine.maxLoras, 4);
-    assert.equal(d.spec.vllm?.port, 8000);
-    assert.equal(d.spec.vllm?.router.enabled, true);
+    assert.equal(d.spec.vllm!.port, 8000);
+    assert.equal(d.spec.vllm!.router.enabled, true);
   });
 
   describe('StackedModelGroup', () => {
@@ -72,9 +70,14 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
 
     it('requires exactly one source', () => {
       const m = messages(
-        validateModelGroup(group((g) => (g.spec.members![0]!.source = { huggingface: 'a/b', uri: 'https://x/y.tgz' }))),
+        validateModelGroup(
+          group((g) => (g.spec.members![0]!.source = { huggingface: 'a/b', uri: 'https://x/y.tgz' })),
+        ),
       );
-      assert.match(m, /spec\.members\[0\]\.source: exactly one of huggingface, pvc, uri or modelCatalog must be set/);
+      assert.match(
+        m,
+        /spec\.members\[0\]\.source: exactly one of huggingface, pvc, uri or modelCatalog must be set/,
+      );
       assert.match(
         messages(validateModelGroup(group((g) => (g.spec.members![0]!.source = {})))),
         /exactly one of/,
@@ -96,7 +99,9 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
 
     it('rejects duplicate model ids, bad OCIDs, bad URIs and escaping PVC paths', () => {
       assert.match(
-        messages(validateModelGroup(group((g) => (g.spec.members![1]!.modelId = g.spec.members![0]!.modelId!)))),
+        messages(
+          validateModelGroup(group((g) => (g.spec.members![1]!.modelId = g.spec.members![0]!.modelId!))),
+        ),
         /modelId must be unique in the group/,
       );
       assert.match(
@@ -109,7 +114,9 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
       );
       assert.match(
         messages(
-          validateModelGroup(group((g) => (g.spec.members![0]!.source = { pvc: { claimName: 'a', path: 'x/../../etc' } }))),
+          validateModelGroup(
+            group((g) => (g.spec.members![0]!.source = { pvc: { claimName: 'a', path: 'x/../../etc' } })),
+          ),
         ),
         /path must be relative to the volume and must not contain "\.\."/,
       );
@@ -131,17 +138,24 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
       const both = deployment('deployment-oci.yaml', (d) => {
         d.spec.vllm = deployment('deployment-vllm.yaml').spec.vllm!;
       });
-      assert.match(messages(validateDeployment(both)), /backend 'oci' requires spec\.oci and forbids spec\.vllm/);
+      assert.match(
+        messages(validateDeployment(both)),
+        /backend 'oci' requires spec\.oci and forbids spec\.vllm/,
+      );
     });
 
     it('checks engine limits', () => {
       assert.match(
-        messages(validateDeployment(deployment('deployment-vllm.yaml', (d) => (d.spec.engine.maxCpuLoras = 2)))),
+        messages(
+          validateDeployment(deployment('deployment-vllm.yaml', (d) => (d.spec.engine.maxCpuLoras = 2))),
+        ),
         /spec\.engine\.maxCpuLoras: maxCpuLoras must be at least maxLoras/,
       );
       assert.match(
         messages(
-          validateDeployment(deployment('deployment-vllm.yaml', (d) => (d.spec.engine.maxLoraRank = 48 as 64))),
+          validateDeployment(
+            deployment('deployment-vllm.yaml', (d) => (d.spec.engine.maxLoraRank = 48 as 64)),
+          ),
         ),
         /spec\.engine\.maxLoraRank: must be equal to one of the allowed values/,
       );
@@ -158,7 +172,9 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
     it('checks experiments', () => {
       const exp = (d: StackedDeployment) => d.spec.experiments![0]!;
       assert.match(
-        messages(validateDeployment(deployment('deployment-vllm.yaml', (d) => (exp(d).variants[0]!.weight = 0)))),
+        messages(
+          validateDeployment(deployment('deployment-vllm.yaml', (d) => (exp(d).variants[0]!.weight = 0))),
+        ),
         /A\/B weights must be positive/,
       );
       assert.match(
@@ -192,11 +208,15 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
       assert.match(
         messages(
           validateDeployment(
-            deployment('deployment-oci.yaml', (d) => (oci(d).infrastructure.autoscaling = {
-              minimumInstanceCount: 3,
-              maximumInstanceCount: 2,
-              cpuUtilizationPercent: 70,
-            })),
+            deployment(
+              'deployment-oci.yaml',
+              (d) =>
+                (oci(d).infrastructure.autoscaling = {
+                  minimumInstanceCount: 3,
+                  maximumInstanceCount: 2,
+                  cpuUtilizationPercent: 70,
+                }),
+            ),
           ),
         ),
         /set instanceCount or autoscaling, not both.*|autoscaling\.minimumInstanceCount must not exceed/,
@@ -204,7 +224,10 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
       assert.match(
         messages(
           validateDeployment(
-            deployment('deployment-oci.yaml', (d) => (oci(d).container.environmentVariables = { PARAMS: '--x' })),
+            deployment(
+              'deployment-oci.yaml',
+              (d) => (oci(d).container.environmentVariables = { PARAMS: '--x' }),
+            ),
           ),
         ),
         /must not set PARAMS/,

@@ -6,7 +6,10 @@ import { groupProblem } from '../../../src/controllers/deployment/checks.ts';
 import { deploymentVerdict, desiredDeploymentStatus } from '../../../src/controllers/deployment/status.ts';
 import { sampleDeployment, sampleGroup } from '../../support/objects.ts';
 
-function dep(file: 'deployment-vllm.yaml' | 'deployment-oci.yaml', m: (d: StackedDeployment) => void = () => undefined) {
+function dep(
+  file: 'deployment-vllm.yaml' | 'deployment-oci.yaml',
+  m: (d: StackedDeployment) => void = () => undefined,
+) {
   const d = withDefaults('StackedDeployment', sampleDeployment(file, 'd'));
   d.metadata.namespace = 'ml';
   d.metadata.generation = 2;
@@ -25,8 +28,24 @@ describe('StackedDeployment checks (pure)', () => {
   });
 
   it('repeats the message of a group that is not ready', () => {
-    const g = group((x) => (x.status = { conditions: [{ type: 'Ready', status: 'False', reason: 'MemberInvalid', message: 'member a: x', lastTransitionTime: 't' }] }));
-    assert.equal(groupProblem(dep('deployment-vllm.yaml'), g)?.message, 'StackedModelGroup "sql-assistants" is not ready: member a: x');
+    const g = group(
+      (x) =>
+        (x.status = {
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'False',
+              reason: 'MemberInvalid',
+              message: 'member a: x',
+              lastTransitionTime: 't',
+            },
+          ],
+        }),
+    );
+    assert.equal(
+      groupProblem(dep('deployment-vllm.yaml'), g)?.message,
+      'StackedModelGroup "sql-assistants" is not ready: member a: x',
+    );
   });
 
   it('names every member whose rank exceeds maxLoraRank', () => {
@@ -38,7 +57,13 @@ describe('StackedDeployment checks (pure)', () => {
       groupProblem(dep('deployment-vllm.yaml'), g)?.message,
       'member sql-lora-1 (rank 128), sql-lora-2 (rank 256) exceeds engine.maxLoraRank 64',
     );
-    assert.equal(groupProblem(dep('deployment-vllm.yaml', (d) => (d.spec.engine.maxLoraRank = 256)), g), undefined);
+    assert.equal(
+      groupProblem(
+        dep('deployment-vllm.yaml', (d) => (d.spec.engine.maxLoraRank = 256)),
+        g,
+      ),
+      undefined,
+    );
   });
 
   it('needs modelId on every model for the oci backend only', () => {
@@ -50,9 +75,18 @@ describe('StackedDeployment checks (pure)', () => {
 
   it('checks experiments against the group', () => {
     const named = dep('deployment-vllm.yaml', (d) => (d.spec.experiments![0]!.name = 'basemodel'));
-    assert.equal(groupProblem(named, group())?.message, 'experiment basemodel: its name is an inference key of group "sql-assistants"');
-    const unknown = dep('deployment-vllm.yaml', (d) => (d.spec.experiments![0]!.variants[0]!.inferenceKey = 'ghost'));
-    assert.equal(groupProblem(unknown, group())?.message, 'experiment sql-ab: variant ghost is not a member of group "sql-assistants"');
+    assert.equal(
+      groupProblem(named, group())?.message,
+      'experiment basemodel: its name is an inference key of group "sql-assistants"',
+    );
+    const unknown = dep(
+      'deployment-vllm.yaml',
+      (d) => (d.spec.experiments![0]!.variants[0]!.inferenceKey = 'ghost'),
+    );
+    assert.equal(
+      groupProblem(unknown, group())?.message,
+      'experiment sql-ab: variant ghost is not a member of group "sql-assistants"',
+    );
   });
 
   it('is honest that no backend is implemented yet, and stamps the generation', () => {
@@ -64,10 +98,19 @@ describe('StackedDeployment checks (pure)', () => {
     assert.equal(s.conditions![0]!.observedGeneration, 2);
     assert.equal(s.conditions![0]!.status, 'False');
     d.status = s;
-    assert.deepEqual(desiredDeploymentStatus(d, v, new Date('2026-11-27T11:00:00Z')), s, 'a fixed point at rest');
+    assert.deepEqual(
+      desiredDeploymentStatus(d, v, new Date('2026-11-27T11:00:00Z')),
+      s,
+      'a fixed point at rest',
+    );
   });
 
   it('reports validator findings first', () => {
-    assert.equal(deploymentVerdict(dep('deployment-vllm.yaml'), undefined, [{ path: 'spec.x', message: 'unknown field' }]).reason, 'InvalidSpec');
+    assert.equal(
+      deploymentVerdict(dep('deployment-vllm.yaml'), undefined, [
+        { path: 'spec.x', message: 'unknown field' },
+      ]).reason,
+      'InvalidSpec',
+    );
   });
 });

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import type { StackedDeployment } from '../../../src/api/v1alpha1/deployment.ts';
 import { withDefaults } from '../../../src/api/v1alpha1/validate.ts';
-import { groupVerdict, memberStatuses, servedBy, type GroupFacts } from '../../../src/controllers/modelgroup/checks.ts';
+import {
+  groupVerdict,
+  memberStatuses,
+  servedBy,
+  type GroupFacts,
+} from '../../../src/controllers/modelgroup/checks.ts';
 import { desiredGroupStatus } from '../../../src/controllers/modelgroup/status.ts';
 import { sampleDeployment, sampleGroup } from '../../support/objects.ts';
 
@@ -18,7 +23,12 @@ function withPvc() {
 
 describe('StackedModelGroup status (pure)', () => {
   it('is Ready with reason Valid when every source is usable', () => {
-    const s = desiredGroupStatus(sampleGroup('g', (g) => (g.metadata.generation = 3)), noFacts, [], T0);
+    const s = desiredGroupStatus(
+      sampleGroup('g', (g) => (g.metadata.generation = 3)),
+      noFacts,
+      [],
+      T0,
+    );
     assert.equal(s.observedGeneration, 3);
     assert.equal(s.memberCount, 2);
     assert.deepEqual(s.conditions, [
@@ -70,7 +80,12 @@ describe('StackedModelGroup status (pure)', () => {
   });
 
   it('reports validator findings as InvalidSpec without member details', () => {
-    const s = desiredGroupStatus(sampleGroup('g'), noFacts, [{ path: 'spec.members[0].rank', message: 'must be <= 512' }], T0);
+    const s = desiredGroupStatus(
+      sampleGroup('g'),
+      noFacts,
+      [{ path: 'spec.members[0].rank', message: 'must be <= 512' }],
+      T0,
+    );
     assert.equal(s.conditions![0]!.reason, 'InvalidSpec');
     assert.equal(s.conditions![0]!.message, 'spec.members[0].rank: must be <= 512');
     assert.equal(s.members, undefined);
@@ -82,10 +97,10 @@ describe('StackedModelGroup status (pure)', () => {
       d.status = { adapters: [{ inferenceKey: 'sql-lora-1', state }] };
       return d;
     };
-    assert.deepEqual(servedBy('sql-lora-1', [loaded('zeta', 'Loaded'), loaded('alpha', 'Loaded'), loaded('beta', 'Failed')]), [
-      'alpha',
-      'zeta',
-    ]);
+    assert.deepEqual(
+      servedBy('sql-lora-1', [loaded('zeta', 'Loaded'), loaded('alpha', 'Loaded'), loaded('beta', 'Failed')]),
+      ['alpha', 'zeta'],
+    );
     assert.deepEqual(servedBy('sql-lora-2', [loaded('zeta', 'Loaded')]), []);
   });
 });
