@@ -50,12 +50,15 @@ export interface OperatorProcess {
 export interface OperatorOptions {
   identity: string;
   namespace?: string;
+  /** Another identity than deploy/rbac.yaml's, e.g. the Helm chart's; its namespace also holds the Lease. */
+  serviceAccount?: { namespace: string; name: string };
   /** Short leases keep the failover test fast. */
   extraArgs?: string[];
 }
 
 export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Promise<OperatorProcess> {
-  const kubeconfig = await cp.mintServiceAccountKubeconfig(OPERATOR_NAMESPACE, OPERATOR_SA, 3600);
+  const sa = opts.serviceAccount ?? { namespace: OPERATOR_NAMESPACE, name: OPERATOR_SA };
+  const kubeconfig = await cp.mintServiceAccountKubeconfig(sa.namespace, sa.name, 3600);
   const args = [
     join(repoRoot, 'src', 'main.ts'),
     `--kubeconfig=${kubeconfig}`,
@@ -66,6 +69,7 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
     '--renew-deadline=3',
     '--retry-period=1',
     '--log-level=debug',
+    `--leader-election-namespace=${sa.namespace}`,
     ...(opts.namespace ? [`--namespace=${opts.namespace}`] : []),
     ...(opts.extraArgs ?? []),
   ];

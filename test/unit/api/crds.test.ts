@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderCrds } from '../../../src/api/v1alpha1/render.ts';
+import { CRD_DIRS, renderCrds } from '../../../src/api/v1alpha1/render.ts';
 import { allCrds } from '../../../src/api/v1alpha1/crd.ts';
 
-const crdsDir = join(import.meta.dirname, '..', '..', '..', 'crds');
+const root = join(import.meta.dirname, '..', '..', '..');
 
 /** Every schema node the API server would call non-structural, with its path. */
 function structuralProblems(node: unknown, path: string): string[] {
@@ -38,9 +38,11 @@ function structuralProblems(node: unknown, path: string): string[] {
 }
 
 describe('CRDs', () => {
-  it('crds/ is exactly what the schema source generates (run `npm run generate`)', () => {
-    for (const [file, yaml] of Object.entries(renderCrds())) {
-      assert.equal(readFileSync(join(crdsDir, file), 'utf8'), yaml, `crds/${file} is stale`);
+  it('crds/ and the chart copy are exactly what the schema source generates (run `npm run generate`)', () => {
+    for (const dir of CRD_DIRS) {
+      for (const [file, yaml] of Object.entries(renderCrds())) {
+        assert.equal(readFileSync(join(root, dir, file), 'utf8'), yaml, `${dir}/${file} is stale`);
+      }
     }
   });
 
