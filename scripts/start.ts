@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     return;
   }
   const { startControlPlane } = await import('../test/support/controlplane.ts');
-  const { kubectl } = await import('../test/support/kubectl.ts');
+  const { installApi } = await import('../test/support/operator.ts');
   console.error(
     'No cluster configured: starting a local control plane (see README for the first build time).',
   );
@@ -33,16 +33,7 @@ async function main(): Promise<void> {
       console.error(line);
     },
   });
-  const root = join(import.meta.dirname, '..');
-  await kubectl(cp, ['apply', '--server-side', '-f', join(root, 'crds')]);
-  await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-  await kubectl(cp, [
-    'apply',
-    '-f',
-    join(root, 'deploy', 'namespace.yaml'),
-    '-f',
-    join(root, 'deploy', 'rbac.yaml'),
-  ]);
+  await installApi(cp);
   console.error(
     `\nLocal control plane ready. In another shell:\n  export KUBECONFIG=${cp.kubeconfigPath}\n` +
       `  ${join(cp.binDir, 'kubectl')} apply -f deploy/samples/modelgroup.yaml\n`,

@@ -9,6 +9,7 @@ import { findCondition, type Condition } from '../runtime/conditions.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { patchStatusIfChanged } from '../runtime/status.ts';
+import { READY } from './ready.ts';
 
 interface WithStatus extends KubernetesObject {
   status?: { conditions?: readonly Condition[] } | undefined;
@@ -35,8 +36,8 @@ export async function writeStatus(opts: {
     fieldManager: FIELD_MANAGER,
   });
   if (!written) return;
-  const before = findCondition(obj.status?.conditions, 'Ready');
-  const after = findCondition(desired.conditions, 'Ready');
+  const before = findCondition(obj.status?.conditions, READY);
+  const after = findCondition(desired.conditions, READY);
   opts.log.info('status updated', { ready: after?.status, reason: after?.reason });
   if (after && (before?.status !== after.status || before.reason !== after.reason)) {
     opts.events.record(obj, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);

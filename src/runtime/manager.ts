@@ -3,10 +3,9 @@ import type { Registry } from 'prom-client';
 import type { Controller } from './controller.ts';
 import { errorMeta } from './errors.ts';
 import { type HealthServer, startHealthServer } from './health.ts';
-import { type LeaseApi, LeaderElector } from './leader.ts';
+import { LeaderElector, type LeaderElectorOptions } from './leader.ts';
 import type { Logger } from './logger.ts';
 import { ControllerMetrics } from './metrics.ts';
-import type { Clock } from './clock.ts';
 
 /** What the manager needs of an informer; any Informer<T> fits. */
 export interface ManagedInformer {
@@ -21,25 +20,18 @@ export interface ManagedInformer {
 /** What the manager needs of a controller; a Controller fits. */
 export type ManagedController = Pick<Controller, 'start' | 'stop'>;
 
-/** Leader election settings of a {@link Manager}. */
-export interface ManagerLeaderElection {
-  /** Namespace of the Lease (usually the operator's own). */
-  namespace: string;
-  /** Lease name. */
-  name: string;
-  /** This replica's identity (the pod name). */
-  identity: string;
-  /** See LeaderElectorOptions. */
-  leaseDurationSeconds?: number;
-  /** See LeaderElectorOptions. */
-  renewDeadlineSeconds?: number;
-  /** See LeaderElectorOptions. */
-  retryPeriodSeconds?: number;
-  /** Lease client instead of one made from kc (tests). */
-  api?: LeaseApi;
-  /** Time source (tests). */
-  clock?: Clock;
-}
+/** Leader election settings of a {@link Manager}: the elector's, less what the manager supplies. */
+export type ManagerLeaderElection = Pick<
+  LeaderElectorOptions,
+  | 'namespace'
+  | 'name'
+  | 'identity'
+  | 'leaseDurationSeconds'
+  | 'renewDeadlineSeconds'
+  | 'retryPeriodSeconds'
+  | 'api'
+  | 'clock'
+>;
 
 /** Options for {@link Manager}. */
 export interface ManagerOptions {

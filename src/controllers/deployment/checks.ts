@@ -5,12 +5,7 @@
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { findCondition } from '../../runtime/conditions.ts';
-
-export interface Verdict {
-  ready: boolean;
-  reason: string;
-  message: string;
-}
+import type { Verdict } from '../ready.ts';
 
 const MAX_NAMED = 5;
 

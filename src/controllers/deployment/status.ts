@@ -2,10 +2,8 @@
 import type { DeploymentStatus, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { formatIssues, type ValidationIssue } from '../../api/v1alpha1/validate.ts';
-import { setCondition } from '../../runtime/conditions.ts';
-import { groupProblem, type Verdict } from './checks.ts';
-
-export const READY = 'Ready';
+import { withReady, type Verdict } from '../ready.ts';
+import { groupProblem } from './checks.ts';
 
 /**
  * Until the backends land, a deployment whose inputs are all valid still reports Ready=False with
@@ -29,20 +27,9 @@ export function deploymentVerdict(
 
 export function desiredDeploymentStatus(d: StackedDeployment, verdict: Verdict, now: Date): DeploymentStatus {
   const generation = d.metadata.generation ?? 0;
-  const status: DeploymentStatus = {
+  return {
     ...(d.status ?? {}),
     observedGeneration: generation,
-    conditions: setCondition(
-      d.status?.conditions ?? [],
-      {
-        type: READY,
-        status: verdict.ready ? 'True' : 'False',
-        reason: verdict.reason,
-        message: verdict.message,
-        observedGeneration: generation,
-      },
-      now,
-    ),
+    conditions: withReady(d.status?.conditions ?? [], verdict, generation, now),
   };
-  return status;
 }

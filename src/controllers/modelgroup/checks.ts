@@ -4,6 +4,7 @@
  */
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { MemberStatus, ModelSource, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
+import type { Verdict } from '../ready.ts';
 
 /** What the reconciler found in the cluster, as plain data. */
 export interface GroupFacts {
@@ -43,13 +44,6 @@ export function memberStatuses(group: StackedModelGroup, facts: GroupFacts): Mem
     if (served.length > 0) entry.servedBy = served;
     return entry;
   });
-}
-
-/** The Ready verdict: reason and message for a user, in the condition's vocabulary. */
-export interface Verdict {
-  ready: boolean;
-  reason: string;
-  message: string;
 }
 
 export function groupVerdict(

@@ -1,10 +1,8 @@
 /** Pure: the status a StackedModelGroup should have, given its spec, the facts and the clock. */
 import type { ModelGroupStatus, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { formatIssues, type ValidationIssue } from '../../api/v1alpha1/validate.ts';
-import { setCondition, type Condition } from '../../runtime/conditions.ts';
+import { withReady } from '../ready.ts';
 import { groupVerdict, memberStatuses, type GroupFacts } from './checks.ts';
-
-export const READY = 'Ready';
 
 /**
  * Desired status. `issues` are the validator's findings: an object the API server should have refused
@@ -17,40 +15,22 @@ export function desiredGroupStatus(
   now: Date,
 ): ModelGroupStatus {
   const generation = group.metadata.generation ?? 0;
-  const current = (group.status?.conditions ?? []) as Condition[];
+  const current = group.status?.conditions ?? [];
+  const memberCount = group.spec.members?.length ?? 0;
   if (issues.length > 0) {
+    const verdict = { ready: false, reason: 'InvalidSpec', message: formatIssues(issues) };
     return {
       observedGeneration: generation,
-      memberCount: group.spec.members?.length ?? 0,
-      conditions: setCondition(
-        current,
-        {
-          type: READY,
-          status: 'False',
-          reason: 'InvalidSpec',
-          message: formatIssues(issues),
-          observedGeneration: generation,
-        },
-        now,
-      ),
+      memberCount,
+      conditions: withReady(current, verdict, generation, now),
     };
   }
   const members = memberStatuses(group, facts);
   const verdict = groupVerdict(group, members, facts);
   return {
     observedGeneration: generation,
-    memberCount: members.length,
-    conditions: setCondition(
-      current,
-      {
-        type: READY,
-        status: verdict.ready ? 'True' : 'False',
-        reason: verdict.reason,
-        message: verdict.message,
-        observedGeneration: generation,
-      },
-      now,
-    ),
+    memberCount,
+    conditions: withReady(current, verdict, generation, now),
     members,
   };
 }
