@@ -10,7 +10,7 @@ import { eventually, getObject } from '../support/wait.ts';
 
 const NS = 'at-rest-test';
 // How long the cluster is watched at rest; REST_SECONDS overrides it for a longer soak.
-const REST_SECONDS = Number(process.env.REST_SECONDS ?? 60);
+const REST_SECONDS = Number(process.env.REST_SECONDS ?? 120);
 
 const isLease = (e: AuditEvent) => e.objectRef?.resource === 'leases';
 const describeWrite = (e: AuditEvent) =>
