@@ -21,6 +21,7 @@ export interface Config {
   logLevel: string;
   workers: number;
   defaultVllmImage: string;
+  adapterVerifyIntervalSeconds: number;
 }
 
 interface FlagSpec {
@@ -99,6 +100,12 @@ export const FLAGS = {
   },
   'log-level': { env: 'LOG_LEVEL', type: 'string', default: 'info', help: 'error, warn, info or debug' },
   workers: { env: 'WORKERS', type: 'integer', default: 4, help: 'concurrent reconciles per controller' },
+  'adapter-verify-interval': {
+    env: 'ADAPTER_VERIFY_INTERVAL_SECONDS',
+    type: 'integer',
+    default: 30,
+    help: 'seconds between checks that every pod still holds its adapters',
+  },
   'default-vllm-image': {
     env: 'DEFAULT_VLLM_IMAGE',
     type: 'string',
@@ -174,6 +181,7 @@ export function parseConfig(
     logLevel: level,
     workers: Math.max(1, int('workers')),
     defaultVllmImage: str('default-vllm-image') ?? '',
+    adapterVerifyIntervalSeconds: Math.max(1, int('adapter-verify-interval')),
   };
   if (!(
     config.retryPeriodSeconds < config.renewDeadlineSeconds &&

@@ -51,6 +51,8 @@ export async function runOperator(config: Config): Promise<number> {
     metrics: new ControllerMetrics(registry),
     namespace: config.namespace,
     workers: config.workers,
+    defaultVllmImage: config.defaultVllmImage,
+    adapterVerifyIntervalMs: config.adapterVerifyIntervalSeconds * 1000,
   });
 
   let stopping = false;

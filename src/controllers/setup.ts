@@ -3,17 +3,24 @@
  * manager starts them after it wins the lease.
  */
 import {
+  AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
+  type V1Deployment,
   type V1PersistentVolumeClaim,
+  type V1Pod,
+  type V1Service,
 } from '@kubernetes/client-node';
+import { PODS_BY_DEPLOYMENT, VllmBackend, podDeploymentKeys } from '../backends/vllm/backend.ts';
+import { VllmClient } from '../backends/vllm/client.ts';
+import { MANAGED_BY } from '../backends/vllm/names.ts';
 import { GROUP, VERSION } from '../api/v1alpha1/common.ts';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deployment.ts';
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
-import { Controller, generationChanged } from '../runtime/controller.ts';
+import { Controller, generationChanged, ownerKeys } from '../runtime/controller.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -32,6 +39,8 @@ export interface SetupOptions {
   /** Watch one namespace, or every namespace when undefined. */
   namespace: string | undefined;
   workers: number;
+  defaultVllmImage: string;
+  adapterVerifyIntervalMs: number;
   clock?: () => Date;
 }
 
@@ -74,7 +83,61 @@ export function setupControllers(opts: SetupOptions): void {
   });
   deployments.addIndex(DEPLOYMENTS_BY_GROUP, deploymentGroupKeys);
   groups.addIndex(GROUPS_BY_CLAIM, groupClaimKeys);
-  for (const inf of [groups, deployments, claims]) opts.manager.addInformer(inf);
+
+  // What the vllm backend runs; only objects we made (by label), so the caches stay small.
+  const apps = opts.kc.makeApiClient(AppsV1Api);
+  const managed = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+  const scoped = (resource: string, group = '/api/v1') =>
+    ns ? `${group}/namespaces/${ns}/${resource}` : `${group}/${resource}`;
+  const workloads = new Informer<V1Deployment>({
+    kc: opts.kc,
+    path: scoped('deployments', '/apis/apps/v1'),
+    labelSelector: managed,
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    list: () =>
+      ns
+        ? apps.listNamespacedDeployment({ namespace: ns, labelSelector: managed })
+        : apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
+    logger: opts.logger.child({ informer: 'deployments' }),
+  });
+  const services = new Informer<V1Service>({
+    kc: opts.kc,
+    path: scoped('services'),
+    labelSelector: managed,
+    apiVersion: 'v1',
+    kind: 'Service',
+    list: () =>
+      ns
+        ? core.listNamespacedService({ namespace: ns, labelSelector: managed })
+        : core.listServiceForAllNamespaces({ labelSelector: managed }),
+    logger: opts.logger.child({ informer: 'services' }),
+  });
+  const pods = new Informer<V1Pod>({
+    kc: opts.kc,
+    path: scoped('pods'),
+    labelSelector: managed,
+    apiVersion: 'v1',
+    kind: 'Pod',
+    list: () =>
+      ns
+        ? core.listNamespacedPod({ namespace: ns, labelSelector: managed })
+        : core.listPodForAllNamespaces({ labelSelector: managed }),
+    logger: opts.logger.child({ informer: 'pods' }),
+  });
+  pods.addIndex(PODS_BY_DEPLOYMENT, podDeploymentKeys);
+  for (const inf of [groups, deployments, claims, workloads, services, pods]) opts.manager.addInformer(inf);
+  const vllm = new VllmBackend({
+    kc: opts.kc,
+    workloads,
+    services,
+    pods,
+    client: new VllmClient(),
+    events: opts.events,
+    defaultImage: opts.defaultVllmImage,
+    verifyIntervalMs: opts.adapterVerifyIntervalMs,
+    clock,
+  });
 
   const groupController = new Controller({
     name: 'stackedmodelgroup',
@@ -93,7 +156,7 @@ export function setupControllers(opts: SetupOptions): void {
 
   const deploymentController = new Controller({
     name: 'stackeddeployment',
-    reconcile: deploymentReconciler({ groups, deployments, api: custom, events: opts.events, clock }),
+    reconcile: deploymentReconciler({ groups, deployments, api: custom, events: opts.events, vllm, clock }),
     workers: opts.workers,
     logger: opts.logger,
     metrics: opts.metrics,
@@ -101,6 +164,11 @@ export function setupControllers(opts: SetupOptions): void {
   deploymentController.watch(deployments, undefined, generationChanged);
   // A group's spec and its Ready verdict both matter to its deployments.
   deploymentController.watch(groups, (g) => deployments.byIndex(DEPLOYMENTS_BY_GROUP, key(g)).map(key));
+  // What the vllm backend owns: a changed or deleted child, and every pod transition, re-syncs.
+  const ownedBy = ownerKeys('StackedDeployment', GROUP);
+  deploymentController.watch(workloads, ownedBy);
+  deploymentController.watch(services, ownedBy);
+  deploymentController.watch(pods, podDeploymentKeys);
   opts.manager.addController(deploymentController);
 }
 

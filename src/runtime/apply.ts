@@ -52,3 +52,41 @@ export function controllerOwnerReference(owner: {
     blockOwnerDeletion: true,
   });
 }
+
+/**
+ * Whether every field of `desired` has the same value in `live` (lists element by element, same
+ * length). Fields the server or other managers added are ignored. This is how a controller tells
+ * "already as wanted" from the informer cache without sending an apply: an unchanged apply is still
+ * a write request, and a cluster at rest must see none.
+ */
+export function isSubset(desired: unknown, live: unknown): boolean {
+  // The API server omits empty lists and maps (Go's omitempty), so [] and {} match an absent field.
+  if (live === undefined && isEmpty(desired)) return true;
+  if (Array.isArray(desired)) {
+    return (
+      Array.isArray(live) && live.length === desired.length && desired.every((d, i) => isSubset(d, live[i]))
+    );
+  }
+  if (desired !== null && typeof desired === 'object') {
+    if (live === null || typeof live !== 'object' || Array.isArray(live)) return false;
+    const l = live as Record<string, unknown>;
+    return Object.entries(desired).every(([k, v]) => v === undefined || isSubset(v, l[k]));
+  }
+  return desired === live;
+}
+
+function isEmpty(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length === 0;
+  return v !== null && typeof v === 'object' && Object.keys(v).length === 0;
+}
+
+/** Applies `desired` unless `live` (from the cache) already has every field; returns whether it wrote. */
+export async function applyIfChanged(
+  api: Pick<KubernetesObjectApi, 'patch'>,
+  desired: KubernetesObject,
+  live: KubernetesObject | undefined,
+): Promise<boolean> {
+  if (live !== undefined && isSubset(desired, live)) return false;
+  await serverSideApply(api, desired);
+  return true;
+}

@@ -68,6 +68,9 @@ describe('a cluster at rest', function () {
       extraArgs: ['--leader-election-id=at-rest'],
     });
     await settled(names);
+    // The vllm backend has made its Deployment (pods stay Pending: no kubelet here), so the window
+    // also covers the backend's idempotence, not only status writes.
+    await kubectl(cp, ['get', 'deployment', '-n', NS, 'rest-vllm-vllm']);
     await sleep(3000); // let the last status write and its echo through the informers pass
     const start = Date.now();
     await sleep(REST_SECONDS * 1000);

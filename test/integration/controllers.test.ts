@@ -112,7 +112,7 @@ describe('controllers on a real control plane', function () {
 
   it('reports a deployment honestly and re-queues it when its group appears or changes', async () => {
     await apply(
-      sampleDeployment('deployment-vllm.yaml', 'early', (d) => (d.spec.modelGroupRef.name = 'late-group')),
+      sampleDeployment('deployment-oci.yaml', 'early', (d) => (d.spec.modelGroupRef.name = 'late-group')),
     );
     const missing = await waitForReady(cp, NS, 'sdep', 'early', 'False', 'ModelGroupNotFound');
     assert.match(condition(missing, 'Ready')!.message, /StackedModelGroup "late-group" not found/);
@@ -120,7 +120,7 @@ describe('controllers on a real control plane', function () {
     const late = sampleGroup('late-group');
     await apply(late);
     const honest = await waitForReady(cp, NS, 'sdep', 'early', 'False', 'BackendNotImplemented');
-    assert.match(condition(honest, 'Ready')!.message, /vllm backend is not implemented/);
+    assert.match(condition(honest, 'Ready')!.message, /oci backend is not implemented/);
 
     late.spec.members!.push({ inferenceKey: 'big-lora', source: { huggingface: 'org/big' }, rank: 128 });
     await apply(late);

@@ -1,5 +1,7 @@
 /** StackedDeployment: serves one StackedModelGroup on a backend (vllm in the cluster, or OCI). */
+import type { V1Affinity, V1EnvVar, V1ResourceRequirements, V1Toleration } from '@kubernetes/client-node';
 import Type from 'typebox';
+import type { Plain } from '../../runtime/model.ts';
 import {
   API_VERSION,
   Conditions,
@@ -135,24 +137,24 @@ export const VllmSchema = Type.Object(
     }),
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 8000, description: 'Port vLLM listens on.' }),
     env: Type.Optional(
-      Type.Array(KubeObject('A core/v1 EnvVar.'), {
+      Type.Array(KubeObject<Plain<V1EnvVar>>('A core/v1 EnvVar.'), {
         maxItems: 128,
         description: 'Environment variables of the vLLM container (core/v1 EnvVar).',
       }),
     ),
     resources: Type.Optional(
-      KubeObject(
+      KubeObject<Plain<V1ResourceRequirements>>(
         'core/v1 ResourceRequirements of the vLLM container; nvidia.com/gpu is set from gpusPerReplica.',
       ),
     ),
     nodeSelector: Type.Optional(StringMap({ description: 'Node labels the vLLM pods must run on.' })),
     tolerations: Type.Optional(
-      Type.Array(KubeObject('A core/v1 Toleration.'), {
+      Type.Array(KubeObject<Plain<V1Toleration>>('A core/v1 Toleration.'), {
         maxItems: 64,
         description: 'Tolerations of the vLLM pods (core/v1 Toleration), e.g. for GPU node taints.',
       }),
     ),
-    affinity: Type.Optional(KubeObject('core/v1 Affinity of the vLLM pods.')),
+    affinity: Type.Optional(KubeObject<Plain<V1Affinity>>('core/v1 Affinity of the vLLM pods.')),
     router: RouterSchema,
   },
   { description: 'The in-cluster vLLM backend.', additionalProperties: false },

@@ -6,6 +6,7 @@ import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { findCondition } from '../../runtime/conditions.ts';
 import type { Verdict } from '../ready.ts';
+import { directPath } from '../../backends/vllm/desired.ts';
 
 const MAX_NAMED = 5;
 
@@ -59,6 +60,18 @@ export function groupProblem(
         ready: false,
         reason: 'ModelIdMissing',
         message: `the oci backend needs modelId on every model; missing on ${listNames(missing)}`,
+      };
+    }
+  }
+  if (d.spec.backend === 'vllm') {
+    const needAgent = [group.spec.baseModel, ...members]
+      .filter((m) => m.source !== undefined && directPath(m.source) === undefined)
+      .map((m) => m.inferenceKey);
+    if (needAgent.length > 0) {
+      return {
+        ready: false,
+        reason: 'SourceNotSupported',
+        message: `the vllm backend reads weights from pvc or huggingface sources only in this version; ${listNames(needAgent)} use uri or modelCatalog`,
       };
     }
   }

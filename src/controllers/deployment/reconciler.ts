@@ -1,6 +1,6 @@
 /**
- * StackedDeployment reconciler. It resolves the referenced group and checks what spans both objects;
- * the backends (vllm, oci) plug in here in later versions.
+ * StackedDeployment reconciler: resolves the referenced group, checks what spans both objects, then
+ * hands over to the backend (vllm now; oci reports BackendNotImplemented until it lands).
  */
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../../api/v1alpha1/deployment.ts';
@@ -10,13 +10,15 @@ import type { ReconcileFn } from '../../runtime/controller.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Informer } from '../../runtime/informer.ts';
 import { writeStatus } from '../status-writer.ts';
-import { desiredDeploymentStatus, deploymentVerdict } from './status.ts';
+import type { VllmBackend } from '../../backends/vllm/backend.ts';
+import { desiredDeploymentStatus, notImplemented, preflight } from './status.ts';
 
 export interface DeploymentDeps {
   groups: Informer<StackedModelGroup>;
   deployments: Informer<StackedDeployment>;
   api: CustomObjectsApi;
   events: EventRecorder;
+  vllm: VllmBackend;
   clock: () => Date;
 }
 
@@ -26,8 +28,18 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
     if (d === undefined) return;
     const group = deps.groups.get(`${d.metadata.namespace ?? ''}/${d.spec.modelGroupRef.name}`);
     const validation = validateDeployment(d);
-    const verdict = deploymentVerdict(d, group, validation.valid ? [] : validation.issues);
-    const desired = desiredDeploymentStatus(d, verdict, deps.clock());
+    const problem = preflight(d, group, validation.valid ? [] : validation.issues);
+    let desired;
+    let requeueAfterMs: number | undefined;
+    if (problem !== undefined || group === undefined) {
+      desired = desiredDeploymentStatus(d, problem ?? notImplemented(d), deps.clock());
+    } else if (d.spec.backend === 'vllm') {
+      const result = await deps.vllm.reconcile(d, group, log);
+      desired = desiredDeploymentStatus(d, result.verdict, deps.clock(), result.status);
+      requeueAfterMs = result.requeueAfterMs;
+    } else {
+      desired = desiredDeploymentStatus(d, notImplemented(d), deps.clock());
+    }
     await writeStatus({
       api: deps.api,
       plural: DEPLOYMENT_PLURAL,
@@ -36,5 +48,6 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
       events: deps.events,
       log,
     });
+    return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
   };
 }

@@ -6,30 +6,45 @@ import { withReady, type Verdict } from '../ready.ts';
 import { groupProblem } from './checks.ts';
 
 /**
- * Until the backends land, a deployment whose inputs are all valid still reports Ready=False with
- * reason BackendNotImplemented: honest about what this operator does, and `kubectl wait` never
- * believes a model is served when it is not.
+ * What must hold before a backend touches anything: a valid spec and a group that fits this
+ * deployment. Undefined when the backend may act.
  */
-export function deploymentVerdict(
+export function preflight(
   d: StackedDeployment,
   group: StackedModelGroup | undefined,
   issues: readonly ValidationIssue[],
-): Verdict {
+): Verdict | undefined {
   if (issues.length > 0) return { ready: false, reason: 'InvalidSpec', message: formatIssues(issues) };
-  return (
-    groupProblem(d, group) ?? {
-      ready: false,
-      reason: 'BackendNotImplemented',
-      message: `the ${d.spec.backend} backend is not implemented in this version of the operator; nothing is deployed`,
-    }
-  );
+  return groupProblem(d, group);
 }
 
-export function desiredDeploymentStatus(d: StackedDeployment, verdict: Verdict, now: Date): DeploymentStatus {
-  const generation = d.metadata.generation ?? 0;
+/**
+ * The oci backend has not landed yet: a deployment whose inputs are all valid reports Ready=False
+ * with reason BackendNotImplemented, so `kubectl wait` never believes a model is served when it is not.
+ */
+export function notImplemented(d: StackedDeployment): Verdict {
   return {
-    ...(d.status ?? {}),
+    ready: false,
+    reason: 'BackendNotImplemented',
+    message: `the ${d.spec.backend} backend is not implemented in this version of the operator; nothing is deployed`,
+  };
+}
+
+/**
+ * The whole status: the backend's fields when it ran (otherwise the last ones, which still describe
+ * what runs), the generation, and Ready from the verdict.
+ */
+export function desiredDeploymentStatus(
+  d: StackedDeployment,
+  verdict: Verdict,
+  now: Date,
+  backend?: Omit<DeploymentStatus, 'observedGeneration'>,
+): DeploymentStatus {
+  const generation = d.metadata.generation ?? 0;
+  const base = backend ?? d.status ?? {};
+  return {
+    ...base,
     observedGeneration: generation,
-    conditions: withReady(d.status?.conditions ?? [], verdict, generation, now),
+    conditions: withReady(base.conditions ?? [], verdict, generation, now),
   };
 }

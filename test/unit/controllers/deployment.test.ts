@@ -3,7 +3,11 @@ import type { StackedDeployment } from '../../../src/api/v1alpha1/deployment.ts'
 import type { StackedModelGroup } from '../../../src/api/v1alpha1/modelgroup.ts';
 import { withDefaults } from '../../../src/api/v1alpha1/validate.ts';
 import { groupProblem } from '../../../src/controllers/deployment/checks.ts';
-import { deploymentVerdict, desiredDeploymentStatus } from '../../../src/controllers/deployment/status.ts';
+import {
+  desiredDeploymentStatus,
+  notImplemented,
+  preflight,
+} from '../../../src/controllers/deployment/status.ts';
 import { sampleDeployment, sampleGroup } from '../../support/objects.ts';
 
 function dep(
@@ -73,6 +77,13 @@ describe('StackedDeployment checks (pure)', () => {
     assert.equal(groupProblem(dep('deployment-vllm.yaml'), g), undefined);
   });
 
+  it('refuses sources the vllm backend cannot fetch yet, before any pod is touched', () => {
+    const g = group((x) => (x.spec.members![1]!.source = { uri: 'https://h/a.tgz' }));
+    assert.equal(groupProblem(dep('deployment-vllm.yaml'), g)?.reason, 'SourceNotSupported');
+    assert.match(groupProblem(dep('deployment-vllm.yaml'), g)!.message, /sql-lora-2 use uri or modelCatalog/);
+    assert.equal(groupProblem(dep('deployment-oci.yaml'), g), undefined);
+  });
+
   it('checks experiments against the group', () => {
     const named = dep('deployment-vllm.yaml', (d) => (d.spec.experiments![0]!.name = 'basemodel'));
     assert.equal(
@@ -89,9 +100,10 @@ describe('StackedDeployment checks (pure)', () => {
     );
   });
 
-  it('is honest that no backend is implemented yet, and stamps the generation', () => {
-    const d = dep('deployment-vllm.yaml');
-    const v = deploymentVerdict(d, group(), []);
+  it('is honest that the oci backend is not implemented yet, and stamps the generation', () => {
+    const d = dep('deployment-oci.yaml');
+    assert.equal(preflight(d, group(), []), undefined, 'nothing keeps the backend from acting');
+    const v = notImplemented(d);
     assert.equal(v.reason, 'BackendNotImplemented');
     const s = desiredDeploymentStatus(d, v, new Date('2026-11-27T10:00:00.123Z'));
     assert.equal(s.observedGeneration, 2);
@@ -107,9 +119,8 @@ describe('StackedDeployment checks (pure)', () => {
 
   it('reports validator findings first', () => {
     assert.equal(
-      deploymentVerdict(dep('deployment-vllm.yaml'), undefined, [
-        { path: 'spec.x', message: 'unknown field' },
-      ]).reason,
+      preflight(dep('deployment-vllm.yaml'), undefined, [{ path: 'spec.x', message: 'unknown field' }])
+        ?.reason,
       'InvalidSpec',
     );
   });

@@ -1,0 +1,157 @@
+/**
+ * The vllm backend's reconcile step for one StackedDeployment: apply the Deployment and Service when
+ * they differ, sync adapters on every serving pod, set each pod's readiness gate, and compute the
+ * status. Level-triggered: everything is derived from the caches and the pods' own model lists.
+ */
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Deployment,
+  type V1Pod,
+  type V1Service,
+} from '@kubernetes/client-node';
+import type { DeploymentStatus, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
+import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
+import type { Verdict } from '../../controllers/ready.ts';
+import { applyIfChanged } from '../../runtime/apply.ts';
+import type { Condition } from '../../runtime/conditions.ts';
+import type { EventRecorder } from '../../runtime/events.ts';
+import type { Informer } from '../../runtime/informer.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import type { VllmClient } from './client.ts';
+import { buildDeployment, buildService, directPath, serviceEndpoint } from './desired.ts';
+import { DEPLOYMENT_LABEL, workloadName } from './names.ts';
+import type { WantedAdapter } from './plan.ts';
+import { podView, servingCandidates } from './pods.ts';
+import { desiredGate, gateUpdate, vllmStatus } from './status.ts';
+import { PodBackoff } from './backoff.ts';
+import { mapLimit, syncPod } from './sync.ts';
+
+export interface VllmBackendOptions {
+  kc: KubeConfig;
+  workloads: Informer<V1Deployment>;
+  services: Informer<V1Service>;
+  pods: Informer<V1Pod>;
+  client: VllmClient;
+  events: EventRecorder;
+  defaultImage: string;
+  /** How often settled pods are asked again for their adapters (someone may unload by hand). */
+  verifyIntervalMs: number;
+  /** Pods synced at once, and loads in flight on one pod. */
+  podConcurrency?: number;
+  loadsPerPod?: number;
+  clock?: () => Date;
+}
+
+export interface BackendResult {
+  status: Omit<DeploymentStatus, 'observedGeneration'>;
+  verdict: Verdict;
+  requeueAfterMs: number;
+}
+
+/** Pods are indexed by "namespace/StackedDeployment name" (their label). */
+export const PODS_BY_DEPLOYMENT = 'byStackedDeployment';
+export function podDeploymentKeys(pod: V1Pod): string[] {
+  const name = pod.metadata?.labels?.[DEPLOYMENT_LABEL];
+  return name ? [`${pod.metadata?.namespace ?? ''}/${name}`] : [];
+}
+
+export class VllmBackend {
+  private readonly opts: VllmBackendOptions;
+  private readonly objects: KubernetesObjectApi;
+  private readonly core: CoreV1Api;
+  private readonly clock: () => Date;
+  private readonly backoff = new PodBackoff();
+
+  constructor(opts: VllmBackendOptions) {
+    this.opts = opts;
+    this.objects = KubernetesObjectApi.makeApiClient(opts.kc);
+    this.core = opts.kc.makeApiClient(CoreV1Api);
+    this.clock = opts.clock ?? (() => new Date());
+  }
+
+  async reconcile(d: StackedDeployment, group: StackedModelGroup, log: Logger): Promise<BackendResult> {
+    const ns = d.metadata.namespace ?? '';
+    const name = d.metadata.name ?? '';
+    const desired = buildDeployment(d, group, { defaultImage: this.opts.defaultImage });
+    const service = buildService(d);
+    const live = this.opts.workloads.get(`${ns}/${workloadName(name)}`);
+    if (await applyIfChanged(this.objects, desired, live))
+      log.info('applied Deployment', { deployment: workloadName(name) });
+    if (await applyIfChanged(this.objects, service, this.opts.services.get(`${ns}/${workloadName(name)}`))) {
+      log.info('applied Service', { service: workloadName(name) });
+    }
+
+    const port = d.spec.vllm?.port ?? 8000;
+    const members = group.spec.members ?? [];
+    const wanted: WantedAdapter[] = members.map((m) => ({
+      name: m.inferenceKey,
+      path: directPath(m.source) ?? m.inferenceKey,
+    }));
+    const pods = this.opts.pods.byIndex(PODS_BY_DEPLOYMENT, `${ns}/${name}`).map((p) => podView(p, port));
+    const nowMs = this.clock().getTime();
+    const candidates = servingCandidates(pods).filter((p) => this.backoff.ready(p.uid, nowMs));
+    const syncs = await mapLimit(candidates, this.opts.podConcurrency ?? 8, (p) =>
+      syncPod(this.opts.client, p, wanted, this.opts.loadsPerPod ?? 4),
+    );
+    for (const s of syncs) {
+      if (s.error === undefined) this.backoff.forget(s.pod.uid);
+      else
+        log.warn('adapter sync failed; backing off', {
+          pod: s.pod.name,
+          error: s.error,
+          retryInMs: this.backoff.fail(s.pod.uid, nowMs),
+        });
+    }
+    this.backoff.retain(new Set(pods.map((p) => p.uid)));
+
+    const now = this.clock();
+    for (const s of syncs) {
+      if (s.lost.length > 0) {
+        this.opts.events.record(
+          d,
+          'Warning',
+          'AdaptersReloaded',
+          `pod ${s.pod.name} had lost ${s.lost.join(', ')} (container restart or unloaded by hand); reloading`,
+        );
+      }
+      const gate = gateUpdate(s.pod, desiredGate(s, members.length), now);
+      if (gate) await this.patchGate(ns, s.pod.name, gate, log);
+    }
+
+    const { status, verdict } = vllmStatus(
+      {
+        members,
+        desiredReplicas: d.spec.vllm?.replicas ?? 1,
+        pods,
+        syncs,
+        workload: live,
+        generation: d.metadata.generation ?? 0,
+        endpoint: serviceEndpoint(d),
+      },
+      d.status?.conditions ?? [],
+      now,
+    );
+    // Pod events wake us for everything the kubelet does; the timers are for what no event reports:
+    // a backed-off pod's retry, a refused member's files appearing, an adapter unloaded by hand.
+    const retry = this.backoff.nextRetryMs(nowMs);
+    const refused = status.adapters?.some((a) => a.state === 'Failed') ?? false;
+    const interval = refused ? Math.min(15_000, this.opts.verifyIntervalMs) : this.opts.verifyIntervalMs;
+    return { status, verdict, requeueAfterMs: retry === undefined ? interval : Math.min(retry, interval) };
+  }
+
+  /**
+   * Sets our readiness-gate condition on the pod. A strategic merge patch merges conditions by type,
+   * so the kubelet's own conditions are left alone.
+   */
+  private async patchGate(namespace: string, pod: string, gate: Condition, log: Logger): Promise<void> {
+    await this.core.patchNamespacedPodStatus(
+      { name: pod, namespace, body: { status: { conditions: [gate] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    log.info('set adapter readiness gate', { pod, status: gate.status, reason: gate.reason });
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Pure builders of what the vllm backend runs for a StackedDeployment: a Deployment of vLLM's OpenAI
+ * server with runtime LoRA updates on, and a Service. No I/O here; golden files pin the output.
+ */
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
+import type { ModelSource, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
+import { controllerOwnerReference } from '../../runtime/apply.ts';
+import type { Plain } from '../../runtime/model.ts';
+import {
+  ADAPTERS_LOADED,
+  VLLM_CONTAINER,
+  pvcMountPath,
+  pvcVolumeName,
+  selectorLabels,
+  workloadName,
+} from './names.ts';
+
+export interface BuildOptions {
+  /** Image when spec.vllm.image is unset (the operator's --default-vllm-image). */
+  defaultImage: string;
+}
+
+/** Sources the vllm backend can hand to vLLM directly; the others need the fetch agent. */
+export function directPath(source: ModelSource | undefined): string | undefined {
+  if (source?.huggingface !== undefined) return source.huggingface;
+  if (source?.pvc !== undefined) {
+    const sub = source.pvc.path?.replace(/^\/+|\/+$/g, '');
+    return sub ? `${pvcMountPath(source.pvc.claimName)}/${sub}` : pvcMountPath(source.pvc.claimName);
+  }
+  return undefined;
+}
+
+/** The vLLM command line, in the order vLLM documents its flags. */
+export function vllmArgs(d: StackedDeployment, group: StackedModelGroup): string[] {
+  const e = d.spec.engine;
+  const vllm = d.spec.vllm;
+  const base = group.spec.baseModel;
+  const servedNames = base.modelId ? [base.inferenceKey, base.modelId] : [base.inferenceKey];
+  const args = [
+    '--model',
+    directPath(base.source) ?? base.inferenceKey,
+    '--served-model-name',
+    ...servedNames,
+    '--port',
+    String(vllm?.port ?? 8000),
+    '--enable-lora',
+    '--max-loras',
+    String(e.maxLoras),
+    '--max-cpu-loras',
+    String(e.maxCpuLoras ?? e.maxLoras),
+    '--max-lora-rank',
+    String(e.maxLoraRank),
+    '--tensor-parallel-size',
+    String(vllm?.gpusPerReplica ?? 1),
+  ];
+  if (e.maxModelLen !== undefined) args.push('--max-model-len', String(e.maxModelLen));
+  return [...args, ...(e.extraArgs ?? [])];
+}
+
+/** Every PVC that the base or a member reads from, once, in a stable order. */
+export function claimsOf(group: StackedModelGroup): string[] {
+  const claims = [group.spec.baseModel, ...(group.spec.members ?? [])].flatMap((m) =>
+    m.source?.pvc ? [m.source.pvc.claimName] : [],
+  );
+  return [...new Set(claims)].sort();
+}
+
+type Deployment = Plain<V1Deployment> & { apiVersion: string; kind: string };
+type Service = Plain<V1Service> & { apiVersion: string; kind: string };
+
+export function buildDeployment(
+  d: StackedDeployment,
+  group: StackedModelGroup,
+  opts: BuildOptions,
+): Deployment {
+  const name = d.metadata.name ?? '';
+  const vllm = d.spec.vllm;
+  const port = vllm?.port ?? 8000;
+  const gpus = String(vllm?.gpusPerReplica ?? 1);
+  const labels = selectorLabels(name);
+  const claims = claimsOf(group);
+  const resources = vllm?.resources ?? {};
+  const probe = (periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path: '/health', port: 'http' },
+    periodSeconds,
+    failureThreshold,
+    timeoutSeconds: 5,
+  });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: workloadName(name),
+      namespace: d.metadata.namespace,
+      labels,
+      ownerReferences: [controllerOwnerReference(d)],
+    },
+    spec: {
+      replicas: vllm?.replicas ?? 1,
+      selector: { matchLabels: labels },
+      // A new pod counts only once its adapters are loaded (readiness gate), and no old pod goes
+      // before then: a rollout never leaves fewer pods that hold every adapter.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: {
+        metadata: { labels },
+        spec: {
+          readinessGates: [{ conditionType: ADAPTERS_LOADED }],
+          // vLLM needs time to drain in-flight generations on a rolling update.
+          terminationGracePeriodSeconds: 60,
+          containers: [
+            {
+              name: VLLM_CONTAINER,
+              image: vllm?.image ?? opts.defaultImage,
+              args: vllmArgs(d, group),
+              env: [{ name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }, ...(vllm?.env ?? [])],
+              ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
+              resources: {
+                ...resources,
+                limits: { ...(resources.limits ?? {}), 'nvidia.com/gpu': gpus },
+                requests: { ...(resources.requests ?? {}), 'nvidia.com/gpu': gpus },
+              },
+              // Loading a large model can take many minutes; only the startup probe waits for it.
+              startupProbe: probe(10, 180),
+              readinessProbe: probe(5, 3),
+              livenessProbe: probe(10, 6),
+              volumeMounts: claims.map((c) => ({
+                name: pvcVolumeName(c),
+                mountPath: pvcMountPath(c),
+                readOnly: true,
+              })),
+            },
+          ],
+          volumes: claims.map((c) => ({
+            name: pvcVolumeName(c),
+            persistentVolumeClaim: { claimName: c, readOnly: true },
+          })),
+          ...(vllm?.nodeSelector ? { nodeSelector: vllm.nodeSelector } : {}),
+          ...(vllm?.tolerations ? { tolerations: vllm.tolerations } : {}),
+          ...(vllm?.affinity ? { affinity: vllm.affinity } : {}),
+        },
+      },
+    },
+  };
+}
+
+export function buildService(d: StackedDeployment): Service {
+  const name = d.metadata.name ?? '';
+  const port = d.spec.vllm?.port ?? 8000;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: workloadName(name),
+      namespace: d.metadata.namespace,
+      labels: selectorLabels(name),
+      ownerReferences: [controllerOwnerReference(d)],
+    },
+    spec: {
+      selector: selectorLabels(name),
+      ports: [{ name: 'http', port, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}
+
+/** Where clients reach the deployment inside the cluster. */
+export function serviceEndpoint(d: StackedDeployment): string {
+  return `http://${workloadName(d.metadata.name ?? '')}.${d.metadata.namespace ?? ''}.svc:${d.spec.vllm?.port ?? 8000}`;
+}

@@ -1,0 +1,34 @@
+/** Pure: what to load and unload on one pod, from the members wanted and the pod's model list. */
+import type { ModelCard } from './client.ts';
+
+/** A member as vLLM sees it: the name clients use and the path vLLM reads the weights from. */
+export interface WantedAdapter {
+  name: string;
+  path: string;
+}
+
+export interface AdapterPlan {
+  /** Wanted and listed with the same path. */
+  present: string[];
+  /** Wanted and absent. */
+  load: WantedAdapter[];
+  /** Listed with another path than wanted (the member's source changed): reload in place. */
+  replace: WantedAdapter[];
+  /** Listed but no longer wanted. */
+  unload: string[];
+}
+
+export function planAdapters(wanted: readonly WantedAdapter[], cards: readonly ModelCard[]): AdapterPlan {
+  // Base models have no parent; only adapters are ours to add and remove.
+  const listed = new Map(cards.filter((c) => c.parent != null).map((c) => [c.id, c.root ?? '']));
+  const wantedNames = new Set(wanted.map((w) => w.name));
+  const plan: AdapterPlan = { present: [], load: [], replace: [], unload: [] };
+  for (const w of wanted) {
+    const root = listed.get(w.name);
+    if (root === undefined) plan.load.push(w);
+    else if (root !== w.path) plan.replace.push(w);
+    else plan.present.push(w.name);
+  }
+  plan.unload = [...listed.keys()].filter((name) => !wantedNames.has(name));
+  return plan;
+}

@@ -1,0 +1,63 @@
+/** Pure: the facts about a vLLM pod that the adapter sync and the status need. */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Condition } from '../../runtime/conditions.ts';
+import { ADAPTERS_LOADED, VLLM_CONTAINER } from './names.ts';
+
+export interface PodView {
+  key: string;
+  name: string;
+  uid: string;
+  /** http://podIP:port, when the pod has an IP. */
+  url: string | undefined;
+  /** vLLM answers its readiness probe: the base model serves. */
+  containersReady: boolean;
+  /** The pod's own Ready condition (includes our readiness gate). */
+  ready: boolean;
+  terminating: boolean;
+  /** Our readiness-gate condition as the pod has it now. */
+  gate: Condition | undefined;
+  restartCount: number;
+  /** The scheduler's (or test kubelet's) message when the pod cannot be placed. */
+  unschedulable: string | undefined;
+}
+
+function podCondition(pod: V1Pod, type: string) {
+  return pod.status?.conditions?.find((c) => c.type === type);
+}
+
+export function podView(pod: V1Pod, port: number): PodView {
+  const ns = pod.metadata?.namespace ?? '';
+  const name = pod.metadata?.name ?? '';
+  const ip = pod.status?.podIP;
+  const scheduled = podCondition(pod, 'PodScheduled');
+  const gate = podCondition(pod, ADAPTERS_LOADED);
+  const vllm = pod.status?.containerStatuses?.find((c) => c.name === VLLM_CONTAINER);
+  return {
+    key: `${ns}/${name}`,
+    name,
+    uid: pod.metadata?.uid ?? '',
+    url: ip ? `http://${ip}:${port}` : undefined,
+    containersReady: podCondition(pod, 'ContainersReady')?.status === 'True',
+    ready: podCondition(pod, 'Ready')?.status === 'True',
+    terminating: pod.metadata?.deletionTimestamp !== undefined,
+    gate: gate
+      ? {
+          type: gate.type,
+          status: gate.status as Condition['status'],
+          reason: gate.reason ?? '',
+          message: gate.message ?? '',
+          lastTransitionTime: String(gate.lastTransitionTime ?? ''),
+        }
+      : undefined,
+    restartCount: vllm?.restartCount ?? 0,
+    unschedulable:
+      scheduled?.status === 'False' && scheduled.reason === 'Unschedulable'
+        ? (scheduled.message ?? 'Unschedulable')
+        : undefined,
+  };
+}
+
+/** Pods whose vLLM server is up and that are not going away: the ones to load adapters into. */
+export function servingCandidates(pods: readonly PodView[]): PodView[] {
+  return pods.filter((p) => p.containersReady && p.url !== undefined && !p.terminating);
+}

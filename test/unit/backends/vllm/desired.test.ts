@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dump } from 'js-yaml';
+import { withDefaults } from '../../../../src/api/v1alpha1/validate.ts';
+import {
+  buildDeployment,
+  buildService,
+  claimsOf,
+  directPath,
+  vllmArgs,
+} from '../../../../src/backends/vllm/desired.ts';
+import { dnsLabel } from '../../../../src/backends/vllm/names.ts';
+import { isSubset } from '../../../../src/runtime/apply.ts';
+import { sampleDeployment, sampleGroup } from '../../../support/objects.ts';
+
+const testdata = join(import.meta.dirname, 'testdata');
+
+/** Compares with a golden file; UPDATE_GOLDEN=1 rewrites it (review the diff before committing). */
+function golden(name: string, value: unknown): void {
+  const file = join(testdata, name);
+  // Through JSON: the builders use client-node model classes, which js-yaml will not dump.
+  const text = dump(JSON.parse(JSON.stringify(value)), { lineWidth: 120, noRefs: true });
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
+  assert.equal(text, readFileSync(file, 'utf8'), `${name} differs; UPDATE_GOLDEN=1 to accept`);
+}
+
+function fixture() {
+  const d = withDefaults(
+    'StackedDeployment',
+    sampleDeployment('deployment-vllm.yaml', 'sql-prod', (x) => {
+      x.metadata.namespace = 'ml';
+      x.metadata.uid = '5f0c7b7e-0000-4000-8000-000000000001';
+      x.spec.engine.extraArgs = ['--enable-prefix-caching'];
+      x.spec.vllm!.env = [{ name: 'HF_HOME', value: '/cache' }];
+      x.spec.vllm!.nodeSelector = { 'nvidia.com/gpu.product': 'NVIDIA-A10G' };
+      x.spec.vllm!.tolerations = [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }];
+    }),
+  );
+  d.apiVersion = 'serving.stacked.dev/v1alpha1';
+  d.kind = 'StackedDeployment';
+  const g = sampleGroup('sql-assistants', (x) => {
+    x.spec.members!.push({
+      inferenceKey: 'sql-lora-3',
+      source: { pvc: { claimName: 'adapters', path: '/sql/3/' } },
+    });
+  });
+  return { d, g };
+}
+
+describe('vllm backend: desired state (pure)', () => {
+  it('builds the Deployment of the golden file', () => {
+    const { d, g } = fixture();
+    golden('deployment.golden.yaml', buildDeployment(d, g, { defaultImage: 'vllm/vllm-openai:v0.11.0' }));
+  });
+
+  it('builds the Service of the golden file', () => {
+    golden('service.golden.yaml', buildService(fixture().d));
+  });
+
+  it('passes the engine settings to vLLM and serves the base under its key and model id', () => {
+    const { d, g } = fixture();
+    const args = vllmArgs(d, g);
+    const flag = (f: string) => args[args.indexOf(f) + 1];
+    assert.equal(flag('--model'), 'meta-llama/Llama-3.1-8B-Instruct');
+    assert.deepEqual(args.slice(args.indexOf('--served-model-name') + 1, args.indexOf('--port')), [
+      'basemodel',
+      'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase',
+    ]);
+    assert.equal(flag('--max-lora-rank'), '64');
+    assert.equal(flag('--max-cpu-loras'), '4', 'defaults to maxLoras');
+    assert.equal(flag('--tensor-parallel-size'), '1', 'defaults to the GPUs per replica');
+    assert.ok(args.includes('--enable-lora'));
+    assert.equal(args.at(-1), '--enable-prefix-caching', 'extra args come last');
+  });
+
+  it('mounts each PVC once, read-only, and points vLLM at the member folder', () => {
+    const { g } = fixture();
+    assert.deepEqual(claimsOf(g), ['adapters']);
+    assert.equal(directPath({ pvc: { claimName: 'adapters', path: '/sql/3/' } }), '/mnt/pvc/adapters/sql/3');
+    assert.equal(directPath({ huggingface: 'org/x' }), 'org/x');
+    assert.equal(directPath({ uri: 'https://h/x.tgz' }), undefined);
+  });
+
+  it('keeps generated names within 63 characters without collisions', () => {
+    const a = dnsLabel(`${'a'.repeat(70)}-one`);
+    const b = dnsLabel(`${'a'.repeat(70)}-two`);
+    assert.ok(a.length <= 63 && b.length <= 63);
+    assert.notEqual(a, b);
+  });
+
+  it('recognises a live object that already has every desired field (no write at rest)', () => {
+    const { d, g } = fixture();
+    const desired = buildDeployment(d, g, { defaultImage: 'img' });
+    const live = structuredClone(desired) as Record<string, unknown> & typeof desired;
+    // What the API server adds or omits: defaults, status, and empty lists dropped.
+    live.metadata!.resourceVersion = '42';
+    live.spec!.revisionHistoryLimit = 10;
+    live.spec!.template.spec!.containers[0]!.imagePullPolicy = 'IfNotPresent';
+    (live as { status?: object }).status = { replicas: 2 };
+    assert.ok(isSubset(desired, live));
+    live.spec!.template.spec!.containers[0]!.args = ['--model', 'other'];
+    assert.ok(!isSubset(desired, live), 'a changed field must be applied again');
+    assert.ok(isSubset({ a: [], b: {} }, {}), 'omitted empty lists and maps match');
+  });
+});
