@@ -239,6 +239,17 @@ describe('API on a real API server', function () {
         'endpoint must be an https:// URL',
       ],
       [
+        'two env entries of one name',
+        () =>
+          vllm('q', (d) => {
+            d.spec.vllm!.env = [
+              { name: 'A', value: '1' },
+              { name: 'A', value: '2' },
+            ];
+          }),
+        /spec.vllm.env\[1\]: Duplicate value/,
+      ],
+      [
         'a compartment that is not a compartment OCID',
         () => oci('p', (d) => (d.spec.oci!.compartmentId = 'ocid1.tenancy.oc1..aaaa')),
         'must be an OCI compartment OCID',

@@ -137,10 +137,24 @@ export const VllmSchema = Type.Object(
     }),
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 8000, description: 'Port vLLM listens on.' }),
     env: Type.Optional(
-      Type.Array(KubeObject<Plain<V1EnvVar>>('A core/v1 EnvVar.'), {
-        maxItems: 128,
-        description: 'Environment variables of the vLLM container (core/v1 EnvVar).',
-      }),
+      Type.Array(
+        Type.Unsafe<Plain<V1EnvVar>>({
+          type: 'object',
+          required: ['name'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 256, description: 'Variable name.' },
+          },
+          'x-kubernetes-preserve-unknown-fields': true,
+          description: 'A core/v1 EnvVar (name with value or valueFrom).',
+        }),
+        {
+          maxItems: 128,
+          description:
+            'Environment variables of the vLLM container (core/v1 EnvVar); one of ours of the same name is replaced.',
+          'x-kubernetes-list-type': 'map',
+          'x-kubernetes-list-map-keys': ['name'],
+        },
+      ),
     ),
     resources: Type.Optional(
       KubeObject<Plain<V1ResourceRequirements>>(

@@ -16,7 +16,7 @@ import {
 import type { DeploymentStatus, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import type { Verdict } from '../../controllers/ready.ts';
-import { applyIfChanged } from '../../runtime/apply.ts';
+import { apiErrorStatus, applyIfChanged, errorMeta } from '../../runtime/apply.ts';
 import type { Condition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Informer } from '../../runtime/informer.ts';
@@ -26,7 +26,7 @@ import { buildDeployment, buildService, directPath, serviceEndpoint } from './de
 import { DEPLOYMENT_LABEL, workloadName } from './names.ts';
 import type { WantedAdapter } from './plan.ts';
 import { podView, servingCandidates } from './pods.ts';
-import { desiredGate, gateUpdate, vllmStatus } from './status.ts';
+import { desiredGate, gateUpdate, staleGate, vllmStatus } from './status.ts';
 import { PodBackoff } from './backoff.ts';
 import { mapLimit, syncPod } from './sync.ts';
 
@@ -79,10 +79,29 @@ export class VllmBackend {
     const desired = buildDeployment(d, group, { defaultImage: this.opts.defaultImage });
     const service = buildService(d);
     const live = this.opts.workloads.get(`${ns}/${workloadName(name)}`);
-    if (await applyIfChanged(this.objects, desired, live))
-      log.info('applied Deployment', { deployment: workloadName(name) });
-    if (await applyIfChanged(this.objects, service, this.opts.services.get(`${ns}/${workloadName(name)}`))) {
-      log.info('applied Service', { service: workloadName(name) });
+    try {
+      if (await applyIfChanged(this.objects, desired, live)) {
+        log.info('applied Deployment', { deployment: workloadName(name) });
+      }
+      if (
+        await applyIfChanged(this.objects, service, this.opts.services.get(`${ns}/${workloadName(name)}`))
+      ) {
+        log.info('applied Service', { service: workloadName(name) });
+      }
+    } catch (err) {
+      // The API server refused what we built from the user's spec (or is unwell): say so on the
+      // object, where the user looks, and try again later rather than in a hot loop.
+      const reason = apiErrorStatus(err)?.message ?? (err instanceof Error ? err.message : String(err));
+      log.warn('apply failed', errorMeta(err));
+      return {
+        status: { ...(d.status ?? {}) },
+        verdict: {
+          ready: false,
+          reason: 'ApplyFailed',
+          message: `applying ${workloadName(name)}: ${reason}`,
+        },
+        requeueAfterMs: Math.max(this.opts.verifyIntervalMs, 30_000),
+      };
     }
 
     const port = d.spec.vllm?.port ?? 8000;
@@ -120,6 +139,20 @@ export class VllmBackend {
       }
       const gate = gateUpdate(s.pod, desiredGate(s, members.length), now);
       if (gate) await this.patchGate(ns, s.pod.name, gate, log);
+    }
+    // A vLLM container that stopped being ready (crashed, restarted) has lost its adapters. Close
+    // its gate now, before the restarted server passes its probe: otherwise the kubelet would see
+    // the old True gate and send it traffic for adapters it no longer holds.
+    for (const p of pods) {
+      const gate = gateUpdate(p, staleGate(p), now);
+      if (gate === undefined) continue;
+      this.opts.events.record(
+        d,
+        'Warning',
+        'AdaptersReloading',
+        `pod ${p.name}: vLLM is not ready (restart ${p.restartCount}); its adapters are reloaded once it is`,
+      );
+      await this.patchGate(ns, p.name, gate, log);
     }
 
     const { status, verdict } = vllmStatus(

@@ -2,7 +2,7 @@
  * Pure builders of what the vllm backend runs for a StackedDeployment: a Deployment of vLLM's OpenAI
  * server with runtime LoRA updates on, and a Service. No I/O here; golden files pin the output.
  */
-import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1EnvVar, V1Service } from '@kubernetes/client-node';
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { ModelSource, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { controllerOwnerReference } from '../../runtime/apply.ts';
@@ -66,6 +66,19 @@ export function claimsOf(group: StackedModelGroup): string[] {
   return [...new Set(claims)].sort();
 }
 
+type EnvVar = Plain<V1EnvVar>;
+
+/**
+ * Ours first, then the user's; a user entry of the same name replaces ours in place. Env is a list
+ * map keyed by name, so server-side apply refuses duplicates outright.
+ */
+export function mergeEnv(ours: readonly EnvVar[], theirs: readonly EnvVar[]): EnvVar[] {
+  const byName = new Map(theirs.map((e) => [e.name, e]));
+  const merged = ours.map((e) => byName.get(e.name) ?? e);
+  const taken = new Set(ours.map((e) => e.name));
+  return [...merged, ...theirs.filter((e) => !taken.has(e.name))];
+}
+
 type Deployment = Plain<V1Deployment> & { apiVersion: string; kind: string };
 type Service = Plain<V1Service> & { apiVersion: string; kind: string };
 
@@ -113,7 +126,7 @@ export function buildDeployment(
               name: VLLM_CONTAINER,
               image: vllm?.image ?? opts.defaultImage,
               args: vllmArgs(d, group),
-              env: [{ name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }, ...(vllm?.env ?? [])],
+              env: mergeEnv([{ name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }], vllm?.env ?? []),
               ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
               resources: {
                 ...resources,

@@ -49,6 +49,17 @@ export function desiredGate(
   };
 }
 
+/** A True gate on a pod whose vLLM is not ready (and not going away) no longer holds: close it. */
+export function staleGate(pod: PodView): Omit<Condition, 'lastTransitionTime'> | undefined {
+  if (pod.containersReady || pod.terminating || pod.gate?.status !== 'True') return undefined;
+  return {
+    type: ADAPTERS_LOADED,
+    status: 'False',
+    reason: 'ContainerNotReady',
+    message: 'vLLM is not ready (restarted?): its adapters are reloaded once it is',
+  };
+}
+
 /** The pod's gate after applying `desired`, or undefined when nothing would change (no write). */
 export function gateUpdate(
   pod: PodView,

@@ -8,6 +8,7 @@ import {
   buildService,
   claimsOf,
   directPath,
+  mergeEnv,
   vllmArgs,
 } from '../../../../src/backends/vllm/desired.ts';
 import { dnsLabel } from '../../../../src/backends/vllm/names.ts';
@@ -80,6 +81,20 @@ describe('vllm backend: desired state (pure)', () => {
     assert.equal(directPath({ pvc: { claimName: 'adapters', path: '/sql/3/' } }), '/mnt/pvc/adapters/sql/3');
     assert.equal(directPath({ huggingface: 'org/x' }), 'org/x');
     assert.equal(directPath({ uri: 'https://h/x.tgz' }), undefined);
+  });
+
+  it('lets a user env entry replace ours by name, never duplicating it (SSA refuses duplicates)', () => {
+    const merged = mergeEnv(
+      [{ name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }],
+      [
+        { name: 'HF_HOME', value: '/cache' },
+        { name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'false' },
+      ],
+    );
+    assert.deepEqual(merged, [
+      { name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'false' },
+      { name: 'HF_HOME', value: '/cache' },
+    ]);
   });
 
   it('keeps generated names within 63 characters without collisions', () => {

@@ -1,0 +1,616 @@
+// The test kubelet on a real control plane: it schedules the pods of a real Deployment onto fake GPU
+// nodes, runs their vllm containers as simulators on loopback IPs, and reports status the way the real
+// kubelet does (readiness probes, readiness gates, restarts, deletion), so the Deployment controller
+// and the garbage collector act on it.
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ControlPlane, sharedControlPlane } from '../support/controlplane.ts';
+import { startKubelet, podIps, type Kubelet } from '../support/kubelet.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { eventually } from '../support/wait.ts';
+
+const GATE = 'serving.stacked.dev/adapters-loaded';
+const APP = 'llm';
+
+interface PodCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+interface ContainerStatus {
+  name: string;
+  ready: boolean;
+  started?: boolean;
+  restartCount: number;
+  containerID?: string;
+  imageID: string;
+  state: { running?: { startedAt: string }; waiting?: { reason: string } };
+  lastState: { terminated?: { exitCode: number; reason: string; containerID?: string } };
+}
+
+interface Pod {
+  metadata: { name: string; namespace: string; uid: string; deletionTimestamp?: string };
+  spec: { nodeName?: string };
+  status: {
+    phase?: string;
+    podIP?: string;
+    podIPs?: { ip: string }[];
+    hostIP?: string;
+    startTime?: string;
+    conditions?: PodCondition[];
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
+  };
+}
+
+function cond(pod: Pod | undefined, type: string): PodCondition | undefined {
+  return pod?.status.conditions?.find((c) => c.type === type);
+}
+
+function vllmStatus(pod: Pod): ContainerStatus | undefined {
+  return pod.status.containerStatuses?.find((c) => c.name === 'vllm');
+}
+
+describe('test kubelet (fake GPU nodes)', function () {
+  const ns = `kubelet-${Date.now().toString(36)}`;
+  const nodeNames = [`${ns}-gpu-a`, `${ns}-gpu-b`];
+  let cp: ControlPlane | undefined;
+  let kubelet: Kubelet | undefined;
+  let root = '';
+  let pvcRoot = '';
+  let hfRoot = '';
+  /** The two pods that run, by name, as first seen Ready. */
+  let running: Pod[] = [];
+
+  async function pods(): Promise<Pod[]> {
+    const { stdout } = await kubectl(cp!, ['get', 'pods', '-n', ns, '-l', `app=${APP}`, '-o', 'json']);
+    return (JSON.parse(stdout) as { items: Pod[] }).items;
+  }
+
+  async function bare(name: string): Promise<Pod | undefined> {
+    const r = await kubectl(cp!, ['get', 'pod', name, '-n', ns, '-o', 'json'], { allowFail: true });
+    return r.code === 0 ? (JSON.parse(r.stdout) as Pod) : undefined;
+  }
+
+  async function pod(name: string): Promise<Pod | undefined> {
+    const r = await kubectl(cp!, ['get', 'pod', name, '-n', ns, '-o', 'json'], { allowFail: true });
+    if (r.code !== 0) {
+      if (r.stderr.includes('NotFound')) return undefined;
+      throw new Error(r.stderr);
+    }
+    return JSON.parse(r.stdout) as Pod;
+  }
+
+  /** What the operator does: its own condition, through pods/status, as a strategic merge patch. */
+  async function setGate(name: string, status: 'True' | 'False'): Promise<void> {
+    const patch = {
+      status: {
+        conditions: [
+          {
+            type: GATE,
+            status,
+            reason: status === 'True' ? 'AdaptersLoaded' : 'AdaptersMissing',
+            message: status === 'True' ? 'every adapter is loaded' : 'adapter sql is missing',
+            lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+          },
+        ],
+      },
+    };
+    await kubectl(cp!, [
+      'patch',
+      'pod',
+      name,
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=strategic',
+      '-p',
+      JSON.stringify(patch),
+    ]);
+  }
+
+  async function httpJson(url: string, init?: RequestInit): Promise<{ status: number; body: unknown }> {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // plain-text answers (load/unload) stay text
+    }
+    return { status: res.status, body };
+  }
+
+  async function modelIds(ip: string): Promise<string[]> {
+    const { status, body } = await httpJson(`http://${ip}:8000/v1/models`);
+    assert.equal(status, 200);
+    return (body as { data: { id: string }[] }).data.map((m) => m.id);
+  }
+
+  before(async function () {
+    // A cold build of the control-plane binaries takes tens of minutes; a warm start takes seconds.
+    this.timeout(60 * 60_000);
+    cp = await sharedControlPlane();
+    root = await mkdtemp(join(tmpdir(), 'kubelet-test-'));
+    pvcRoot = join(root, 'pvc');
+    hfRoot = join(root, 'hf');
+    writeAdapter(join(hfRoot, 'org', 'sql-lora'));
+    writeAdapter(join(pvcRoot, ns, 'lora-store', 'adapters', 'chat'));
+    await kubectl(cp, ['create', 'namespace', ns]);
+    await kubectl(cp, ['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(pvc('lora-store')) });
+    kubelet = await startKubelet({
+      kubeconfigPath: cp.kubeconfigPath,
+      nodes: nodeNames.map((name) => ({ name, gpus: 1, labels: { 'stacked.dev/gpu': 'a10' } })),
+      pvcRoot,
+      hfRoot,
+      namespaces: [ns],
+    });
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    if (cp) {
+      await kubectl(cp, ['delete', 'namespace', ns, '--wait=false'], { allowFail: true });
+      await kubectl(cp, ['delete', 'node', ...nodeNames, '--wait=false'], { allowFail: true });
+    }
+    await kubelet?.stop();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('registers the fake GPU nodes as Ready, with capacity and labels', async function () {
+    const { stdout } = await kubectl(cp!, ['get', 'nodes', ...nodeNames, '-o', 'json']);
+    const nodes = (JSON.parse(stdout) as { items: NodeObj[] }).items;
+    assert.equal(nodes.length, 2);
+    for (const n of nodes) {
+      assert.equal(n.status.capacity['nvidia.com/gpu'], '1');
+      assert.equal(n.status.allocatable['nvidia.com/gpu'], '1');
+      assert.ok(
+        n.status.allocatable['cpu'] && n.status.allocatable['memory'] && n.status.allocatable['pods'],
+      );
+      assert.equal(n.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
+      assert.equal(n.metadata.labels['kubernetes.io/hostname'], n.metadata.name);
+      assert.equal(n.metadata.labels['stacked.dev/gpu'], 'a10');
+    }
+  });
+
+  it('binds one pod per GPU node, runs it on a loopback IP, and holds Ready for the readiness gate', async function () {
+    this.timeout(120_000);
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(deployment(2)) });
+
+    running = await eventually(
+      'two Running pods with ContainersReady=True',
+      async () => {
+        const list = await pods();
+        const ok = list.filter(
+          (p) => p.status.phase === 'Running' && cond(p, 'ContainersReady')?.status === 'True',
+        );
+        return ok.length === 2 ? ok : undefined;
+      },
+      60_000,
+    );
+    assert.deepEqual(running.map((p) => p.spec.nodeName).sort(), [...nodeNames].sort());
+    for (const p of running) {
+      assert.match(p.status.podIP ?? '', /^127\.0\.1\.\d+$/);
+      assert.deepEqual(p.status.podIPs, [{ ip: p.status.podIP }]);
+      assert.equal(p.status.hostIP, '127.0.0.1');
+      assert.ok(p.status.startTime);
+      assert.equal(cond(p, 'PodScheduled')?.status, 'True');
+      assert.equal(cond(p, 'Initialized')?.status, 'True');
+      // The gate is not set yet: the kubelet's rule keeps Ready False and says why.
+      const ready = cond(p, 'Ready')!;
+      assert.equal(ready.status, 'False');
+      assert.equal(ready.reason, 'ReadinessGatesNotReady');
+      assert.equal(ready.message, `corresponding condition of pod readiness gate "${GATE}" does not exist.`);
+      const vllm = vllmStatus(p)!;
+      assert.equal(vllm.ready, true);
+      assert.equal(vllm.started, true);
+      assert.equal(vllm.restartCount, 0);
+      assert.match(vllm.containerID ?? '', /^containerd:\/\/[0-9a-f]{64}$/);
+      assert.ok(vllm.state.running?.startedAt);
+      // The sidecar is simply running and ready; the init container completed first.
+      assert.equal(p.status.containerStatuses?.find((c) => c.name === 'sidecar')?.ready, true);
+      const init = p.status.initContainerStatuses?.[0];
+      assert.equal(init?.state.running, undefined);
+      assert.equal((init?.state as { terminated?: { reason: string } }).terminated?.reason, 'Completed');
+      assert.ok(kubelet!.simulator(`${ns}/${p.metadata.name}`));
+      assert.equal(
+        kubelet!.volumePath(`${ns}/${p.metadata.name}`, 'adapters'),
+        join(pvcRoot, ns, 'lora-store'),
+      );
+    }
+    assert.notEqual(running[0]!.status.podIP, running[1]!.status.podIP);
+
+    // The simulator serves the base model on podIP:8000.
+    const { status, body } = await httpJson(`http://${running[0]!.status.podIP!}:8000/v1/models`);
+    assert.equal(status, 200);
+    const card = (body as { data: { id: string; root: string; parent: unknown }[] }).data[0];
+    assert.deepEqual([card?.id, card?.root, card?.parent], ['basekey', 'org/base', null]);
+    assert.deepEqual(kubelet!.runningPods().filter((k) => k.startsWith(`${ns}/`)).length, 2);
+  });
+
+  it('makes a pod Ready once the operator sets its gate condition, and the Deployment counts it', async function () {
+    this.timeout(120_000);
+    for (const p of running) await setGate(p.metadata.name, 'True');
+    for (const p of running) {
+      const ready = await eventually(`pod ${p.metadata.name} Ready`, async () => {
+        const c = cond(await pod(p.metadata.name), 'Ready');
+        return c?.status === 'True' ? c : undefined;
+      });
+      assert.equal(ready.reason, undefined);
+      assert.equal(ready.message, undefined);
+    }
+    await eventually('Deployment readyReplicas=2', async () => {
+      const { stdout } = await kubectl(cp!, ['get', 'deployment', APP, '-n', ns, '-o', 'json']);
+      const d = JSON.parse(stdout) as { status: { readyReplicas?: number; availableReplicas?: number } };
+      return d.status.readyReplicas === 2 && d.status.availableReplicas === 2 ? true : undefined;
+    });
+  });
+
+  it('writes nothing while nothing changes (probes keep passing)', async function () {
+    this.timeout(30_000);
+    const since = Date.now();
+    await sleep(2500);
+    const writes = (await cp!.writesBy('admin', since)).filter((e) => e.objectRef?.namespace === ns);
+    assert.deepEqual(
+      writes.map((e) => `${e.verb} ${e.objectRef?.resource ?? ''}/${e.objectRef?.subresource ?? ''}`),
+      [],
+    );
+  });
+
+  it('takes Ready away when the gate goes False, and gives it back when it is True again', async function () {
+    this.timeout(60_000);
+    const name = running[0]!.metadata.name;
+    await setGate(name, 'False');
+    const unready = await eventually('Ready=False after the gate went False', async () => {
+      const c = cond(await pod(name), 'Ready');
+      return c?.status === 'False' ? c : undefined;
+    });
+    assert.equal(unready.reason, 'ReadinessGatesNotReady');
+    assert.equal(unready.message, `the status of pod readiness gate "${GATE}" is not "True", but False`);
+    await setGate(name, 'True');
+    await eventually('Ready=True again', async () =>
+      cond(await pod(name), 'Ready')?.status === 'True' ? true : undefined,
+    );
+  });
+
+  it('follows the readiness probe: an unhealthy simulator makes the container unready', async function () {
+    this.timeout(60_000);
+    const name = running[1]!.metadata.name;
+    const sim = kubelet!.simulator(`${ns}/${name}`)!;
+    sim.setFaults({ unhealthy: true });
+    const p = await eventually('ContainersReady=False', async () => {
+      const p = await pod(name);
+      return cond(p, 'ContainersReady')?.status === 'False' ? p : undefined;
+    });
+    assert.equal(cond(p, 'ContainersReady')?.message, 'containers with unready status: [vllm]');
+    assert.equal(cond(p, 'Ready')?.status, 'False');
+    assert.equal(cond(p, GATE)?.status, 'True');
+    assert.equal(vllmStatus(p)?.restartCount, 0); // readiness never restarts a container
+    sim.setFaults({});
+    await eventually('Ready=True after the probe passes again', async () =>
+      cond(await pod(name), 'Ready')?.status === 'True' ? true : undefined,
+    );
+  });
+
+  it('leaves a replica that fits no node Pending with PodScheduled=False (Unschedulable)', async function () {
+    this.timeout(60_000);
+    await kubectl(cp!, ['scale', 'deployment', APP, '-n', ns, '--replicas=3']);
+    const pending = await eventually('an Unschedulable third pod', async () => {
+      const list = await pods();
+      const p = list.find((x) => !x.spec.nodeName);
+      return cond(p, 'PodScheduled')?.reason === 'Unschedulable' ? p : undefined;
+    });
+    const scheduled = cond(pending, 'PodScheduled')!;
+    assert.equal(scheduled.status, 'False');
+    assert.equal(scheduled.message, '0/2 nodes are available: 2 Insufficient nvidia.com/gpu.');
+    assert.equal(pending.status.phase, 'Pending');
+    assert.equal(pending.status.podIP, undefined);
+    await kubectl(cp!, ['scale', 'deployment', APP, '-n', ns, '--replicas=2']);
+    await eventually('the Pending pod to go', async () =>
+      (await pod(pending.metadata.name)) ? undefined : true,
+    );
+  });
+
+  it('restartContainer: adapters lost, restartCount+1, new containerID, gate condition kept', async function () {
+    this.timeout(60_000);
+    const name = running[0]!.metadata.name;
+    const ip = running[0]!.status.podIP!;
+    const before = (await pod(name))!;
+    const gateBefore = cond(before, GATE)!;
+    const idBefore = vllmStatus(before)!.containerID;
+
+    // Load through both path kinds: a Hugging Face id and a path on the PVC mount.
+    for (const [loraName, loraPath] of [
+      ['sql', 'org/sql-lora'],
+      ['chat', '/models/adapters/chat'],
+    ]) {
+      const r = await httpJson(`http://${ip}:8000/v1/load_lora_adapter`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ lora_name: loraName, lora_path: loraPath }),
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    const missing = await httpJson(`http://${ip}:8000/v1/load_lora_adapter`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ lora_name: 'nope', lora_path: '/models/adapters/nope' }),
+    });
+    assert.equal(missing.status, 404);
+    assert.deepEqual(await modelIds(ip), ['basekey', 'sql', 'chat']);
+
+    // Faults survive a restart: an unhealthy engine keeps the restarted container unready (without
+    // it the next probe, 200 ms later, would make it ready before kubectl can look).
+    const sim = kubelet!.simulator(`${ns}/${name}`)!;
+    sim.setFaults({ unhealthy: true });
+    await kubelet!.restartContainer(ns, name);
+    // Written before restartContainer resolved.
+    const after = (await pod(name))!;
+    const vllm = vllmStatus(after)!;
+    assert.equal(vllm.restartCount, 1);
+    assert.equal(vllm.ready, false);
+    assert.notEqual(vllm.containerID, idBefore);
+    assert.equal(vllm.lastState.terminated?.containerID, idBefore);
+    assert.equal(vllm.lastState.terminated?.reason, 'Error');
+    assert.equal(cond(after, 'ContainersReady')?.status, 'False');
+    assert.equal(cond(after, 'Ready')?.status, 'False');
+    assert.deepEqual(await modelIds(ip), ['basekey']);
+
+    sim.setFaults({});
+    const ready = await eventually('Ready=True after the restart', async () => {
+      const p = await pod(name);
+      return cond(p, 'Ready')?.status === 'True' ? p : undefined;
+    });
+    // The operator's condition went through every kubelet write unchanged.
+    assert.deepEqual(cond(ready, GATE), gateBefore);
+    assert.equal(vllmStatus(ready)?.restartCount, 1);
+  });
+
+  it('finalizes deleted pods: the garbage collector removes them, their simulators stop and IPs are freed', async function () {
+    this.timeout(120_000);
+    const ips = running.map((p) => p.status.podIP!);
+    const uids = running.map((p) => p.metadata.uid);
+    await kubectl(cp!, ['delete', 'deployment', APP, '-n', ns]);
+    await eventually(
+      'every pod of the Deployment to be gone',
+      async () => {
+        const list = await pods();
+        return list.some((p) => uids.includes(p.metadata.uid)) ? undefined : true;
+      },
+      90_000,
+    );
+    await eventually('the simulators to stop', () =>
+      Promise.resolve(kubelet!.runningPods().some((k) => k.startsWith(`${ns}/`)) ? undefined : true),
+    );
+    for (const ip of ips) {
+      assert.ok(!podIps.inUse().includes(ip), `${ip} is still allocated`);
+      await assert.rejects(fetch(`http://${ip}:8000/health`, { signal: AbortSignal.timeout(2000) }));
+    }
+    for (const p of running) assert.equal(kubelet!.simulator(`${ns}/${p.metadata.name}`), undefined);
+  });
+
+  it('explains other misfits like kube-scheduler: node selector, missing PVC (until it appears)', async function () {
+    this.timeout(60_000);
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], {
+      input: JSON.stringify(barePod('h100', { nodeSelector: { 'stacked.dev/gpu': 'h100' } })),
+    });
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], {
+      input: JSON.stringify(barePod('late-pvc', { claim: 'late' })),
+    });
+    const selector = await eventually('h100 Unschedulable', async () => {
+      const c = cond(await bare('h100'), 'PodScheduled');
+      return c?.reason === 'Unschedulable' ? c : undefined;
+    });
+    assert.equal(
+      selector.message,
+      "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.",
+    );
+    const claim = await eventually('late-pvc Unschedulable', async () => {
+      const c = cond(await bare('late-pvc'), 'PodScheduled');
+      return c?.reason === 'Unschedulable' ? c : undefined;
+    });
+    assert.equal(claim.message, '0/2 nodes are available: persistentvolumeclaim "late" not found.');
+
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(pvc('late')) });
+    const p = await eventually('late-pvc Running once its PVC exists', async () => {
+      const p = await bare('late-pvc');
+      return cond(p, 'ContainersReady')?.status === 'True' ? p : undefined;
+    });
+    assert.equal(cond(p, 'PodScheduled')?.status, 'True');
+    assert.equal(cond(p, 'Ready')?.status, 'True'); // no readiness gate on this one
+
+    // A forced delete removes the object at once; the simulator stops all the same.
+    await kubectl(cp!, ['delete', 'pod', 'late-pvc', 'h100', '-n', ns, '--force', '--grace-period=0']);
+    await eventually('the forced-deleted pod to stop', () =>
+      Promise.resolve(kubelet!.runningPods().includes(`${ns}/late-pvc`) ? undefined : true),
+    );
+    assert.ok(!podIps.inUse().includes(p.status.podIP!));
+  });
+
+  it('schedules a waiting pod as soon as a GPU frees up', async function () {
+    this.timeout(60_000);
+    for (const name of ['one', 'two', 'three']) {
+      await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(barePod(name, {})) });
+    }
+    const waiting = await eventually('one of three pods Unschedulable', async () => {
+      const ps = await Promise.all(['one', 'two', 'three'].map((n) => bare(n)));
+      const bound = ps.filter((p) => p?.spec.nodeName);
+      const unschedulable = ps.find((p) => cond(p, 'PodScheduled')?.reason === 'Unschedulable');
+      return bound.length === 2 && unschedulable ? unschedulable : undefined;
+    });
+    const victim = ['one', 'two', 'three'].find((n) => n !== waiting.metadata.name)!;
+    await kubectl(cp!, ['delete', 'pod', victim, '-n', ns]);
+    const placed = await eventually('the waiting pod bound and running', async () => {
+      const p = await bare(waiting.metadata.name);
+      return p?.spec.nodeName && cond(p, 'ContainersReady')?.status === 'True' ? p : undefined;
+    });
+    assert.equal(cond(placed, 'PodScheduled')?.status, 'True');
+    await kubectl(cp!, ['delete', 'pod', '-n', ns, '-l', 'app=bare']);
+    await eventually('bare pods gone', async () => {
+      const { stdout } = await kubectl(cp!, ['get', 'pods', '-n', ns, '-l', 'app=bare', '-o', 'name']);
+      return stdout.trim() === '' ? true : undefined;
+    });
+  });
+
+  it('reports a simulator that cannot start as a crash loop', async function () {
+    this.timeout(60_000);
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], {
+      input: JSON.stringify(barePod('bad-flags', { args: ['--model', 'org/base', '--max-lora-rank', '7'] })),
+    });
+    const p = await eventually('restartCount >= 2 in CrashLoopBackOff', async () => {
+      const p = await bare('bad-flags');
+      const s = p && vllmStatus(p);
+      return s && s.restartCount >= 2 && s.state.waiting?.reason === 'CrashLoopBackOff' ? p : undefined;
+    });
+    const s = vllmStatus(p)!;
+    assert.equal(p.status.phase, 'Running');
+    assert.equal(s.ready, false);
+    assert.equal(s.lastState.terminated?.exitCode, 1);
+    assert.match(
+      (s.lastState.terminated as { message?: string } | undefined)?.message ?? '',
+      /--max-lora-rank: invalid choice: 7/,
+    );
+    assert.equal(cond(p, 'ContainersReady')?.status, 'False');
+    assert.equal(kubelet!.simulator(`${ns}/bad-flags`), undefined);
+    await kubectl(cp!, ['delete', 'pod', 'bad-flags', '-n', ns]);
+    await eventually('bad-flags gone', async () => ((await bare('bad-flags')) ? undefined : true));
+  });
+
+  it('runs the pods of its nodes again after a kubelet restart (same IP, restartCount+1)', async function () {
+    this.timeout(60_000);
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(barePod('survivor', {})) });
+    const first = await eventually('survivor Ready', async () => {
+      const p = await bare('survivor');
+      return cond(p, 'Ready')?.status === 'True' ? p : undefined;
+    });
+    await kubelet!.stop();
+    kubelet = await startKubelet({
+      kubeconfigPath: cp!.kubeconfigPath,
+      nodes: nodeNames.map((name) => ({ name, gpus: 1, labels: { 'stacked.dev/gpu': 'a10' } })),
+      pvcRoot,
+      hfRoot,
+      namespaces: [ns],
+    });
+    const again = await eventually('survivor restarted and Ready', async () => {
+      const p = await bare('survivor');
+      const s = p && vllmStatus(p);
+      return s?.restartCount === 1 && cond(p, 'Ready')?.status === 'True' ? p : undefined;
+    });
+    assert.equal(again.status.podIP, first.status.podIP);
+    assert.equal(again.spec.nodeName, first.spec.nodeName);
+    assert.equal(vllmStatus(again)!.lastState.terminated?.reason, 'Unknown');
+    assert.equal(vllmStatus(again)!.lastState.terminated?.containerID, vllmStatus(first)!.containerID);
+    assert.deepEqual(await modelIds(again.status.podIP!), ['basekey']);
+    await kubectl(cp!, ['delete', 'pod', 'survivor', '-n', ns]);
+    await eventually('survivor gone', async () => ((await bare('survivor')) ? undefined : true));
+  });
+});
+
+interface NodeObj {
+  metadata: { name: string; labels: Record<string, string> };
+  status: {
+    capacity: Record<string, string>;
+    allocatable: Record<string, string>;
+    conditions: { type: string; status: string }[];
+  };
+}
+
+function writeAdapter(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'adapter_config.json'),
+    JSON.stringify({
+      peft_type: 'LORA',
+      base_model_name_or_path: 'org/base',
+      r: 8,
+      lora_alpha: 16,
+      target_modules: ['q_proj', 'v_proj'],
+    }),
+  );
+  writeFileSync(join(dir, 'adapter_model.safetensors'), '');
+}
+
+function pvc(name: string): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name },
+    spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
+  };
+}
+
+function barePod(
+  name: string,
+  o: { nodeSelector?: Record<string, string>; claim?: string; args?: string[] },
+): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: { app: 'bare' } },
+    spec: {
+      ...(o.nodeSelector ? { nodeSelector: o.nodeSelector } : {}),
+      containers: [
+        {
+          name: 'vllm',
+          image: 'registry.invalid/vllm/vllm-openai:v0.11.0',
+          args: o.args ?? ['--model', 'org/base', '--served-model-name', 'basekey'],
+          resources: { limits: { 'nvidia.com/gpu': '1' } },
+          readinessProbe: { httpGet: { path: '/health', port: 8000 } },
+          ...(o.claim ? { volumeMounts: [{ name: 'data', mountPath: '/data' }] } : {}),
+        },
+      ],
+      ...(o.claim ? { volumes: [{ name: 'data', persistentVolumeClaim: { claimName: o.claim } }] } : {}),
+    },
+  };
+}
+
+function deployment(replicas: number): object {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: APP, labels: { app: APP } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: APP } },
+      template: {
+        metadata: { labels: { app: APP } },
+        spec: {
+          readinessGates: [{ conditionType: GATE }],
+          nodeSelector: { 'stacked.dev/gpu': 'a10' },
+          initContainers: [{ name: 'prepare', image: 'registry.invalid/busybox:1', command: ['true'] }],
+          containers: [
+            {
+              name: 'vllm',
+              image: 'registry.invalid/vllm/vllm-openai:v0.11.0',
+              args: [
+                '--model',
+                'org/base',
+                '--served-model-name',
+                'basekey',
+                '--port',
+                '8000',
+                '--enable-lora',
+                '--max-lora-rank',
+                '16',
+              ],
+              env: [{ name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }],
+              ports: [{ name: 'http', containerPort: 8000 }],
+              resources: { limits: { 'nvidia.com/gpu': '1' } },
+              readinessProbe: { httpGet: { path: '/health', port: 8000 }, periodSeconds: 5 },
+              volumeMounts: [{ name: 'adapters', mountPath: '/models' }],
+            },
+            { name: 'sidecar', image: 'registry.invalid/sidecar:1' },
+          ],
+          volumes: [{ name: 'adapters', persistentVolumeClaim: { claimName: 'lora-store', readOnly: true } }],
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,697 @@
+// A test kubelet (and the scheduler it needs) that stands in for GPU nodes in integration tests. The test
+// control plane has no kube-scheduler and no kubelet: Deployments and ReplicaSets create Pods, and this
+// binds them to fake GPU nodes, runs each `vllm` container as a VllmSimulator on a loopback pod IP, and
+// reports pod status the way a real kubelet does. Everything is level-triggered: on every pod event the
+// pod's current state decides what to do. Pieces: kubelet/scheduler.ts (binding, Unschedulable) with
+// kubelet/scheduling.ts (fit, FitError message), kubelet/nodes.ts (Node registration),
+// kubelet/podstatus.ts (status, conditions, patch), kubelet/container.ts (argv, env, ports, volumes,
+// probes), kubelet/net.ts (pod IPs, probe requests), kubelet/queue.ts (per-key serial work queue).
+//
+// Choices beyond the brief:
+//   - Standing in for the node lifecycle controller too, it lifts the node.kubernetes.io/not-ready
+//     taint that admission puts on a new Node (spec.taints becomes exactly FakeNode.taints).
+//   - Nodes also advertise cpu, memory, pods and ephemeral-storage (FakeNode.cpu/memory/pods), and the
+//     fit check counts every requested resource and the pod count, like NodeResourcesFit.
+//   - Scheduling also honours required node affinity, NoExecute taints, spec.unschedulable, scheduling
+//     gates and priority (higher first, then oldest), and refuses a pod whose PVC does not exist
+//     (`persistentvolumeclaim "x" not found`); PVC binding is not checked (no PV controller runs).
+//   - `namespaces` restricts which pods this instance schedules, so several kubelets can share one
+//     control plane; pods bound to its nodes are always its own, whatever their namespace.
+//   - Readiness probes follow the kubelet: 200-399 is success, successThreshold / failureThreshold /
+//     timeoutSeconds are honoured; tcpSocket probes run too; exec and grpc probes count as passing.
+//     A startupProbe holds `started` (and readiness probing) until it passes. Sidecars (containers
+//     isVllmContainer refuses) are running and ready at once, whatever their probes.
+//   - A simulator that fails to start (bad flags, a failing --lora-modules) is a crash loop: waiting
+//     CrashLoopBackOff, lastState terminated (exit 1, reason Error, the error as message), retried with
+//     a doubling back-off from 0.5 s to 5 s, restartCount + 1 per retry.
+//   - A pod already running on one of our nodes when the kubelet starts (a kubelet restart) is run
+//     again as after a node reboot: restartCount + 1, lastState terminated (255, Unknown).
+//   - Status also carries PodReadyToStartContainers, observedGeneration (status and conditions),
+//     hostIPs, and a Pending step (containers waiting ContainerCreating) before Running.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  V1DeleteOptions,
+  V1Node,
+  setHeaderOptions,
+  type V1Container,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { apiErrorCode, errorMeta } from '../../src/runtime/errors.ts';
+import { Informer } from '../../src/runtime/informer.ts';
+import { objectKey } from '../../src/runtime/keys.ts';
+import { createLogger } from '../../src/runtime/logger.ts';
+import { model } from '../../src/runtime/model.ts';
+import {
+  containerEnv,
+  listenPort,
+  makeResolvePath,
+  probeTarget,
+  vllmArgs,
+  type ProbeTarget,
+} from './kubelet/container.ts';
+import { podIps, probeOnce } from './kubelet/net.ts';
+import {
+  desiredStatus,
+  rfc3339,
+  statusMatches,
+  statusPatch,
+  timeString,
+  type ContainerRun,
+  type PodRun,
+} from './kubelet/podstatus.ts';
+import { isTerminal } from './kubelet/scheduling.ts';
+import { FIELD_MANAGER, registerNode, type FakeNode } from './kubelet/nodes.ts';
+import { KeyedSerial } from './kubelet/queue.ts';
+import { Scheduler } from './kubelet/scheduler.ts';
+import { VllmSimulator } from './vllm-simulator.ts';
+
+export { podIps } from './kubelet/net.ts';
+
+export type { FakeNode } from './kubelet/nodes.ts';
+
+export interface KubeletOptions {
+  /** Admin kubeconfig of the test control plane. */
+  kubeconfigPath: string;
+  /**
+   * Created (or updated) as Node objects: capacity/allocatable nvidia.com/gpu, cpu, memory, pods;
+   * Ready condition; label kubernetes.io/hostname and the given labels.
+   */
+  nodes: FakeNode[];
+  /** Host dir: a PVC named C in namespace N is the folder <pvcRoot>/<N>/<C>. */
+  pvcRoot: string;
+  /** Host dir: a Hugging Face id "org/name" resolves to <hfRoot>/org/name. */
+  hfRoot: string;
+  /** Only pods whose containers this returns true for run a simulator; default: containers named 'vllm'. */
+  isVllmContainer?: (c: V1Container) => boolean;
+  /** Only pods in these namespaces are scheduled by this kubelet; default: every namespace. */
+  namespaces?: string[];
+  /** Progress and problems; default: nothing, or stderr when KUBELET_LOGS is set. */
+  log?: (line: string) => void;
+}
+
+export interface Kubelet {
+  /** The simulator of a running pod (by "namespace/name"), for fault injection and assertions. */
+  simulator(podKey: string): VllmSimulator | undefined;
+  /**
+   * Restarts the vllm container of a pod like a crash: the simulator restarts (adapters lost),
+   * restartCount+1, a new containerID, ContainersReady/Ready False until its readiness probe passes
+   * again. Resolves once the restarted container's status (ready false) has been written.
+   */
+  restartContainer(namespace: string, name: string): Promise<void>;
+  /** Podkeys currently running. */
+  runningPods(): string[];
+  /** Host folder of a volume (emptyDir or PVC) of a running pod; undefined for other volume types. */
+  volumePath(podKey: string, volumeName: string): string | undefined;
+  /** Stops the watch and every simulator (does not delete pods). */
+  stop(): Promise<void>;
+}
+
+const RETRY_MS = 500;
+const UNSCHEDULABLE_RESYNC_MS = 1000;
+const BACKOFF_INITIAL_MS = 500;
+const BACKOFF_MAX_MS = 5000;
+
+export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
+  const kubelet = new TestKubelet(opts);
+  try {
+    await kubelet.start();
+  } catch (err) {
+    await kubelet.stop();
+    throw err;
+  }
+  return kubelet;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+interface ContainerRuntime {
+  spec: V1Container;
+  run: ContainerRun;
+  vllm: boolean;
+  sim: VllmSimulator | undefined;
+  /** Bumped on every (re)start and on teardown: probe loops and retries of an older epoch stop. */
+  epoch: number;
+  backoffMs: number;
+}
+
+interface PodState {
+  key: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  run: PodRun;
+  containers: ContainerRuntime[];
+  /** Host folder of the pod's emptyDir volumes. */
+  tmpDir: string;
+  /** Host folder per emptyDir or PVC volume. */
+  volumeDirs: Map<string, string>;
+  stopping: boolean;
+  /** Aborted on teardown: cuts short the sleeps of probe loops and restart back-offs. */
+  abort: AbortController;
+  tasks: Set<Promise<void>>;
+}
+
+class TestKubelet implements Kubelet {
+  readonly #opts: KubeletOptions;
+  readonly #log: (line: string) => void;
+  readonly #isVllm: (c: V1Container) => boolean;
+  readonly #nodeNames: Set<string>;
+  readonly #kc = new KubeConfig();
+  readonly #core: CoreV1Api;
+  readonly #pods: Informer<V1Pod>;
+  readonly #nodes: Informer<V1Node>;
+  readonly #states = new Map<string, PodState>();
+  readonly #podQueue: KeyedSerial;
+  readonly #schedQueue: KeyedSerial;
+  readonly #scheduler: Scheduler;
+  /** Pods already finalized with a DELETE, by uid. */
+  readonly #deleted = new Set<string>();
+  readonly #digests = new Map<string, string>();
+  #resync: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(opts: KubeletOptions) {
+    this.#opts = opts;
+    const envLog = process.env['KUBELET_LOGS']
+      ? (line: string) => process.stderr.write(`[kubelet] ${line}\n`)
+      : () => undefined;
+    this.#log = opts.log ?? envLog;
+    this.#isVllm = opts.isVllmContainer ?? ((c) => c.name === 'vllm');
+    this.#nodeNames = new Set(opts.nodes.map((n) => n.name));
+    this.#kc.loadFromFile(opts.kubeconfigPath);
+    this.#core = this.#kc.makeApiClient(CoreV1Api);
+    const log = this.#log;
+    const logger = createLogger({
+      level: 'warn',
+      stream: new Writable({
+        write(chunk: Buffer, _enc, done) {
+          log(`informer: ${chunk.toString().trim()}`);
+          done();
+        },
+      }),
+    });
+    const backoff = { initialMs: 200, maxMs: 5000 };
+    this.#pods = new Informer<V1Pod>({
+      kc: this.#kc,
+      path: '/api/v1/pods',
+      list: () => this.#core.listPodForAllNamespaces(),
+      logger,
+      backoff,
+      apiVersion: 'v1',
+      kind: 'Pod',
+    });
+    this.#nodes = new Informer<V1Node>({
+      kc: this.#kc,
+      path: '/api/v1/nodes',
+      list: () => this.#core.listNode(),
+      logger,
+      backoff,
+      apiVersion: 'v1',
+      kind: 'Node',
+    });
+    this.#podQueue = new KeyedSerial(
+      (key) => this.#syncPod(key),
+      (key, err) => {
+        this.#retry(`sync ${key}`, err, () => void this.#podQueue.enqueue(key));
+      },
+    );
+    this.#scheduler = new Scheduler({
+      core: this.#core,
+      pods: this.#pods,
+      nodes: this.#nodes,
+      nodeNames: this.#nodeNames,
+      namespaces: opts.namespaces ? new Set(opts.namespaces) : undefined,
+      log: this.#log,
+    });
+    this.#schedQueue = new KeyedSerial(
+      () => this.#scheduler.scheduleAll(),
+      (_key, err) => {
+        this.#retry('scheduling', err, () => void this.#schedQueue.enqueue('all'));
+      },
+    );
+  }
+
+  async start(): Promise<void> {
+    for (const n of this.#opts.nodes) await registerNode(this.#core, n);
+    const onPod = (pod: V1Pod): void => {
+      void this.#podQueue.enqueue(objectKey(pod));
+      void this.#schedQueue.enqueue('all');
+    };
+    this.#pods.on('add', onPod);
+    this.#pods.on('update', onPod);
+    this.#pods.on('delete', onPod);
+    const onNode = (): void => void this.#schedQueue.enqueue('all');
+    this.#nodes.on('add', onNode);
+    this.#nodes.on('update', onNode);
+    this.#nodes.on('delete', onNode);
+    await Promise.all([this.#nodes.start(), this.#pods.start()]);
+    // The scheduler retries unschedulable pods on cluster events and on a timer; the timer covers
+    // what no watch here sees (a PVC created later).
+    this.#resync = setInterval(() => {
+      if (this.#scheduler.pendingPods().length > 0) void this.#schedQueue.enqueue('all');
+    }, UNSCHEDULABLE_RESYNC_MS);
+    this.#resync.unref();
+    void this.#schedQueue.enqueue('all');
+    this.#log(`started with nodes ${[...this.#nodeNames].join(', ')}`);
+  }
+
+  // ---- public API ---------------------------------------------------------------------------------
+
+  simulator(podKey: string): VllmSimulator | undefined {
+    const state = this.#states.get(podKey);
+    if (!state || state.stopping) return undefined;
+    return state.containers.find((c) => c.vllm && c.sim)?.sim;
+  }
+
+  runningPods(): string[] {
+    return [...this.#states.values()]
+      .filter((s) => !s.stopping)
+      .map((s) => s.key)
+      .sort();
+  }
+
+  volumePath(podKey: string, volumeName: string): string | undefined {
+    const state = this.#states.get(podKey);
+    return state?.stopping === false ? state.volumeDirs.get(volumeName) : undefined;
+  }
+
+  async restartContainer(namespace: string, name: string): Promise<void> {
+    const key = `${namespace}/${name}`;
+    const state = this.#states.get(key);
+    if (!state || state.stopping) throw new Error(`test kubelet: pod ${key} is not running here`);
+    const cr = state.containers.find((c) => c.vllm);
+    if (!cr) throw new Error(`test kubelet: pod ${key} has no vllm container`);
+    if (cr.run.phase !== 'running' || !cr.sim) {
+      throw new Error(`test kubelet: the ${cr.spec.name} container of ${key} is not running`);
+    }
+    const epoch = ++cr.epoch;
+    const previous = { id: cr.run.containerID, startedAt: cr.run.startedAt ?? rfc3339() };
+    cr.run.ready = false;
+    try {
+      await cr.sim.restart();
+    } catch (err) {
+      this.#crashed(state, cr, err, previous.id);
+      await this.#podQueue.enqueue(key);
+      return;
+    }
+    cr.run.lastTerminated = {
+      exitCode: 1,
+      reason: 'Error',
+      startedAt: previous.startedAt,
+      finishedAt: rfc3339(),
+      ...(previous.id === undefined ? {} : { containerID: previous.id }),
+    };
+    cr.run.restartCount += 1;
+    cr.run.containerID = newContainerID();
+    cr.run.startedAt = rfc3339();
+    cr.run.started = cr.spec.startupProbe === undefined;
+    this.#log(`restarted ${cr.spec.name} of ${key} (restartCount ${cr.run.restartCount})`);
+    await this.#podQueue.enqueue(key);
+    if (cr.epoch === epoch) this.#track(state, this.#probeLoop(state, cr, epoch));
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#resync) clearInterval(this.#resync);
+    this.#podQueue.stopped = true;
+    this.#schedQueue.stopped = true;
+    this.#scheduler.stopped = true;
+    this.#pods.stop();
+    this.#nodes.stop();
+    await Promise.all([...this.#states.values()].map((s) => this.#teardown(s)));
+    this.#log('stopped');
+  }
+
+  // ---- nodes --------------------------------------------------------------------------------------
+
+  // ---- pods ---------------------------------------------------------------------------------------
+
+  async #syncPod(key: string): Promise<void> {
+    if (this.#stopped) return;
+    const pod = this.#pods.get(key);
+    let state = this.#states.get(key);
+    if (state && pod?.metadata?.uid !== state.uid) {
+      await this.#teardown(state);
+      state = undefined;
+    }
+    if (!pod) return;
+    const nodeName = pod.spec?.nodeName;
+    if (!nodeName || !this.#nodeNames.has(nodeName)) return;
+    if (pod.metadata?.deletionTimestamp) {
+      if (state) await this.#teardown(state);
+      await this.#finalizeDelete(pod);
+      return;
+    }
+    if (isTerminal(pod)) {
+      if (state) await this.#teardown(state);
+      return;
+    }
+    if (state) {
+      await this.#writeStatus(pod, state);
+      return;
+    }
+    // The first status (Pending, init containers completed, app containers creating) goes out before
+    // any app container starts.
+    const admitted = this.#admit(pod);
+    try {
+      await this.#writeStatus(pod, admitted);
+    } finally {
+      for (const cr of admitted.containers) this.#track(admitted, this.#startContainer(admitted, cr, pod));
+    }
+  }
+
+  /** Accepts a pod bound to one of our nodes: sandbox (IP, volumes), init containers, then the app containers. */
+  #admit(pod: V1Pod): PodState {
+    const key = objectKey(pod);
+    const namespace = pod.metadata?.namespace ?? '';
+    const name = pod.metadata?.name ?? '';
+    const now = rfc3339();
+    const previousIp = pod.status?.podIP;
+    const ip = previousIp && podIps.claim(previousIp) ? previousIp : podIps.allocate();
+    const previous = new Map((pod.status?.containerStatuses ?? []).map((s) => [s.name, s]));
+    const containers: ContainerRuntime[] = (pod.spec?.containers ?? []).map((spec) => {
+      const run: ContainerRun = {
+        name: spec.name,
+        image: spec.image ?? '',
+        phase: 'creating',
+        restartCount: 0,
+        started: false,
+        ready: false,
+      };
+      // Already ran under an earlier kubelet: to this one it is a container lost with the node.
+      const prev = previous.get(spec.name);
+      if (prev?.containerID) {
+        run.restartCount = prev.restartCount + 1;
+        run.lastTerminated = {
+          exitCode: 255,
+          reason: 'Unknown',
+          startedAt: timeString(prev.state?.running?.startedAt) ?? now,
+          finishedAt: now,
+          containerID: prev.containerID,
+        };
+      }
+      return { spec, run, vllm: this.#isVllm(spec), sim: undefined, epoch: 0, backoffMs: BACKOFF_INITIAL_MS };
+    });
+    const tmpDir = mkdtempSync(join(tmpdir(), `stacked-kubelet-${name.slice(0, 40)}-`));
+    const volumeDirs = new Map<string, string>();
+    for (const v of pod.spec?.volumes ?? []) {
+      if (v.emptyDir) {
+        volumeDirs.set(v.name, join(tmpDir, v.name));
+        mkdirSync(join(tmpDir, v.name), { recursive: true });
+      }
+      const claim = v.persistentVolumeClaim?.claimName;
+      if (claim) volumeDirs.set(v.name, join(this.#opts.pvcRoot, namespace, claim));
+    }
+    const state: PodState = {
+      key,
+      namespace,
+      name,
+      uid: pod.metadata?.uid ?? '',
+      run: {
+        uid: pod.metadata?.uid ?? '',
+        ip,
+        startTime: timeString(pod.status?.startTime) ?? now,
+        init: (pod.spec?.initContainers ?? []).map((c) => ({
+          name: c.name,
+          image: c.image ?? '',
+          containerID: newContainerID(),
+          startedAt: now,
+          finishedAt: now,
+        })),
+        containers: containers.map((c) => c.run),
+        written: new Map(),
+      },
+      containers,
+      tmpDir,
+      volumeDirs,
+      stopping: false,
+      abort: new AbortController(),
+      tasks: new Set(),
+    };
+    this.#states.set(key, state);
+    this.#log(`admitted ${key} on ${pod.spec?.nodeName ?? ''} with IP ${ip}`);
+    return state;
+  }
+
+  async #startContainer(state: PodState, cr: ContainerRuntime, pod: V1Pod): Promise<void> {
+    if (state.stopping || this.#stopped) return;
+    const epoch = ++cr.epoch;
+    if (!cr.vllm) {
+      cr.run.phase = 'running';
+      cr.run.containerID = newContainerID();
+      cr.run.startedAt = rfc3339();
+      cr.run.started = true;
+      cr.run.ready = true;
+      void this.#podQueue.enqueue(state.key);
+      return;
+    }
+    const env = containerEnv(cr.spec);
+    const args = vllmArgs(cr.spec, env);
+    const sim = new VllmSimulator({
+      args,
+      env,
+      resolvePath: makeResolvePath(pod, cr.spec, {
+        pvcRoot: this.#opts.pvcRoot,
+        hfRoot: this.#opts.hfRoot,
+        emptyDir: (volume) => join(state.tmpDir, volume),
+      }),
+      host: state.run.ip,
+      port: listenPort(cr.spec, args),
+    });
+    const stale = (): boolean => cr.epoch !== epoch || state.stopping;
+    const startedAt = rfc3339();
+    try {
+      await sim.start();
+    } catch (err) {
+      await sim.stop().catch(() => undefined);
+      if (stale()) return;
+      this.#crashed(state, cr, err, newContainerID(), startedAt);
+      void this.#podQueue.enqueue(state.key);
+      return;
+    }
+    if (stale()) {
+      await sim.stop();
+      return;
+    }
+    cr.sim = sim;
+    cr.backoffMs = BACKOFF_INITIAL_MS;
+    cr.run.phase = 'running';
+    cr.run.containerID = newContainerID();
+    cr.run.startedAt = startedAt;
+    cr.run.started = cr.spec.startupProbe === undefined;
+    cr.run.ready = false;
+    this.#log(`started ${cr.spec.name} of ${state.key} at ${sim.url}`);
+    void this.#podQueue.enqueue(state.key);
+    this.#track(state, this.#probeLoop(state, cr, epoch));
+  }
+
+  /** A start that failed: CrashLoopBackOff, then another start after the back-off. */
+  #crashed(
+    state: PodState,
+    cr: ContainerRuntime,
+    err: unknown,
+    containerID?: string,
+    startedAt?: string,
+  ): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const delayMs = cr.backoffMs;
+    cr.backoffMs = Math.min(cr.backoffMs * 2, BACKOFF_MAX_MS);
+    const now = rfc3339();
+    cr.sim = undefined;
+    cr.run.phase = 'backoff';
+    cr.run.ready = false;
+    cr.run.started = false;
+    cr.run.lastTerminated = {
+      exitCode: 1,
+      reason: 'Error',
+      message,
+      startedAt: startedAt ?? now,
+      finishedAt: now,
+      ...(containerID === undefined ? {} : { containerID }),
+    };
+    cr.run.backoffMessage =
+      `back-off ${Math.round(delayMs / 100) / 10}s restarting failed container=${cr.spec.name} ` +
+      `pod=${state.name}_${state.namespace}(${state.uid})`;
+    this.#log(`${cr.spec.name} of ${state.key} failed to start: ${message}`);
+    const epoch = ++cr.epoch;
+    this.#track(
+      state,
+      (async () => {
+        await sleep(delayMs, undefined, { ref: false, signal: state.abort.signal });
+        if (cr.epoch !== epoch || state.stopping || this.#stopped) return;
+        cr.run.restartCount += 1;
+        const pod = this.#pods.get(state.key);
+        if (pod) await this.#startContainer(state, cr, pod);
+      })(),
+    );
+  }
+
+  async #probeLoop(state: PodState, cr: ContainerRuntime, epoch: number): Promise<void> {
+    const alive = (): boolean => !this.#stopped && !state.stopping && cr.epoch === epoch;
+    const changed = (): void => void this.#podQueue.enqueue(state.key);
+    const startup = probeTarget(cr.spec.startupProbe, cr.spec, state.run.ip);
+    const readiness = probeTarget(cr.spec.readinessProbe, cr.spec, state.run.ip);
+    if (!cr.run.started) {
+      if (startup) {
+        await sleep(startup.initialDelayMs, undefined, { ref: false, signal: state.abort.signal });
+        while (alive() && !(await probeOnce(startup)))
+          await sleep(startup.periodMs, undefined, { ref: false, signal: state.abort.signal });
+      }
+      if (!alive()) return;
+      cr.run.started = true;
+      changed();
+    }
+    if (!readiness) {
+      if (alive() && !cr.run.ready) {
+        cr.run.ready = true;
+        changed();
+      }
+      return;
+    }
+    await this.#readinessLoop(readiness, cr, state.abort.signal, alive, changed);
+  }
+
+  async #readinessLoop(
+    probe: ProbeTarget,
+    cr: ContainerRuntime,
+    signal: AbortSignal,
+    alive: () => boolean,
+    changed: () => void,
+  ): Promise<void> {
+    await sleep(probe.initialDelayMs, undefined, { ref: false, signal });
+    let successes = 0;
+    let failures = 0;
+    while (alive()) {
+      const ok = await probeOnce(probe);
+      if (!alive()) return;
+      if (ok) {
+        successes += 1;
+        failures = 0;
+        if (!cr.run.ready && successes >= probe.successThreshold) {
+          cr.run.ready = true;
+          changed();
+        }
+      } else {
+        failures += 1;
+        successes = 0;
+        if (cr.run.ready && failures >= probe.failureThreshold) {
+          cr.run.ready = false;
+          changed();
+        }
+      }
+      await sleep(probe.periodMs, undefined, { ref: false, signal });
+    }
+  }
+
+  async #writeStatus(pod: V1Pod, state: PodState): Promise<void> {
+    const desired = desiredStatus(pod, state.run, rfc3339(), (image) => this.#digest(image));
+    if (statusMatches(pod, desired)) return;
+    try {
+      await this.#core.patchNamespacedPodStatus(
+        {
+          name: state.name,
+          namespace: state.namespace,
+          body: statusPatch(desired),
+          fieldManager: FIELD_MANAGER,
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+      );
+    } catch (err) {
+      if (apiErrorCode(err) === 404) return;
+      throw err;
+    }
+    for (const c of desired.conditions) {
+      state.run.written.set(c.type, { status: c.status, time: c.lastTransitionTime });
+    }
+  }
+
+  /** The kubelet's last word on a terminating pod: DELETE with grace 0, for this uid only. */
+  async #finalizeDelete(pod: V1Pod): Promise<void> {
+    const uid = pod.metadata?.uid ?? '';
+    if (this.#deleted.has(uid)) return;
+    const name = pod.metadata?.name ?? '';
+    const namespace = pod.metadata?.namespace ?? '';
+    try {
+      await this.#core.deleteNamespacedPod({
+        name,
+        namespace,
+        gracePeriodSeconds: 0,
+        body: model(V1DeleteOptions, { gracePeriodSeconds: 0, preconditions: { uid } }),
+      });
+    } catch (err) {
+      const code = apiErrorCode(err);
+      // Gone already, or the name now belongs to a new pod (uid precondition failed).
+      if (code !== 404 && code !== 409) throw err;
+    }
+    this.#deleted.add(uid);
+    this.#log(`deleted ${namespace}/${name}`);
+  }
+
+  /** Stops a pod's containers and gives back its IP and folders. */
+  async #teardown(state: PodState): Promise<void> {
+    if (!state.stopping) {
+      state.stopping = true;
+      state.abort.abort();
+      for (const cr of state.containers) cr.epoch += 1;
+    }
+    // Starts in flight finish first (and see `stopping`), so no simulator outlives its pod.
+    while (state.tasks.size > 0) await Promise.allSettled([...state.tasks]);
+    await Promise.all(
+      state.containers.map(async (cr) => {
+        const sim = cr.sim;
+        cr.sim = undefined;
+        await sim?.stop().catch((err: unknown) => {
+          this.#log(`stopping ${cr.spec.name} of ${state.key}: ${String(err)}`);
+        });
+      }),
+    );
+    if (this.#states.get(state.key) === state) {
+      this.#states.delete(state.key);
+      podIps.release(state.run.ip);
+      await rm(state.tmpDir, { recursive: true, force: true });
+      this.#log(`stopped ${state.key}, released ${state.run.ip}`);
+    }
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------------
+
+  #track(state: PodState, p: Promise<void>): void {
+    const tracked = p.catch((err: unknown) => {
+      // Aborted sleeps of a pod being torn down are expected.
+      if (!state.stopping) this.#log(`${state.key}: ${String(err)}`);
+    });
+    state.tasks.add(tracked);
+    void tracked.finally(() => state.tasks.delete(tracked));
+  }
+
+  #retry(what: string, err: unknown, again: () => void): void {
+    if (this.#stopped) return;
+    this.#log(`${what} failed, retrying: ${JSON.stringify(errorMeta(err))}`);
+    setTimeout(() => {
+      if (!this.#stopped) again();
+    }, RETRY_MS).unref();
+  }
+
+  #digest(image: string): string {
+    let d = this.#digests.get(image);
+    if (d === undefined) {
+      d = createHash('sha256').update(image).digest('hex');
+      this.#digests.set(image, d);
+    }
+    return d;
+  }
+}
+
+function newContainerID(): string {
+  return `containerd://${randomBytes(32).toString('hex')}`;
+}

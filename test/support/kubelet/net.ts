@@ -1,0 +1,120 @@
+// Pod IPs on loopback and the kubelet's probe requests.
+import * as http from 'node:http';
+import { Socket } from 'node:net';
+import type { ProbeTarget } from './container.ts';
+
+const FIRST_HOST = 2; // 127.0.1.1 is often the machine's own name in /etc/hosts
+const LAST_HOST = 254;
+
+/**
+ * Pod IPs 127.0.1.N, N from 2 up, the lowest free one first. One pool per process, shared by every
+ * test kubelet in it, so two kubelets running at once never hand out the same address.
+ */
+class IpPool {
+  readonly #used = new Set<number>();
+
+  allocate(): string {
+    for (let n = FIRST_HOST; n <= LAST_HOST; n++) {
+      if (!this.#used.has(n)) {
+        this.#used.add(n);
+        return `127.0.1.${n}`;
+      }
+    }
+    throw new Error('test kubelet: no free pod IP left in 127.0.1.2-254');
+  }
+
+  /** Takes a specific address (a pod that already has one); false if it is not ours to give or taken. */
+  claim(ip: string): boolean {
+    const n = hostPart(ip);
+    if (n === undefined || this.#used.has(n)) return false;
+    this.#used.add(n);
+    return true;
+  }
+
+  release(ip: string): void {
+    const n = hostPart(ip);
+    if (n !== undefined) this.#used.delete(n);
+  }
+
+  inUse(): string[] {
+    return [...this.#used].sort((a, b) => a - b).map((n) => `127.0.1.${n}`);
+  }
+}
+
+function hostPart(ip: string): number | undefined {
+  const m = /^127\.0\.1\.(\d{1,3})$/.exec(ip);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return n >= FIRST_HOST && n <= LAST_HOST ? n : undefined;
+}
+
+export const podIps = new IpPool();
+
+/**
+ * One probe attempt: an HTTP GET whose status is 200-399 (the kubelet's rule), or a TCP connect.
+ * No keep-alive, like the kubelet's prober, so a probe never holds a server open after it stops.
+ */
+export function probeOnce(t: ProbeTarget): Promise<boolean> {
+  return t.kind === 'http' ? httpProbe(t) : tcpProbe(t);
+}
+
+function httpProbe(t: ProbeTarget): Promise<boolean> {
+  return new Promise((resolve) => {
+    let req: http.ClientRequest;
+    try {
+      req = http.request({
+        host: t.host,
+        port: t.port,
+        path: t.path,
+        method: 'GET',
+        agent: false,
+        headers: { 'User-Agent': 'kube-probe/1.37', Accept: '*/*', Connection: 'close', ...t.headers },
+        timeout: t.timeoutMs,
+      });
+    } catch {
+      resolve(false);
+      return;
+    }
+    req.on('response', (res) => {
+      const code = res.statusCode ?? 0;
+      res.resume();
+      res.on('end', () => {
+        resolve(code >= 200 && code < 400);
+      });
+      res.on('error', () => {
+        resolve(false);
+      });
+    });
+    req.on('timeout', () => {
+      req.destroy(new Error('probe timeout'));
+    });
+    req.on('error', () => {
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
+function tcpProbe(t: ProbeTarget): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(t.timeoutMs, () => {
+      done(false);
+    });
+    socket.once('connect', () => {
+      done(true);
+    });
+    socket.once('error', () => {
+      done(false);
+    });
+    try {
+      socket.connect(t.port, t.host);
+    } catch {
+      done(false);
+    }
+  });
+}
