@@ -25,7 +25,7 @@ import type { VllmClient } from './client.ts';
 import { buildDeployment, buildService, directPath, serviceEndpoint } from './desired.ts';
 import { DEPLOYMENT_LABEL, workloadName } from './names.ts';
 import type { WantedAdapter } from './plan.ts';
-import { podView, servingCandidates } from './pods.ts';
+import { podView, servingCandidates, type PodView } from './pods.ts';
 import { desiredGate, gateUpdate, staleGate, vllmStatus } from './status.ts';
 import { PodBackoff } from './backoff.ts';
 import { mapLimit, syncPod } from './sync.ts';
@@ -57,6 +57,14 @@ export const PODS_BY_DEPLOYMENT = 'byStackedDeployment';
 export function podDeploymentKeys(pod: V1Pod): string[] {
   const name = pod.metadata?.labels?.[DEPLOYMENT_LABEL];
   return name ? [`${pod.metadata?.namespace ?? ''}/${name}`] : [];
+}
+
+/**
+ * Backoff is per container incarnation: a restarted vLLM is a new server, and the failures of the one
+ * before it (often just "connection refused" while it went down) must not delay its reload.
+ */
+function backoffKey(p: PodView): string {
+  return `${p.uid}/${p.restartCount}`;
 }
 
 export class VllmBackend {
@@ -112,20 +120,20 @@ export class VllmBackend {
     }));
     const pods = this.opts.pods.byIndex(PODS_BY_DEPLOYMENT, `${ns}/${name}`).map((p) => podView(p, port));
     const nowMs = this.clock().getTime();
-    const candidates = servingCandidates(pods).filter((p) => this.backoff.ready(p.uid, nowMs));
+    const candidates = servingCandidates(pods).filter((p) => this.backoff.ready(backoffKey(p), nowMs));
     const syncs = await mapLimit(candidates, this.opts.podConcurrency ?? 8, (p) =>
       syncPod(this.opts.client, p, wanted, this.opts.loadsPerPod ?? 4),
     );
     for (const s of syncs) {
-      if (s.error === undefined) this.backoff.forget(s.pod.uid);
+      if (s.error === undefined) this.backoff.forget(backoffKey(s.pod));
       else
         log.warn('adapter sync failed; backing off', {
           pod: s.pod.name,
           error: s.error,
-          retryInMs: this.backoff.fail(s.pod.uid, nowMs),
+          retryInMs: this.backoff.fail(backoffKey(s.pod), nowMs),
         });
     }
-    this.backoff.retain(new Set(pods.map((p) => p.uid)));
+    this.backoff.retain(new Set(pods.map(backoffKey)));
 
     const now = this.clock();
     for (const s of syncs) {

@@ -1,7 +1,8 @@
 /**
  * Per-pod exponential backoff for pods whose vLLM cannot be reached or fails transiently, so one
- * sick replica is not hammered while the others sync. Keyed by pod UID: a replacement pod starts
- * fresh. The only state the backend keeps between reconciles, and losing it costs one extra try.
+ * sick replica is not hammered while the others sync. Keyed by the caller (pod UID and container
+ * restart count): a replacement pod or a restarted container starts fresh. The only state the
+ * backend keeps between reconciles, and losing it costs one extra try.
  */
 export class PodBackoff {
   private readonly entries = new Map<string, { failures: number; notBefore: number }>();
@@ -13,26 +14,26 @@ export class PodBackoff {
     this.maxMs = maxMs;
   }
 
-  ready(uid: string, nowMs: number): boolean {
-    const e = this.entries.get(uid);
+  ready(key: string, nowMs: number): boolean {
+    const e = this.entries.get(key);
     return e === undefined || nowMs >= e.notBefore;
   }
 
   /** Records a failure; returns the delay before the next try. */
-  fail(uid: string, nowMs: number): number {
-    const failures = (this.entries.get(uid)?.failures ?? 0) + 1;
+  fail(key: string, nowMs: number): number {
+    const failures = (this.entries.get(key)?.failures ?? 0) + 1;
     const delay = Math.min(this.maxMs, this.baseMs * 2 ** (failures - 1));
-    this.entries.set(uid, { failures, notBefore: nowMs + delay });
+    this.entries.set(key, { failures, notBefore: nowMs + delay });
     return delay;
   }
 
-  forget(uid: string): void {
-    this.entries.delete(uid);
+  forget(key: string): void {
+    this.entries.delete(key);
   }
 
   /** Drops entries of pods that are gone. */
-  retain(uids: ReadonlySet<string>): void {
-    for (const uid of this.entries.keys()) if (!uids.has(uid)) this.entries.delete(uid);
+  retain(keys: ReadonlySet<string>): void {
+    for (const key of this.entries.keys()) if (!keys.has(key)) this.entries.delete(key);
   }
 
   /** Milliseconds until the earliest backed-off pod may be tried again, if any. */
