@@ -21,6 +21,7 @@ export interface Config {
   logLevel: string;
   workers: number;
   defaultVllmImage: string;
+  agentImage: string;
   adapterVerifyIntervalSeconds: number;
 }
 
@@ -106,6 +107,12 @@ export const FLAGS = {
     default: 30,
     help: 'seconds between checks that every pod still holds its adapters',
   },
+  'agent-image': {
+    env: 'AGENT_IMAGE',
+    type: 'string',
+    default: 'ghcr.io/stacked-dev/stacked-operator:0.1.0',
+    help: 'image of the fetch agent sidecar (the operator image)',
+  },
   'default-vllm-image': {
     env: 'DEFAULT_VLLM_IMAGE',
     type: 'string',
@@ -182,6 +189,7 @@ export function parseConfig(
     workers: Math.max(1, int('workers')),
     defaultVllmImage: str('default-vllm-image') ?? '',
     adapterVerifyIntervalSeconds: Math.max(1, int('adapter-verify-interval')),
+    agentImage: str('agent-image') ?? '',
   };
   if (!(
     config.retryPeriodSeconds < config.renewDeadlineSeconds &&

@@ -52,6 +52,7 @@ export async function runOperator(config: Config): Promise<number> {
     namespace: config.namespace,
     workers: config.workers,
     defaultVllmImage: config.defaultVllmImage,
+    agentImage: config.agentImage,
     adapterVerifyIntervalMs: config.adapterVerifyIntervalSeconds * 1000,
   });
 

@@ -15,6 +15,7 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import { PODS_BY_DEPLOYMENT, VllmBackend, podDeploymentKeys } from '../backends/vllm/backend.ts';
+import { AgentClient } from '../backends/vllm/agent-client.ts';
 import { VllmClient } from '../backends/vllm/client.ts';
 import { MANAGED_BY } from '../backends/vllm/names.ts';
 import { GROUP, VERSION } from '../api/v1alpha1/common.ts';
@@ -40,6 +41,7 @@ export interface SetupOptions {
   namespace: string | undefined;
   workers: number;
   defaultVllmImage: string;
+  agentImage: string;
   adapterVerifyIntervalMs: number;
   clock?: () => Date;
 }
@@ -133,6 +135,8 @@ export function setupControllers(opts: SetupOptions): void {
     services,
     pods,
     client: new VllmClient(),
+    agent: new AgentClient(),
+    agentImage: opts.agentImage,
     events: opts.events,
     defaultImage: opts.defaultVllmImage,
     verifyIntervalMs: opts.adapterVerifyIntervalMs,

@@ -94,8 +94,25 @@ export interface KubeletOptions {
   isVllmContainer?: (c: V1Container) => boolean;
   /** Only pods in these namespaces are scheduled by this kubelet; default: every namespace. */
   namespaces?: string[];
+  /**
+   * Runs a non-vLLM container for real (e.g. the operator's fetch agent) on the pod's IP; undefined
+   * keeps the default of reporting it running and ready without running anything.
+   */
+  runContainer?: (c: V1Container, ctx: ContainerContext) => Promise<RunningContainer | undefined>;
   /** Progress and problems; default: nothing, or stderr when KUBELET_LOGS is set. */
   log?: (line: string) => void;
+}
+
+/** What runContainer gets to know about the pod a container runs in. */
+export interface ContainerContext {
+  podKey: string;
+  ip: string;
+  /** Host folder of a volume of the pod (emptyDir or PVC), by volume name. */
+  volumeDir: (volumeName: string) => string | undefined;
+}
+
+export interface RunningContainer {
+  stop(): Promise<void>;
 }
 
 export interface Kubelet {
@@ -138,6 +155,8 @@ interface ContainerRuntime {
   run: ContainerRun;
   vllm: boolean;
   sim: VllmSimulator | undefined;
+  /** A non-vLLM container that runContainer started (e.g. our fetch agent). */
+  other: RunningContainer | undefined;
   /** Bumped on every (re)start and on teardown: probe loops and retries of an older epoch stop. */
   epoch: number;
   backoffMs: number;
@@ -400,7 +419,15 @@ class TestKubelet implements Kubelet {
           containerID: prev.containerID,
         };
       }
-      return { spec, run, vllm: this.#isVllm(spec), sim: undefined, epoch: 0, backoffMs: BACKOFF_INITIAL_MS };
+      return {
+        spec,
+        run,
+        vllm: this.#isVllm(spec),
+        sim: undefined,
+        other: undefined,
+        epoch: 0,
+        backoffMs: BACKOFF_INITIAL_MS,
+      };
     });
     const tmpDir = mkdtempSync(join(tmpdir(), `stacked-kubelet-${name.slice(0, 40)}-`));
     const volumeDirs = new Map<string, string>();
@@ -447,6 +474,20 @@ class TestKubelet implements Kubelet {
     if (state.stopping || this.#stopped) return;
     const epoch = ++cr.epoch;
     if (!cr.vllm) {
+      const run = this.#opts.runContainer;
+      if (run) {
+        cr.other = await run(cr.spec, {
+          podKey: state.key,
+          ip: state.run.ip,
+          volumeDir: (volume) => state.volumeDirs.get(volume),
+        });
+        const stale = (): boolean => cr.epoch !== epoch || state.stopping;
+        if (stale()) {
+          await cr.other?.stop();
+          cr.other = undefined;
+          return;
+        }
+      }
       cr.run.phase = 'running';
       cr.run.containerID = newContainerID();
       cr.run.startedAt = rfc3339();
@@ -649,10 +690,14 @@ class TestKubelet implements Kubelet {
     await Promise.all(
       state.containers.map(async (cr) => {
         const sim = cr.sim;
+        const other = cr.other;
         cr.sim = undefined;
-        await sim?.stop().catch((err: unknown) => {
-          this.#log(`stopping ${cr.spec.name} of ${state.key}: ${String(err)}`);
-        });
+        cr.other = undefined;
+        for (const c of [sim, other]) {
+          await c?.stop().catch((err: unknown) => {
+            this.#log(`stopping ${cr.spec.name} of ${state.key}: ${String(err)}`);
+          });
+        }
       }),
     );
     if (this.#states.get(state.key) === state) {

@@ -17,6 +17,9 @@ interface SourceShape {
   pvc?: object;
   uri?: string;
   modelCatalog?: object;
+  sha256?: string;
+  maxBytes?: number;
+  secretRef?: object;
 }
 
 export const ModelSourceSchema = Type.Object(
@@ -69,6 +72,42 @@ export const ModelSourceSchema = Type.Object(
         ),
       }),
     ),
+    sha256: Type.Optional(
+      Type.String({
+        pattern: '^[a-f0-9]{64}$',
+        description: 'SHA-256 (hex) of the archive at uri; the download is refused when it differs.',
+      }),
+    ),
+    maxBytes: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1099511627776,
+        description: 'Largest archive the fetch agent accepts from uri, in bytes (default 10 GiB).',
+      }),
+    ),
+    secretRef: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({
+            minLength: 1,
+            maxLength: 253,
+            pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+            description: 'Secret in the same namespace.',
+          }),
+          key: Type.String({
+            minLength: 1,
+            maxLength: 253,
+            default: 'token',
+            description: 'Key of the Secret that holds the bearer token.',
+          }),
+        },
+        {
+          description:
+            'Credentials for uri: a bearer token from a Secret, mounted into the fetch agent only. Never put credentials in the URL.',
+          additionalProperties: false,
+        },
+      ),
+    ),
     modelCatalog: Type.Optional(
       Type.Object(
         {},
@@ -88,6 +127,18 @@ export const ModelSourceSchema = Type.Object(
         '[has(self.huggingface), has(self.pvc), has(self.uri), has(self.modelCatalog)].filter(x, x).size() == 1',
         'exactly one of huggingface, pvc, uri or modelCatalog must be set',
         (s) => [s.huggingface, s.pvc, s.uri, s.modelCatalog].filter((x) => x !== undefined).length === 1,
+      ),
+      cel<SourceShape>(
+        '!(has(self.sha256) || has(self.maxBytes) || has(self.secretRef)) || has(self.uri)',
+        'sha256, maxBytes and secretRef apply to a uri source only',
+        (s) =>
+          (s.sha256 === undefined && s.maxBytes === undefined && s.secretRef === undefined) ||
+          s.uri !== undefined,
+      ),
+      cel<SourceShape>(
+        "!has(self.uri) || !self.uri.matches('^https://[^/]*@')",
+        'uri must not carry credentials; use secretRef',
+        (s) => s.uri === undefined || !/^https:\/\/[^/]*@/.test(s.uri),
       ),
     ),
   },

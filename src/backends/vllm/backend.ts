@@ -21,8 +21,9 @@ import type { Condition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Informer } from '../../runtime/informer.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import type { AgentClient } from './agent-client.ts';
 import type { VllmClient } from './client.ts';
-import { buildDeployment, buildService, directPath, serviceEndpoint } from './desired.ts';
+import { adapterSource, buildDeployment, buildService, serviceEndpoint } from './desired.ts';
 import { DEPLOYMENT_LABEL, workloadName } from './names.ts';
 import type { WantedAdapter } from './plan.ts';
 import { podView, servingCandidates, type PodView } from './pods.ts';
@@ -36,6 +37,9 @@ export interface VllmBackendOptions {
   services: Informer<V1Service>;
   pods: Informer<V1Pod>;
   client: VllmClient;
+  agent: AgentClient;
+  /** The operator's own image, which also runs the fetch agent sidecar. */
+  agentImage: string;
   events: EventRecorder;
   defaultImage: string;
   /** How often settled pods are asked again for their adapters (someone may unload by hand). */
@@ -84,7 +88,10 @@ export class VllmBackend {
   async reconcile(d: StackedDeployment, group: StackedModelGroup, log: Logger): Promise<BackendResult> {
     const ns = d.metadata.namespace ?? '';
     const name = d.metadata.name ?? '';
-    const desired = buildDeployment(d, group, { defaultImage: this.opts.defaultImage });
+    const desired = buildDeployment(d, group, {
+      defaultImage: this.opts.defaultImage,
+      agentImage: this.opts.agentImage,
+    });
     const service = buildService(d);
     const live = this.opts.workloads.get(`${ns}/${workloadName(name)}`);
     try {
@@ -114,15 +121,20 @@ export class VllmBackend {
 
     const port = d.spec.vllm?.port ?? 8000;
     const members = group.spec.members ?? [];
-    const wanted: WantedAdapter[] = members.map((m) => ({
-      name: m.inferenceKey,
-      path: directPath(m.source) ?? m.inferenceKey,
-    }));
+    // Preflight refused every member without a usable source, so each has one here.
+    const wanted: WantedAdapter[] = members.map((m) => {
+      const src = adapterSource(m);
+      return {
+        name: m.inferenceKey,
+        path: src?.path ?? m.inferenceKey,
+        ...(src?.fetch ? { fetch: src.fetch } : {}),
+      };
+    });
     const pods = this.opts.pods.byIndex(PODS_BY_DEPLOYMENT, `${ns}/${name}`).map((p) => podView(p, port));
     const nowMs = this.clock().getTime();
     const candidates = servingCandidates(pods).filter((p) => this.backoff.ready(backoffKey(p), nowMs));
     const syncs = await mapLimit(candidates, this.opts.podConcurrency ?? 8, (p) =>
-      syncPod(this.opts.client, p, wanted, this.opts.loadsPerPod ?? 4),
+      syncPod({ vllm: this.opts.client, agent: this.opts.agent }, p, wanted, this.opts.loadsPerPod ?? 4),
     );
     for (const s of syncs) {
       if (s.error === undefined) this.backoff.forget(backoffKey(s.pod));

@@ -7,9 +7,17 @@ import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { ModelSource, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { controllerOwnerReference } from '../../runtime/apply.ts';
 import type { Plain } from '../../runtime/model.ts';
+import { createHash } from 'node:crypto';
+import type { Member } from '../../api/v1alpha1/modelgroup.ts';
 import {
   ADAPTERS_LOADED,
+  AGENT_CONTAINER,
+  AGENT_PORT,
+  AGENT_SECRETS_ROOT,
+  FETCHED_ROOT,
+  FETCHED_VOLUME,
   VLLM_CONTAINER,
+  secretVolumeName,
   pvcMountPath,
   pvcVolumeName,
   selectorLabels,
@@ -19,6 +27,57 @@ import {
 export interface BuildOptions {
   /** Image when spec.vllm.image is unset (the operator's --default-vllm-image). */
   defaultImage: string;
+  /** The operator's own image, which also holds the fetch agent. */
+  agentImage: string;
+}
+
+/** What the fetch agent is asked to download before vLLM may load an adapter. */
+export interface FetchRequest {
+  name: string;
+  uri: string;
+  sha256?: string;
+  maxBytes?: number;
+  secret?: { name: string; key: string };
+}
+
+/** Where vLLM reads a member from, and what must be fetched there first (uri sources). */
+export interface AdapterSource {
+  path: string;
+  fetch?: FetchRequest;
+}
+
+/**
+ * The folder name is the key plus a digest of the source, so a changed uri or checksum is a new
+ * folder: vLLM reloads from it in place and the old one is removed after.
+ */
+export function fetchedName(key: string, uri: string, sha256?: string): string {
+  return `${key}-${createHash('sha256')
+    .update(`${uri}\n${sha256 ?? ''}`)
+    .digest('hex')
+    .slice(0, 10)}`;
+}
+
+export function adapterSource(m: Member): AdapterSource | undefined {
+  const direct = directPath(m.source);
+  if (direct !== undefined) return { path: direct };
+  const uri = m.source?.uri;
+  if (uri?.startsWith('https://') !== true) return undefined;
+  const name = fetchedName(m.inferenceKey, uri, m.source?.sha256);
+  const fetch: FetchRequest = { name, uri };
+  if (m.source?.sha256 !== undefined) fetch.sha256 = m.source.sha256;
+  if (m.source?.maxBytes !== undefined) fetch.maxBytes = m.source.maxBytes;
+  if (m.source?.secretRef !== undefined)
+    fetch.secret = { name: m.source.secretRef.name, key: m.source.secretRef.key };
+  return { path: `${FETCHED_ROOT}/${name}`, fetch };
+}
+
+/** Secrets the fetch agent needs mounted, once each, sorted. */
+export function secretsOf(group: StackedModelGroup): string[] {
+  return [
+    ...new Set(
+      (group.spec.members ?? []).flatMap((m) => (m.source?.secretRef ? [m.source.secretRef.name] : [])),
+    ),
+  ].sort();
 }
 
 /** Sources the vllm backend can hand to vLLM directly; the others need the fetch agent. */
@@ -93,6 +152,7 @@ export function buildDeployment(
   const gpus = String(vllm?.gpusPerReplica ?? 1);
   const labels = selectorLabels(name);
   const claims = claimsOf(group);
+  const secrets = secretsOf(group);
   const resources = vllm?.resources ?? {};
   const probe = (periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path: '/health', port: 'http' },
@@ -137,23 +197,61 @@ export function buildDeployment(
               startupProbe: probe(10, 180),
               readinessProbe: probe(5, 3),
               livenessProbe: probe(10, 6),
-              volumeMounts: claims.map((c) => ({
-                name: pvcVolumeName(c),
-                mountPath: pvcMountPath(c),
-                readOnly: true,
-              })),
+              volumeMounts: [
+                ...claims.map((c) => ({
+                  name: pvcVolumeName(c),
+                  mountPath: pvcMountPath(c),
+                  readOnly: true,
+                })),
+                { name: FETCHED_VOLUME, mountPath: FETCHED_ROOT, readOnly: true },
+              ],
             },
+            agentContainer(opts.agentImage, secrets),
           ],
-          volumes: claims.map((c) => ({
-            name: pvcVolumeName(c),
-            persistentVolumeClaim: { claimName: c, readOnly: true },
-          })),
+          volumes: [
+            ...claims.map((c) => ({
+              name: pvcVolumeName(c),
+              persistentVolumeClaim: { claimName: c, readOnly: true },
+            })),
+            { name: FETCHED_VOLUME, emptyDir: {} },
+            ...secrets.map((name) => ({ name: secretVolumeName(name), secret: { secretName: name } })),
+          ],
           ...(vllm?.nodeSelector ? { nodeSelector: vllm.nodeSelector } : {}),
           ...(vllm?.tolerations ? { tolerations: vllm.tolerations } : {}),
           ...(vllm?.affinity ? { affinity: vllm.affinity } : {}),
         },
       },
     },
+  };
+}
+
+/**
+ * The fetch agent runs in every pod, whether or not a member needs it yet, so that adding the first
+ * uri member is a live update rather than a rolling restart. (A member naming a new Secret still
+ * rolls the pods: a Secret volume is part of the pod template.)
+ */
+function agentContainer(image: string, secrets: readonly string[]) {
+  return {
+    name: AGENT_CONTAINER,
+    image,
+    command: ['node', 'src/agent/main.ts'],
+    args: [`--root=${FETCHED_ROOT}`, `--port=${AGENT_PORT}`, `--secrets-dir=${AGENT_SECRETS_ROOT}`],
+    ports: [{ name: 'fetcher', containerPort: AGENT_PORT, protocol: 'TCP' }],
+    readinessProbe: { httpGet: { path: '/healthz', port: 'fetcher' }, periodSeconds: 10 },
+    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: [
+      { name: FETCHED_VOLUME, mountPath: FETCHED_ROOT },
+      ...secrets.map((name) => ({
+        name: secretVolumeName(name),
+        mountPath: `${AGENT_SECRETS_ROOT}/${name}`,
+        readOnly: true,
+      })),
+    ],
   };
 }
 

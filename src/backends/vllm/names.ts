@@ -43,3 +43,15 @@ export function dnsLabel(name: string): string {
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
   return `${clean.slice(0, 54).replace(/-+$/, '')}-${hash}`;
 }
+
+/** The fetch agent: a sidecar from the operator's own image that downloads uri sources. */
+export const AGENT_CONTAINER = 'fetcher';
+export const AGENT_PORT = 8089;
+export const FETCHED_VOLUME = 'fetched';
+export const FETCHED_ROOT = '/mnt/fetched';
+export const AGENT_SECRETS_ROOT = '/var/run/secrets/stacked';
+
+/** A volume name for a Secret the agent reads credentials from. */
+export function secretVolumeName(secretName: string): string {
+  return dnsLabel(`secret-${secretName}`);
+}

@@ -1,7 +1,7 @@
 /** Pure: the facts about a vLLM pod that the adapter sync and the status need. */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Condition } from '../../runtime/conditions.ts';
-import { ADAPTERS_LOADED, VLLM_CONTAINER } from './names.ts';
+import { ADAPTERS_LOADED, AGENT_PORT, VLLM_CONTAINER } from './names.ts';
 
 export interface PodView {
   key: string;
@@ -9,6 +9,8 @@ export interface PodView {
   uid: string;
   /** http://podIP:port, when the pod has an IP. */
   url: string | undefined;
+  /** The fetch agent beside vLLM, when the pod has an IP. */
+  agentUrl: string | undefined;
   /** vLLM answers its readiness probe: the base model serves. */
   containersReady: boolean;
   /** The pod's own Ready condition (includes our readiness gate). */
@@ -37,6 +39,7 @@ export function podView(pod: V1Pod, port: number): PodView {
     name,
     uid: pod.metadata?.uid ?? '',
     url: ip ? `http://${ip}:${port}` : undefined,
+    agentUrl: ip ? `http://${ip}:${AGENT_PORT}` : undefined,
     containersReady: podCondition(pod, 'ContainersReady')?.status === 'True',
     ready: podCondition(pod, 'Ready')?.status === 'True',
     terminating: pod.metadata?.deletionTimestamp !== undefined,

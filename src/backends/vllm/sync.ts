@@ -3,6 +3,7 @@
  * read the pod's model list, load what is missing, reload what moved, unload what is no longer a
  * member. Bounded concurrency across pods and within a pod.
  */
+import type { AgentClient } from './agent-client.ts';
 import type { LoadOutcome, VllmClient } from './client.ts';
 import { planAdapters, type WantedAdapter } from './plan.ts';
 import type { PodView } from './pods.ts';
@@ -19,6 +20,22 @@ export interface PodSync {
   routeMissing: boolean;
   /** Could not talk to the pod, or a transient failure: retry soon. */
   error: string | undefined;
+}
+
+/**
+ * Deletes downloaded folders no member uses any more (removed members, replaced sources). Only after
+ * the loads and unloads above, so vLLM never loses files of an adapter it still serves.
+ */
+async function removeStaleFetches(
+  agent: AgentClient,
+  pod: PodView,
+  wanted: readonly WantedAdapter[],
+): Promise<void> {
+  if (pod.agentUrl === undefined) return;
+  const held = await agent.list(pod.agentUrl);
+  if (held === undefined) return;
+  const keep = new Set(wanted.flatMap((w) => (w.fetch ? [w.fetch.name] : [])));
+  for (const name of held) if (!keep.has(name)) await agent.remove(pod.agentUrl, name);
 }
 
 /** Runs fn over items with at most `limit` in flight. */
@@ -39,12 +56,18 @@ export async function mapLimit<T, R>(
   return results;
 }
 
+export interface SyncClients {
+  vllm: VllmClient;
+  agent: AgentClient;
+}
+
 export async function syncPod(
-  client: VllmClient,
+  clients: SyncClients,
   pod: PodView,
   wanted: readonly WantedAdapter[],
   loadsPerPod: number,
 ): Promise<PodSync> {
+  const client = clients.vllm;
   const result: PodSync = {
     pod,
     loaded: [],
@@ -81,12 +104,21 @@ export async function syncPod(
         break;
     }
   };
+  /** uri sources: the agent downloads the files first; vLLM never sees a half-written folder. */
+  const fetched = async (w: WantedAdapter): Promise<boolean> => {
+    if (w.fetch === undefined) return true;
+    const outcome = pod.agentUrl === undefined ? undefined : await clients.agent.fetch(pod.agentUrl, w.fetch);
+    if (outcome?.kind === 'fetched') return true;
+    if (outcome?.kind === 'rejected') result.rejected.set(w.name, outcome.message);
+    else result.error ??= `${w.name}: ${outcome?.message ?? 'pod has no IP'}`;
+    return false;
+  };
   const jobs = [
     ...plan.load.map((w) => async () => {
-      record(w, await client.load(url, w.name, w.path));
+      if (await fetched(w)) record(w, await client.load(url, w.name, w.path));
     }),
     ...plan.replace.map((w) => async () => {
-      record(w, await client.load(url, w.name, w.path, true));
+      if (await fetched(w)) record(w, await client.load(url, w.name, w.path, true));
     }),
     ...plan.unload.map((name) => async () => {
       const outcome = await client.unload(url, name);
@@ -95,6 +127,7 @@ export async function syncPod(
     }),
   ];
   await mapLimit(jobs, loadsPerPod, (job) => job());
+  await removeStaleFetches(clients.agent, pod, wanted);
   // Keep the member order of the group, whatever order the loads finished in.
   const loaded = new Set(result.loaded);
   result.loaded = wanted.map((w) => w.name).filter((n) => loaded.has(n));

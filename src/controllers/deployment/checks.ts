@@ -6,7 +6,7 @@ import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { findCondition } from '../../runtime/conditions.ts';
 import type { Verdict } from '../ready.ts';
-import { directPath } from '../../backends/vllm/desired.ts';
+import { adapterSource, directPath } from '../../backends/vllm/desired.ts';
 
 const MAX_NAMED = 5;
 
@@ -64,14 +64,22 @@ export function groupProblem(
     }
   }
   if (d.spec.backend === 'vllm') {
-    const needAgent = [group.spec.baseModel, ...members]
-      .filter((m) => m.source !== undefined && directPath(m.source) === undefined)
-      .map((m) => m.inferenceKey);
-    if (needAgent.length > 0) {
+    // The base must be on disk before vLLM starts; members may also come from an https archive
+    // (the fetch agent). OCI Object Storage and the Model Catalog need the oci backend's clients.
+    const base = group.spec.baseModel;
+    const unsupported = [
+      ...(base.source !== undefined && directPath(base.source) === undefined ? [base.inferenceKey] : []),
+      ...members
+        .filter((m) => m.source !== undefined && adapterSource(m) === undefined)
+        .map((m) => m.inferenceKey),
+    ];
+    if (unsupported.length > 0) {
       return {
         ready: false,
         reason: 'SourceNotSupported',
-        message: `the vllm backend reads weights from pvc or huggingface sources only in this version; ${listNames(needAgent)} use uri or modelCatalog`,
+        message:
+          `the vllm backend reads the base model from pvc or huggingface, and members also from https archives; ` +
+          `${listNames(unsupported)} use a source it cannot fetch yet (oci:// or modelCatalog)`,
       };
     }
   }

@@ -78,10 +78,19 @@ describe('StackedDeployment checks (pure)', () => {
   });
 
   it('refuses sources the vllm backend cannot fetch yet, before any pod is touched', () => {
-    const g = group((x) => (x.spec.members![1]!.source = { uri: 'https://h/a.tgz' }));
+    const g = group((x) => (x.spec.members![1]!.source = { uri: 'oci://adapters@ns/sql-lora-2/' }));
     assert.equal(groupProblem(dep('deployment-vllm.yaml'), g)?.reason, 'SourceNotSupported');
-    assert.match(groupProblem(dep('deployment-vllm.yaml'), g)!.message, /sql-lora-2 use uri or modelCatalog/);
+    assert.match(
+      groupProblem(dep('deployment-vllm.yaml'), g)!.message,
+      /sql-lora-2 use a source it cannot fetch yet/,
+    );
     assert.equal(groupProblem(dep('deployment-oci.yaml'), g), undefined);
+    const https = group((x) => (x.spec.members![1]!.source = { uri: 'https://h/a.tgz' }));
+    assert.equal(
+      groupProblem(dep('deployment-vllm.yaml'), https),
+      undefined,
+      'https archives go through the agent',
+    );
   });
 
   it('checks experiments against the group', () => {

@@ -7,6 +7,7 @@ import {
   buildDeployment,
   buildService,
   claimsOf,
+  adapterSource,
   directPath,
   mergeEnv,
   vllmArgs,
@@ -52,7 +53,13 @@ function fixture() {
 describe('vllm backend: desired state (pure)', () => {
   it('builds the Deployment of the golden file', () => {
     const { d, g } = fixture();
-    golden('deployment.golden.yaml', buildDeployment(d, g, { defaultImage: 'vllm/vllm-openai:v0.11.0' }));
+    golden(
+      'deployment.golden.yaml',
+      buildDeployment(d, g, {
+        defaultImage: 'vllm/vllm-openai:v0.11.0',
+        agentImage: 'ghcr.io/stacked-dev/stacked-operator:0.1.0',
+      }),
+    );
   });
 
   it('builds the Service of the golden file', () => {
@@ -97,6 +104,42 @@ describe('vllm backend: desired state (pure)', () => {
     ]);
   });
 
+  it('sends https archives through the fetch agent, into a folder named by key and source digest', () => {
+    const m = {
+      inferenceKey: 'sql-x',
+      source: { uri: 'https://h/x.tgz', sha256: 'a'.repeat(64), secretRef: { name: 'hub', key: 'token' } },
+    };
+    const src = adapterSource(m);
+    assert.match(src?.path ?? '', /^\/mnt\/fetched\/sql-x-[0-9a-f]{10}$/);
+    assert.deepEqual(src?.fetch, {
+      name: src?.path.slice('/mnt/fetched/'.length),
+      uri: 'https://h/x.tgz',
+      sha256: 'a'.repeat(64),
+      secret: { name: 'hub', key: 'token' },
+    });
+    const moved = adapterSource({ ...m, source: { ...m.source, uri: 'https://h/x2.tgz' } });
+    assert.notEqual(moved?.path, src.path, 'a new source is a new folder, reloaded in place');
+    assert.equal(adapterSource({ inferenceKey: 'o', source: { uri: 'oci://b@ns/p' } }), undefined);
+    const { d, g } = fixture();
+    g.spec.members!.push(m);
+    const pod = buildDeployment(d, g, { defaultImage: 'img', agentImage: 'agent' }).spec!.template.spec!;
+    const agent = pod.containers.find((c) => c.name === 'fetcher');
+    assert.deepEqual(
+      agent?.volumeMounts?.map((v) => v.mountPath),
+      ['/mnt/fetched', '/var/run/secrets/stacked/hub'],
+    );
+    assert.ok(pod.volumes?.some((v) => v.secret?.secretName === 'hub'));
+    const vllm = pod.containers.find((c) => c.name === 'vllm');
+    assert.ok(
+      vllm?.volumeMounts?.some((v) => v.mountPath === '/mnt/fetched' && v.readOnly === true),
+      'vLLM only reads',
+    );
+    assert.ok(
+      !vllm?.volumeMounts?.some((v) => v.mountPath.startsWith('/var/run/secrets/stacked')),
+      'vLLM never sees the secret',
+    );
+  });
+
   it('keeps generated names within 63 characters without collisions', () => {
     const a = dnsLabel(`${'a'.repeat(70)}-one`);
     const b = dnsLabel(`${'a'.repeat(70)}-two`);
@@ -106,7 +149,7 @@ describe('vllm backend: desired state (pure)', () => {
 
   it('recognises a live object that already has every desired field (no write at rest)', () => {
     const { d, g } = fixture();
-    const desired = buildDeployment(d, g, { defaultImage: 'img' });
+    const desired = buildDeployment(d, g, { defaultImage: 'img', agentImage: 'agent' });
     const live = structuredClone(desired) as Record<string, unknown> & typeof desired;
     // What the API server adds or omits: defaults, status, and empty lists dropped.
     live.metadata!.resourceVersion = '42';

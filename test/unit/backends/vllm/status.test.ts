@@ -15,6 +15,7 @@ function pod(name: string, extra: Partial<PodView> = {}): PodView {
     name,
     uid: name,
     url: `http://127.0.1.2:8000`,
+    agentUrl: `http://127.0.1.2:8089`,
     containersReady: true,
     ready: false,
     terminating: false,
