@@ -6,7 +6,7 @@ import type { FetchRequest } from './desired.ts';
 
 export type FetchOutcome =
   | { kind: 'fetched' }
-  /** The agent refused the source itself (bad checksum, too large, not an adapter): the member's fault. */
+  /** The source failed (bad checksum, too large, not an adapter, remote error): the member's fault. */
   | { kind: 'rejected'; message: string }
   /** The remote or the agent failed: retry with backoff. */
   | { kind: 'error'; message: string };
@@ -41,7 +41,9 @@ export class AgentClient {
         return { kind: 'fetched' };
       }
       const msg = await message(res);
-      return res.status === 400 || res.status === 422
+      // 400/422: the source itself is wrong; 502: its server refused or failed. Both are the member's
+      // problem, reported on it and retried on the member's schedule; the pod itself is fine.
+      return res.status === 400 || res.status === 422 || res.status === 502
         ? { kind: 'rejected', message: msg }
         : { kind: 'error', message: msg };
     } catch (err) {

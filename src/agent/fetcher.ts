@@ -1,0 +1,120 @@
+/**
+ * One fetch from request to installed folder: cache check, credentials, verified download, safe
+ * extraction, atomic install. Work on one name is serialized, so concurrent requests for it share
+ * one download (the later ones find the folder complete) and a delete never races a fetch.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Agent } from 'node:https';
+import { join } from 'node:path';
+import { download } from './download.ts';
+import { badRequest, displayUri } from './errors.ts';
+import { extractArchive } from './extract.ts';
+import type { FetchRequest, SecretRef } from './request.ts';
+import type { Store } from './store.ts';
+
+/**
+ * How much larger than its archive an adapter may be once extracted. Safetensors barely compress;
+ * the limit only stops decompression bombs from filling the volume vLLM also reads from.
+ */
+export const EXPANSION_FACTOR = 16;
+
+export interface FetchResult {
+  name: string;
+  path: string;
+  sha256: string;
+  bytes: number;
+  cached: boolean;
+}
+
+export type Log = (msg: string, meta?: Record<string, unknown>) => void;
+
+export interface FetcherOptions {
+  store: Store;
+  agent: Agent;
+  secretsDir: string | undefined;
+  log: Log;
+}
+
+export class Fetcher {
+  private readonly opts: FetcherOptions;
+  /** The tail of each name's queue of work. */
+  private readonly tails = new Map<string, Promise<void>>();
+
+  constructor(opts: FetcherOptions) {
+    this.opts = opts;
+  }
+
+  /** Runs `fn` once the work queued before it for `name` is done. */
+  private async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(name);
+    if (previous !== undefined) this.opts.log('waiting for the work in progress on the same name', { name });
+    const { promise: mine, resolve: release } = Promise.withResolvers<undefined>();
+    const tail = (previous ?? Promise.resolve()).then(() => mine);
+    this.tails.set(name, tail);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release(undefined);
+      if (this.tails.get(name) === tail) this.tails.delete(name);
+    }
+  }
+
+  private async token(secret: SecretRef): Promise<string> {
+    const notMounted = () => badRequest(`secret ${secret.name}/${secret.key} is not mounted`);
+    if (this.opts.secretsDir === undefined) throw notMounted();
+    let token: string;
+    try {
+      token = (await readFile(join(this.opts.secretsDir, secret.name, secret.key), 'utf8')).trim();
+    } catch {
+      throw notMounted();
+    }
+    if (token === '') throw badRequest(`secret ${secret.name}/${secret.key} is empty`);
+    return token;
+  }
+
+  async fetch(req: FetchRequest): Promise<FetchResult> {
+    const { store, log } = this.opts;
+    const { name } = req;
+    const uri = req.uri.href;
+    return this.exclusive(name, async () => {
+      const path = store.path(name);
+      const have = await store.complete(name);
+      if (have && have.uri === uri && (req.sha256 === undefined || have.sha256 === req.sha256)) {
+        return { name, path, sha256: have.sha256, bytes: have.bytes, cached: true };
+      }
+      // Only now: a complete folder is answered even if its Secret has since been unmounted.
+      const token = req.secret ? await this.token(req.secret) : undefined;
+      log('downloading', { name, uri: displayUri(uri), maxBytes: req.maxBytes });
+      const tmp = await store.temp(name);
+      try {
+        const archive = join(tmp, 'archive');
+        const got = await download({
+          name,
+          uri: req.uri,
+          dest: archive,
+          maxBytes: req.maxBytes,
+          agent: this.opts.agent,
+          ...(req.sha256 !== undefined ? { sha256: req.sha256 } : {}),
+          ...(token !== undefined ? { token } : {}),
+        });
+        const folder = await extractArchive(req.kind, archive, join(tmp, 'x'), {
+          name,
+          maxExpandedBytes: req.maxBytes * EXPANSION_FACTOR,
+        });
+        await store.install(name, folder, tmp, { name, uri, sha256: got.sha256, bytes: got.bytes });
+        log('fetched', { name, uri: displayUri(uri), sha256: got.sha256, bytes: got.bytes });
+        return { name, path, sha256: got.sha256, bytes: got.bytes, cached: false };
+      } finally {
+        await store.discard(tmp);
+      }
+    });
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.exclusive(name, async () => {
+      await this.opts.store.remove(name);
+      this.opts.log('removed', { name });
+    });
+  }
+}

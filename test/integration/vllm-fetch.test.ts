@@ -1,0 +1,189 @@
+// Adapters from https archives: the operator asks each pod's fetch agent (our own code, run by the
+// test kubelet as the pod's `fetcher` container) to download and verify the archive into the shared
+// volume, then asks vLLM to load it from there; a removed member's files go too.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create as createTar } from 'tar';
+import { startAgentServer } from '../../src/agent/server.ts';
+import { writeAdapter } from '../support/adapters.ts';
+import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import { startFileServer, type FileServer } from '../support/https-server.ts';
+import { startKubelet, type Kubelet } from '../support/kubelet.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
+import { condition, eventually, getObject } from '../support/wait.ts';
+
+const NS = 'fetch-test';
+const TOKEN = 'hub-token-s3cr3t';
+
+describe('vllm backend: adapters from https archives through the fetch agent', function () {
+  this.timeout(180_000);
+  let cp: ControlPlane;
+  let kubelet: Kubelet;
+  let operator: OperatorProcess;
+  let files: FileServer;
+  let root: string;
+  let digest: string;
+
+  const apply = (obj: object) => kubectl(cp, ['apply', '-n', NS, '-f', '-'], { input: JSON.stringify(obj) });
+  const runningSims = () =>
+    kubelet
+      .runningPods()
+      .filter((k) => k.startsWith(`${NS}/`))
+      .map((k) => ({ key: k, sim: kubelet.simulator(k)! }));
+
+  function group(members: object[]) {
+    return {
+      apiVersion: 'serving.stacked.dev/v1alpha1',
+      kind: 'StackedModelGroup',
+      metadata: { name: 'remote' },
+      spec: { baseModel: { inferenceKey: 'base', source: { huggingface: 'org/base' } }, members },
+    };
+  }
+  const remote = (key: string, path: string, extra: object = {}) => ({
+    inferenceKey: key,
+    source: { uri: `${files.url}${path}`, ...extra },
+  });
+
+  before(async function () {
+    this.timeout(3_600_000);
+    cp = await sharedControlPlane();
+    await installApi(cp);
+    await kubectl(cp, ['create', 'namespace', NS]);
+    root = mkdtempSync(join(tmpdir(), 'fetch-test-'));
+    writeAdapter(join(root, 'src', 'sql-remote'), 16);
+    const archive = join(root, 'sql-remote.tgz');
+    await createTar({ gzip: true, file: archive, cwd: join(root, 'src') }, ['sql-remote']);
+    const bytes = readFileSync(archive);
+    digest = createHash('sha256').update(bytes).digest('hex');
+    files = await startFileServer(new Map([['/adapters/sql-remote.tgz', bytes]]));
+    // What the kubelet would mount from the Secret named in secretRef.
+    mkdirSync(join(root, 'secrets', 'hub'), { recursive: true });
+    writeFileSync(join(root, 'secrets', 'hub', 'token'), TOKEN);
+
+    kubelet = await startKubelet({
+      kubeconfigPath: cp.kubeconfigPath,
+      nodes: [1, 2, 3].map((i) => ({ name: `fetch-gpu-${i}`, gpus: 1 })),
+      pvcRoot: join(root, 'pvc'),
+      hfRoot: join(root, 'hf'),
+      namespaces: [NS],
+      runContainer: async (c, ctx) => {
+        if (c.name !== 'fetcher') return undefined;
+        const fetched = ctx.volumeDir('fetched');
+        if (fetched === undefined) throw new Error('pod has no fetched volume');
+        const agent = await startAgentServer({
+          host: ctx.ip,
+          port: 8089,
+          root: fetched,
+          ca: files.ca,
+          secretsDir: join(root, 'secrets'),
+        });
+        return { stop: () => agent.close() };
+      },
+    });
+    operator = await startOperator(cp, {
+      identity: 'fetch-test',
+      namespace: NS,
+      extraArgs: ['--leader-election-id=fetch-test'],
+    });
+  });
+
+  after(async () => {
+    await operator.stop();
+    await kubelet.stop();
+    await files.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('downloads, verifies and loads an https archive on every replica, with the token from a Secret', async () => {
+    await apply(
+      group([
+        remote('sql-remote', '/adapters/sql-remote.tgz', { sha256: digest, secretRef: { name: 'hub' } }),
+      ]),
+    );
+    await apply({
+      apiVersion: 'serving.stacked.dev/v1alpha1',
+      kind: 'StackedDeployment',
+      metadata: { name: 'remote' },
+      spec: { modelGroupRef: { name: 'remote' }, backend: 'vllm', engine: {}, vllm: { replicas: 2 } },
+    });
+    await eventually(
+      'Ready',
+      async () => {
+        const d = await getObject(cp, NS, 'sdep', 'remote');
+        return condition(d, 'Ready')?.status === 'True' ? d : undefined;
+      },
+      90_000,
+    );
+    const sims = runningSims();
+    assert.equal(sims.length, 2);
+    for (const { sim } of sims) assert.deepEqual(sim.loadedAdapters(), ['sql-remote']);
+    assert.equal(files.authorizations.get('/adapters/sql-remote.tgz'), `Bearer ${TOKEN}`);
+    const logs = operator.lines.map((l) => JSON.stringify(l)).join('\n');
+    assert.ok(!logs.includes(TOKEN), 'the token never reaches the operator');
+  });
+
+  it('refuses an archive whose checksum differs, naming the member, and keeps serving the rest', async () => {
+    await apply(
+      group([
+        remote('sql-remote', '/adapters/sql-remote.tgz', { sha256: digest, secretRef: { name: 'hub' } }),
+        remote('tampered', '/adapters/sql-remote.tgz', {
+          sha256: '0'.repeat(64),
+          secretRef: { name: 'hub' },
+        }),
+        remote('gone', '/adapters/missing.tgz'),
+      ]),
+    );
+    const d = await eventually(
+      'Degraded naming tampered',
+      async () => {
+        const obj = await getObject(cp, NS, 'sdep', 'remote');
+        const c = condition(obj, 'Degraded');
+        return c?.status === 'True' && c.message.includes('tampered') ? obj : undefined;
+      },
+      60_000,
+    );
+    const degraded = condition(d, 'Degraded')!;
+    assert.match(
+      degraded.message,
+      /member gone: GET https:\/\/127\.0\.0\.1:\d+\/adapters\/missing\.tgz: 404 Not Found/,
+    );
+    assert.match(
+      degraded.message,
+      /member tampered: sha256 mismatch for tampered-[0-9a-f]+: expected 0{64}, got [0-9a-f]{64}/,
+    );
+    assert.equal(condition(d, 'Available')?.status, 'True');
+    for (const { sim } of runningSims()) assert.ok(sim.loadedAdapters().includes('sql-remote'));
+  });
+
+  it('removes a member from vLLM and its files from the pod', async () => {
+    const adapterFolders = () =>
+      runningSims().flatMap(({ key }) => {
+        const dir = kubelet.volumePath(key, 'fetched');
+        return dir && existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.')) : [];
+      });
+    assert.ok(adapterFolders().length > 0, 'the archive was unpacked into the pods');
+    await apply(group([]));
+    await eventually(
+      'unloaded and deleted',
+      () =>
+        Promise.resolve(
+          runningSims().every(({ sim }) => sim.loadedAdapters().length === 0) && adapterFolders().length === 0
+            ? true
+            : undefined,
+        ),
+      30_000,
+    );
+  });
+});

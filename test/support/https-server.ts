@@ -1,0 +1,74 @@
+// A loopback HTTPS file server with a throw-away CA, standing in for an artifact store in tests.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface FileServer {
+  url: string;
+  /** PEM of the certificate, to trust as a CA. */
+  ca: string;
+  /** Authorization headers seen, per path. */
+  authorizations: Map<string, string | undefined>;
+  close(): Promise<void>;
+}
+
+/** Serves `files` (path -> bytes) on https://127.0.0.1:<port>; unknown paths answer 404. */
+export async function startFileServer(files: Map<string, Buffer>): Promise<FileServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'https-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+  const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+  rmSync(dir, { recursive: true, force: true });
+  const authorizations = new Map<string, string | undefined>();
+  const server: Server = createServer({ cert, key }, (req, res) => {
+    const path = req.url ?? '/';
+    authorizations.set(path, req.headers.authorization);
+    const body = files.get(path);
+    if (body === undefined) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res
+      .writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length })
+      .end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    ca: cert,
+    authorizations,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
