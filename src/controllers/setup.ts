@@ -46,6 +46,34 @@ export interface SetupOptions {
   clock?: () => Date;
 }
 
+/** The list calls of one kind, all namespaces or one, as client-node generates them. */
+interface Lists<T extends KubernetesObject> {
+  all: (q: { labelSelector: string }) => Promise<KubernetesListObject<T>>;
+  namespaced: (q: { namespace: string; labelSelector: string }) => Promise<KubernetesListObject<T>>;
+}
+
+/** An informer on objects we made (by label), so the caches hold ours and nothing else. */
+function managedInformer<T extends KubernetesObject>(
+  opts: SetupOptions,
+  apiVersion: string,
+  kind: string,
+  resource: string,
+  lists: Lists<T>,
+): Informer<T> {
+  const ns = opts.namespace;
+  const labelSelector = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+  const prefix = apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`;
+  return new Informer<T>({
+    kc: opts.kc,
+    path: ns ? `${prefix}/namespaces/${ns}/${resource}` : `${prefix}/${resource}`,
+    labelSelector,
+    apiVersion,
+    kind,
+    list: () => (ns ? lists.namespaced({ namespace: ns, labelSelector }) : lists.all({ labelSelector })),
+    logger: opts.logger.child({ informer: resource }),
+  });
+}
+
 function customObjectInformer<T extends KubernetesObject>(
   opts: SetupOptions,
   api: CustomObjectsApi,
@@ -86,46 +114,19 @@ export function setupControllers(opts: SetupOptions): void {
   deployments.addIndex(DEPLOYMENTS_BY_GROUP, deploymentGroupKeys);
   groups.addIndex(GROUPS_BY_CLAIM, groupClaimKeys);
 
-  // What the vllm backend runs; only objects we made (by label), so the caches stay small.
+  // What the vllm backend runs.
   const apps = opts.kc.makeApiClient(AppsV1Api);
-  const managed = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
-  const scoped = (resource: string, group = '/api/v1') =>
-    ns ? `${group}/namespaces/${ns}/${resource}` : `${group}/${resource}`;
-  const workloads = new Informer<V1Deployment>({
-    kc: opts.kc,
-    path: scoped('deployments', '/apis/apps/v1'),
-    labelSelector: managed,
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    list: () =>
-      ns
-        ? apps.listNamespacedDeployment({ namespace: ns, labelSelector: managed })
-        : apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
-    logger: opts.logger.child({ informer: 'deployments' }),
+  const workloads = managedInformer<V1Deployment>(opts, 'apps/v1', 'Deployment', 'deployments', {
+    all: (q) => apps.listDeploymentForAllNamespaces(q),
+    namespaced: (q) => apps.listNamespacedDeployment(q),
   });
-  const services = new Informer<V1Service>({
-    kc: opts.kc,
-    path: scoped('services'),
-    labelSelector: managed,
-    apiVersion: 'v1',
-    kind: 'Service',
-    list: () =>
-      ns
-        ? core.listNamespacedService({ namespace: ns, labelSelector: managed })
-        : core.listServiceForAllNamespaces({ labelSelector: managed }),
-    logger: opts.logger.child({ informer: 'services' }),
+  const services = managedInformer<V1Service>(opts, 'v1', 'Service', 'services', {
+    all: (q) => core.listServiceForAllNamespaces(q),
+    namespaced: (q) => core.listNamespacedService(q),
   });
-  const pods = new Informer<V1Pod>({
-    kc: opts.kc,
-    path: scoped('pods'),
-    labelSelector: managed,
-    apiVersion: 'v1',
-    kind: 'Pod',
-    list: () =>
-      ns
-        ? core.listNamespacedPod({ namespace: ns, labelSelector: managed })
-        : core.listPodForAllNamespaces({ labelSelector: managed }),
-    logger: opts.logger.child({ informer: 'pods' }),
+  const pods = managedInformer<V1Pod>(opts, 'v1', 'Pod', 'pods', {
+    all: (q) => core.listPodForAllNamespaces(q),
+    namespaced: (q) => core.listNamespacedPod(q),
   });
   pods.addIndex(PODS_BY_DEPLOYMENT, podDeploymentKeys);
   for (const inf of [groups, deployments, claims, workloads, services, pods]) opts.manager.addInformer(inf);
