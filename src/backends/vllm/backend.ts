@@ -16,20 +16,20 @@ import {
 import type { DeploymentStatus, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import type { Verdict } from '../../controllers/ready.ts';
-import { apiErrorStatus, applyIfChanged, errorMeta } from '../../runtime/apply.ts';
+import { apiErrorStatus, applyIfChanged, errorMeta, isNotFound } from '../../runtime/apply.ts';
 import type { Condition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Informer } from '../../runtime/informer.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { AgentClient } from './agent-client.ts';
+import { PodBackoff } from './backoff.ts';
 import type { VllmClient } from './client.ts';
-import { adapterSource, buildDeployment, buildService, serviceEndpoint } from './desired.ts';
+import { buildDeployment, buildService, serviceEndpoint, wantedAdapters } from './desired.ts';
 import { DEPLOYMENT_LABEL, workloadName } from './names.ts';
 import type { WantedAdapter } from './plan.ts';
 import { podView, servingCandidates, type PodView } from './pods.ts';
 import { desiredGate, gateUpdate, staleGate, vllmStatus } from './status.ts';
-import { PodBackoff } from './backoff.ts';
-import { mapLimit, syncPod } from './sync.ts';
+import { mapLimit, syncPod, type PodSync } from './sync.ts';
 
 export interface VllmBackendOptions {
   kc: KubeConfig;
@@ -71,6 +71,10 @@ function backoffKey(p: PodView): string {
   return `${p.uid}/${p.restartCount}`;
 }
 
+/** Refused members are retried sooner than the settled re-verification: their files may appear. */
+const REFUSED_RETRY_MS = 15_000;
+const APPLY_RETRY_MS = 30_000;
+
 export class VllmBackend {
   private readonly opts: VllmBackendOptions;
   private readonly objects: KubernetesObjectApi;
@@ -86,94 +90,24 @@ export class VllmBackend {
   }
 
   async reconcile(d: StackedDeployment, group: StackedModelGroup, log: Logger): Promise<BackendResult> {
-    const ns = d.metadata.namespace ?? '';
-    const name = d.metadata.name ?? '';
-    const desired = buildDeployment(d, group, {
-      defaultImage: this.opts.defaultImage,
-      agentImage: this.opts.agentImage,
-    });
-    const service = buildService(d);
-    const live = this.opts.workloads.get(`${ns}/${workloadName(name)}`);
-    try {
-      if (await applyIfChanged(this.objects, desired, live)) {
-        log.info('applied Deployment', { deployment: workloadName(name) });
-      }
-      if (
-        await applyIfChanged(this.objects, service, this.opts.services.get(`${ns}/${workloadName(name)}`))
-      ) {
-        log.info('applied Service', { service: workloadName(name) });
-      }
-    } catch (err) {
-      // The API server refused what we built from the user's spec (or is unwell): say so on the
-      // object, where the user looks, and try again later rather than in a hot loop.
-      const reason = apiErrorStatus(err)?.message ?? (err instanceof Error ? err.message : String(err));
-      log.warn('apply failed', errorMeta(err));
+    const refused = await this.applyWorkload(d, group, log);
+    if (refused !== undefined) {
       return {
         status: { ...(d.status ?? {}) },
-        verdict: {
-          ready: false,
-          reason: 'ApplyFailed',
-          message: `applying ${workloadName(name)}: ${reason}`,
-        },
-        requeueAfterMs: Math.max(this.opts.verifyIntervalMs, 30_000),
+        verdict: refused,
+        requeueAfterMs: Math.max(this.opts.verifyIntervalMs, APPLY_RETRY_MS),
       };
     }
-
-    const port = d.spec.vllm?.port ?? 8000;
+    const ns = d.metadata.namespace ?? '';
     const members = group.spec.members ?? [];
-    // Preflight refused every member without a usable source, so each has one here.
-    const wanted: WantedAdapter[] = members.map((m) => {
-      const src = adapterSource(m);
-      return {
-        name: m.inferenceKey,
-        path: src?.path ?? m.inferenceKey,
-        ...(src?.fetch ? { fetch: src.fetch } : {}),
-      };
-    });
-    const pods = this.opts.pods.byIndex(PODS_BY_DEPLOYMENT, `${ns}/${name}`).map((p) => podView(p, port));
+    const port = d.spec.vllm?.port ?? 8000;
+    const pods = this.opts.pods
+      .byIndex(PODS_BY_DEPLOYMENT, `${ns}/${d.metadata.name ?? ''}`)
+      .map((p) => podView(p, port));
     const nowMs = this.clock().getTime();
-    const candidates = servingCandidates(pods).filter((p) => this.backoff.ready(backoffKey(p), nowMs));
-    const syncs = await mapLimit(candidates, this.opts.podConcurrency ?? 8, (p) =>
-      syncPod({ vllm: this.opts.client, agent: this.opts.agent }, p, wanted, this.opts.loadsPerPod ?? 4),
-    );
-    for (const s of syncs) {
-      if (s.error === undefined) this.backoff.forget(backoffKey(s.pod));
-      else
-        log.warn('adapter sync failed; backing off', {
-          pod: s.pod.name,
-          error: s.error,
-          retryInMs: this.backoff.fail(backoffKey(s.pod), nowMs),
-        });
-    }
-    this.backoff.retain(new Set(pods.map(backoffKey)));
-
+    const syncs = await this.syncAdapters(pods, wantedAdapters(group), nowMs, log);
     const now = this.clock();
-    for (const s of syncs) {
-      if (s.lost.length > 0) {
-        this.opts.events.record(
-          d,
-          'Warning',
-          'AdaptersReloaded',
-          `pod ${s.pod.name} had lost ${s.lost.join(', ')} (container restart or unloaded by hand); reloading`,
-        );
-      }
-      const gate = gateUpdate(s.pod, desiredGate(s, members.length), now);
-      if (gate) await this.patchGate(ns, s.pod.name, gate, log);
-    }
-    // A vLLM container that stopped being ready (crashed, restarted) has lost its adapters. Close
-    // its gate now, before the restarted server passes its probe: otherwise the kubelet would see
-    // the old True gate and send it traffic for adapters it no longer holds.
-    for (const p of pods) {
-      const gate = gateUpdate(p, staleGate(p), now);
-      if (gate === undefined) continue;
-      this.opts.events.record(
-        d,
-        'Warning',
-        'AdaptersReloading',
-        `pod ${p.name}: vLLM is not ready (restart ${p.restartCount}); its adapters are reloaded once it is`,
-      );
-      await this.patchGate(ns, p.name, gate, log);
-    }
+    await this.updateGates(d, pods, syncs, members.length, now, log);
 
     const { status, verdict } = vllmStatus(
       {
@@ -181,7 +115,7 @@ export class VllmBackend {
         desiredReplicas: d.spec.vllm?.replicas ?? 1,
         pods,
         syncs,
-        workload: live,
+        workload: this.opts.workloads.get(`${ns}/${workloadName(d.metadata.name ?? '')}`),
         generation: d.metadata.generation ?? 0,
         endpoint: serviceEndpoint(d),
       },
@@ -191,20 +125,110 @@ export class VllmBackend {
     // Pod events wake us for everything the kubelet does; the timers are for what no event reports:
     // a backed-off pod's retry, a refused member's files appearing, an adapter unloaded by hand.
     const retry = this.backoff.nextRetryMs(nowMs);
-    const refused = status.adapters?.some((a) => a.state === 'Failed') ?? false;
-    const interval = refused ? Math.min(15_000, this.opts.verifyIntervalMs) : this.opts.verifyIntervalMs;
+    const anyRefused = status.adapters?.some((a) => a.state === 'Failed') ?? false;
+    const interval = anyRefused
+      ? Math.min(REFUSED_RETRY_MS, this.opts.verifyIntervalMs)
+      : this.opts.verifyIntervalMs;
     return { status, verdict, requeueAfterMs: retry === undefined ? interval : Math.min(retry, interval) };
+  }
+
+  /** Applies the Deployment and Service when the cache shows a difference; a refusal is the verdict. */
+  private async applyWorkload(
+    d: StackedDeployment,
+    group: StackedModelGroup,
+    log: Logger,
+  ): Promise<Verdict | undefined> {
+    const key = `${d.metadata.namespace ?? ''}/${workloadName(d.metadata.name ?? '')}`;
+    const deployment = buildDeployment(d, group, {
+      defaultImage: this.opts.defaultImage,
+      agentImage: this.opts.agentImage,
+    });
+    try {
+      if (await applyIfChanged(this.objects, deployment, this.opts.workloads.get(key))) {
+        log.info('applied Deployment', { deployment: key });
+      }
+      if (await applyIfChanged(this.objects, buildService(d), this.opts.services.get(key))) {
+        log.info('applied Service', { service: key });
+      }
+      return undefined;
+    } catch (err) {
+      // The API server refused what we built from the user's spec (or is unwell): say so on the
+      // object, where the user looks, and try again later rather than in a hot loop.
+      log.warn('apply failed', errorMeta(err));
+      const reason = apiErrorStatus(err)?.message ?? (err instanceof Error ? err.message : String(err));
+      return { ready: false, reason: 'ApplyFailed', message: `applying ${key}: ${reason}` };
+    }
+  }
+
+  /** Syncs every serving pod that is not backing off; records failures for the backoff. */
+  private async syncAdapters(
+    pods: readonly PodView[],
+    wanted: readonly WantedAdapter[],
+    nowMs: number,
+    log: Logger,
+  ): Promise<PodSync[]> {
+    const candidates = servingCandidates(pods).filter((p) => this.backoff.ready(backoffKey(p), nowMs));
+    const clients = { vllm: this.opts.client, agent: this.opts.agent };
+    const syncs = await mapLimit(candidates, this.opts.podConcurrency ?? 8, (p) =>
+      syncPod(clients, p, wanted, this.opts.loadsPerPod ?? 4),
+    );
+    for (const s of syncs) {
+      if (s.error === undefined) {
+        this.backoff.forget(backoffKey(s.pod));
+        continue;
+      }
+      const retryInMs = this.backoff.fail(backoffKey(s.pod), nowMs);
+      log.warn('adapter sync failed; backing off', { pod: s.pod.name, error: s.error, retryInMs });
+    }
+    this.backoff.retain(new Set(pods.map(backoffKey)));
+    return syncs;
+  }
+
+  /** Opens and closes the pods' readiness gates, and tells the user about lost adapters. */
+  private async updateGates(
+    d: StackedDeployment,
+    pods: readonly PodView[],
+    syncs: readonly PodSync[],
+    memberCount: number,
+    now: Date,
+    log: Logger,
+  ): Promise<void> {
+    const ns = d.metadata.namespace ?? '';
+    for (const s of syncs) {
+      if (s.lost.length > 0) {
+        const lost = s.lost.join(', ');
+        const message = `pod ${s.pod.name} had lost ${lost} (container restart or unloaded by hand); reloading`;
+        this.opts.events.record(d, 'Warning', 'AdaptersReloaded', message);
+      }
+      const gate = gateUpdate(s.pod, desiredGate(s, memberCount), now);
+      if (gate) await this.patchGate(ns, s.pod.name, gate, log);
+    }
+    // A vLLM container that stopped being ready (crashed, restarted) has lost its adapters. Close
+    // its gate now, before the restarted server passes its probe: otherwise the kubelet would see
+    // the old True gate and send it traffic for adapters it no longer holds.
+    for (const p of pods) {
+      const gate = gateUpdate(p, staleGate(p), now);
+      if (gate === undefined) continue;
+      const message = `pod ${p.name}: vLLM is not ready (restart ${p.restartCount}); its adapters are reloaded once it is`;
+      this.opts.events.record(d, 'Warning', 'AdaptersReloading', message);
+      await this.patchGate(ns, p.name, gate, log);
+    }
   }
 
   /**
    * Sets our readiness-gate condition on the pod. A strategic merge patch merges conditions by type,
-   * so the kubelet's own conditions are left alone.
+   * so the kubelet's own conditions are left alone. A pod deleted meanwhile needs no gate.
    */
   private async patchGate(namespace: string, pod: string, gate: Condition, log: Logger): Promise<void> {
-    await this.core.patchNamespacedPodStatus(
-      { name: pod, namespace, body: { status: { conditions: [gate] } } },
-      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
-    );
+    try {
+      await this.core.patchNamespacedPodStatus(
+        { name: pod, namespace, body: { status: { conditions: [gate] } } },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
     log.info('set adapter readiness gate', { pod, status: gate.status, reason: gate.reason });
   }
 }

@@ -9,6 +9,7 @@ import { controllerOwnerReference } from '../../runtime/apply.ts';
 import type { Plain } from '../../runtime/model.ts';
 import { createHash } from 'node:crypto';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
+import type { WantedAdapter } from './plan.ts';
 import {
   ADAPTERS_LOADED,
   AGENT_CONTAINER,
@@ -277,4 +278,17 @@ export function buildService(d: StackedDeployment): Service {
 /** Where clients reach the deployment inside the cluster. */
 export function serviceEndpoint(d: StackedDeployment): string {
   return `http://${workloadName(d.metadata.name ?? '')}.${d.metadata.namespace ?? ''}.svc:${d.spec.vllm?.port ?? 8000}`;
+}
+
+/** What every pod must hold: each member's name and the path vLLM loads it from. */
+export function wantedAdapters(group: StackedModelGroup): WantedAdapter[] {
+  // Preflight refused every member without a usable source, so each has one here.
+  return (group.spec.members ?? []).map((m) => {
+    const src = adapterSource(m);
+    return {
+      name: m.inferenceKey,
+      path: src?.path ?? m.inferenceKey,
+      ...(src?.fetch ? { fetch: src.fetch } : {}),
+    };
+  });
 }
