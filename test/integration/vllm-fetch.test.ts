@@ -126,9 +126,18 @@ describe('vllm backend: adapters from https archives through the fetch agent', f
       },
       90_000,
     );
-    const sims = runningSims();
-    assert.equal(sims.length, 2);
-    for (const { sim } of sims) assert.deepEqual(sim.loadedAdapters(), ['sql-remote']);
+    // Ready means a replica serves every adapter; the second may still be starting.
+    await eventually(
+      'both replicas hold the adapter',
+      () =>
+        Promise.resolve(
+          runningSims().length === 2 &&
+            runningSims().every(({ sim }) => sim.loadedAdapters().join() === 'sql-remote')
+            ? true
+            : undefined,
+        ),
+      60_000,
+    );
     assert.equal(files.authorizations.get('/adapters/sql-remote.tgz'), `Bearer ${TOKEN}`);
     const logs = operator.lines.map((l) => JSON.stringify(l)).join('\n');
     assert.ok(!logs.includes(TOKEN), 'the token never reaches the operator');
