@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
-import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import type { ControlPlane } from '../support/controlplane.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { sampleDeployment, sampleGroup, samplesDir } from '../support/objects.ts';
-import { installApi } from '../support/operator.ts';
+import { controlPlaneWithNamespace } from '../support/operator.ts';
 
 const NS = 'api-test';
 
@@ -17,9 +17,7 @@ describe('API on a real API server', function () {
 
   before(async function () {
     this.timeout(3_600_000); // a cold build of the control plane takes tens of minutes
-    cp = await sharedControlPlane();
-    await installApi(cp);
-    await kubectl(cp, ['create', 'namespace', NS]);
+    cp = await controlPlaneWithNamespace(NS);
   });
 
   const apply = (obj: object) =>

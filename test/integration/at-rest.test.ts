@@ -2,10 +2,15 @@
 // own audit log (by the operator's ServiceAccount), not from anything the operator says about itself.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sharedControlPlane, type AuditEvent, type ControlPlane } from '../support/controlplane.ts';
+import type { AuditEvent, ControlPlane } from '../support/controlplane.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { sampleDeployment, sampleGroup } from '../support/objects.ts';
-import { OPERATOR_USER, installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
+import {
+  OPERATOR_USER,
+  controlPlaneWithNamespace,
+  startOperator,
+  type OperatorProcess,
+} from '../support/operator.ts';
 import { eventually, getObject } from '../support/wait.ts';
 
 const NS = 'at-rest-test';
@@ -23,9 +28,7 @@ describe('a cluster at rest', function () {
 
   before(async function () {
     this.timeout(3_600_000);
-    cp = await sharedControlPlane();
-    await installApi(cp);
-    await kubectl(cp, ['create', 'namespace', NS]);
+    cp = await controlPlaneWithNamespace(NS);
   });
 
   after(() => operator?.stop());

@@ -2,11 +2,11 @@
 // running as its own process under the RBAC identity of deploy/rbac.yaml.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import type { ControlPlane } from '../support/controlplane.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { sampleDeployment, sampleGroup } from '../support/objects.ts';
-import { installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
-import { condition, eventually, getObject, waitForReady } from '../support/wait.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
+import { condition, eventsFor, eventually, getObject, waitForReady } from '../support/wait.ts';
 
 const NS = 'controllers-test';
 
@@ -17,9 +17,7 @@ describe('controllers on a real control plane', function () {
 
   before(async function () {
     this.timeout(3_600_000); // a cold build of the control plane takes tens of minutes
-    cp = await sharedControlPlane();
-    await installApi(cp);
-    await kubectl(cp, ['create', 'namespace', NS]);
+    cp = await controlPlaneWithNamespace(NS);
     operator = await startOperator(cp, {
       identity: 'controllers-test',
       namespace: NS,
@@ -93,19 +91,7 @@ describe('controllers on a real control plane', function () {
     assert.equal(changed.metadata.generation, 2);
     assert.equal(condition(changed, 'Ready')!.lastTransitionTime, ready.lastTransitionTime);
 
-    const events = await kubectl(cp, [
-      'get',
-      'events',
-      '-n',
-      NS,
-      '--field-selector',
-      'involvedObject.name=pvc-group',
-      '-o',
-      'json',
-    ]);
-    const reasons = (JSON.parse(events.stdout) as { items: { reason: string; type: string }[] }).items.map(
-      (e) => `${e.type}/${e.reason}`,
-    );
+    const reasons = (await eventsFor(cp, NS, 'pvc-group')).map((e) => `${e.type}/${e.reason}`);
     assert.ok(reasons.includes('Warning/MemberInvalid'), `events: ${reasons.join(', ')}`);
     assert.ok(reasons.includes('Normal/Valid'), `events: ${reasons.join(', ')}`);
   });

@@ -1,10 +1,15 @@
 // Two operator processes share one Lease: one reconciles, the other waits; when the leader dies the
 // other takes over, and a graceful stop hands over at once.
 import assert from 'node:assert/strict';
-import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import type { ControlPlane } from '../support/controlplane.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { sampleGroup } from '../support/objects.ts';
-import { OPERATOR_NAMESPACE, installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
+import {
+  OPERATOR_NAMESPACE,
+  controlPlaneWithNamespace,
+  startOperator,
+  type OperatorProcess,
+} from '../support/operator.ts';
 import { eventually, waitForReady } from '../support/wait.ts';
 
 const NS = 'leader-test';
@@ -21,9 +26,7 @@ describe('leader election', function () {
 
   before(async function () {
     this.timeout(3_600_000);
-    cp = await sharedControlPlane();
-    await installApi(cp);
-    await kubectl(cp, ['create', 'namespace', NS]);
+    cp = await controlPlaneWithNamespace(NS);
   });
 
   after(() => Promise.all(operators.map((o) => o.stop('SIGKILL'))));

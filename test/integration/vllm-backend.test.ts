@@ -10,11 +10,11 @@ import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
 import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
 import { model } from '../../src/runtime/model.ts';
 import { writeAdapter } from '../support/adapters.ts';
-import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import type { ControlPlane } from '../support/controlplane.ts';
 import { startKubelet, type Kubelet } from '../support/kubelet.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
-import { condition, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
+import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
 
 const NS = 'vllm-test';
 const SDEP = 'sql-prod';
@@ -149,9 +149,7 @@ describe('vllm backend on a real control plane with the test kubelet', function 
 
   before(async function () {
     this.timeout(3_600_000);
-    cp = await sharedControlPlane();
-    await installApi(cp);
-    await kubectl(cp, ['create', 'namespace', NS]);
+    cp = await controlPlaneWithNamespace(NS);
     root = mkdtempSync(join(tmpdir(), 'vllm-test-'));
     for (const [i, m] of ['sql/1', 'sql/2', 'sql/3', 'sql/4'].entries())
       writeAdapter(join(root, 'pvc', NS, 'adapters', m), 8 + i * 8);
@@ -272,17 +270,8 @@ describe('vllm backend on a real control plane with the test kubelet', function 
       () => Promise.resolve(sim.loadedAdapters().includes('sql-lora-1') ? true : undefined),
       30_000,
     );
-    const events = await kubectl(cp, [
-      'get',
-      'events',
-      '-n',
-      NS,
-      '--field-selector',
-      `involvedObject.name=${SDEP}`,
-      '-o',
-      'json',
-    ]);
-    assert.match(events.stdout, /AdaptersReloaded/);
+    const events = await eventsFor(cp, NS, SDEP);
+    assert.ok(events.some((e) => e.type === 'Warning' && e.reason === 'AdaptersReloaded'));
   });
 
   it('reports a member with a bad path or too high a rank as Degraded, naming it, and serves the others', async () => {

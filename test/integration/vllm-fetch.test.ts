@@ -17,11 +17,11 @@ import { join } from 'node:path';
 import { create as createTar } from 'tar';
 import { startAgentServer } from '../../src/agent/server.ts';
 import { writeAdapter } from '../support/adapters.ts';
-import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
+import type { ControlPlane } from '../support/controlplane.ts';
 import { startFileServer, type FileServer } from '../support/https-server.ts';
 import { startKubelet, type Kubelet } from '../support/kubelet.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
 import { condition, eventually, getObject } from '../support/wait.ts';
 
 const NS = 'fetch-test';
@@ -58,9 +58,7 @@ describe('vllm backend: adapters from https archives through the fetch agent', f
 
   before(async function () {
     this.timeout(3_600_000);
-    cp = await sharedControlPlane();
-    await installApi(cp);
-    await kubectl(cp, ['create', 'namespace', NS]);
+    cp = await controlPlaneWithNamespace(NS);
     root = mkdtempSync(join(tmpdir(), 'fetch-test-'));
     writeAdapter(join(root, 'src', 'sql-remote'), 16);
     const archive = join(root, 'sql-remote.tgz');

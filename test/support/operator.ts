@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { ControlPlane } from './controlplane.ts';
+import { sharedControlPlane, type ControlPlane } from './controlplane.ts';
 import { kubectl } from './kubectl.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
@@ -133,4 +133,12 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
       return exited;
     },
   };
+}
+
+/** The shared control plane with our API installed and a fresh namespace for one test file. */
+export async function controlPlaneWithNamespace(namespace: string): Promise<ControlPlane> {
+  const cp = await sharedControlPlane();
+  await installApi(cp);
+  await kubectl(cp, ['create', 'namespace', namespace]);
+  return cp;
 }

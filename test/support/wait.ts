@@ -84,3 +84,24 @@ export function waitForReady(
     timeoutMs,
   );
 }
+
+export interface EventSummary {
+  type: string;
+  reason: string;
+  message: string;
+}
+
+/** The Events recorded about one object, as `kubectl describe` would list them. */
+export async function eventsFor(cp: ControlPlane, ns: string, name: string): Promise<EventSummary[]> {
+  const r = await kubectl(cp, [
+    'get',
+    'events',
+    '-n',
+    ns,
+    '--field-selector',
+    `involvedObject.name=${name}`,
+    '-o',
+    'json',
+  ]);
+  return (JSON.parse(r.stdout) as { items: EventSummary[] }).items;
+}
