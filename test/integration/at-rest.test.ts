@@ -1,8 +1,13 @@
 // A cluster at rest sees zero writes from the operator. The writes are counted from the API server's
 // own audit log (by the operator's ServiceAccount), not from anything the operator says about itself.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEvent, ControlPlane } from '../support/controlplane.ts';
+import { writeAdapter } from '../support/adapters.ts';
+import { startKubelet, type Kubelet } from '../support/kubelet.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { sampleDeployment, sampleGroup } from '../support/objects.ts';
 import {
@@ -11,7 +16,7 @@ import {
   startOperator,
   type OperatorProcess,
 } from '../support/operator.ts';
-import { eventually, getObject } from '../support/wait.ts';
+import { eventually, getObject, waitForReady } from '../support/wait.ts';
 
 const NS = 'at-rest-test';
 // How long the cluster is watched at rest; REST_SECONDS overrides it for a longer soak.
@@ -25,13 +30,30 @@ describe('a cluster at rest', function () {
   this.timeout(REST_SECONDS * 1000 + 180_000);
   let cp: ControlPlane;
   let operator: OperatorProcess | undefined;
+  let kubelet: Kubelet;
+  let root: string;
 
   before(async function () {
     this.timeout(3_600_000);
     cp = await controlPlaneWithNamespace(NS);
+    // The vllm deployment really runs: two simulated GPU pods with the sample's adapters, so the
+    // window covers adapter re-verification and readiness gates too, not only status writes.
+    root = mkdtempSync(join(tmpdir(), 'at-rest-'));
+    for (const m of ['sql-lora-1', 'sql-lora-2']) writeAdapter(join(root, 'hf', 'example-org', m), 16);
+    kubelet = await startKubelet({
+      kubeconfigPath: cp.kubeconfigPath,
+      nodes: [1, 2].map((i) => ({ name: `rest-gpu-${i}`, gpus: 1 })),
+      pvcRoot: join(root, 'pvc'),
+      hfRoot: join(root, 'hf'),
+      namespaces: [NS],
+    });
   });
 
-  after(() => operator?.stop());
+  after(async () => {
+    await operator?.stop();
+    await kubelet.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
 
   async function settled(names: [string, string][]): Promise<void> {
     for (const [resource, name] of names) {
@@ -65,15 +87,19 @@ describe('a cluster at rest', function () {
       ['sdep', 'rest-orphan'],
     ];
 
-    operator = await startOperator(cp, {
-      identity: 'at-rest-1',
-      namespace: NS,
-      extraArgs: ['--leader-election-id=at-rest'],
-    });
+    // A short re-verification interval, so the window sees many rounds of it.
+    const args = ['--leader-election-id=at-rest', '--adapter-verify-interval=5'];
+    operator = await startOperator(cp, { identity: 'at-rest-1', namespace: NS, extraArgs: args });
     await settled(names);
-    // The vllm backend has made its Deployment (pods stay Pending: no kubelet here), so the window
-    // also covers the backend's idempotence, not only status writes.
-    await kubectl(cp, ['get', 'deployment', '-n', NS, 'rest-vllm-vllm']);
+    await waitForReady(cp, NS, 'sdep', 'rest-vllm', 'True', undefined, 90_000);
+    await eventually(
+      'both replicas serving',
+      async () => {
+        const d = await getObject(cp, NS, 'sdep', 'rest-vllm');
+        return d?.status?.readyReplicas === 2 ? true : undefined;
+      },
+      60_000,
+    );
     await sleep(3000); // let the last status write and its echo through the informers pass
     const start = Date.now();
     await sleep(REST_SECONDS * 1000);
@@ -86,11 +112,7 @@ describe('a cluster at rest', function () {
 
     // A new process starts from nothing in memory: level-triggered, it must find nothing to write.
     await operator.stop();
-    operator = await startOperator(cp, {
-      identity: 'at-rest-2',
-      namespace: NS,
-      extraArgs: ['--leader-election-id=at-rest'],
-    });
+    operator = await startOperator(cp, { identity: 'at-rest-2', namespace: NS, extraArgs: args });
     const restart = Date.now();
     await eventually('the new operator to lead and sync', async () =>
       (await cp.writesBy(OPERATOR_USER, restart)).some(isLease) ? true : undefined,
