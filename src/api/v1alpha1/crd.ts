@@ -4,18 +4,8 @@
  */
 import type { TSchema } from 'typebox';
 import { GROUP, VERSION } from './common.ts';
-import {
-  DEPLOYMENT_KIND,
-  DEPLOYMENT_PLURAL,
-  DeploymentSpecSchema,
-  DeploymentStatusSchema,
-} from './deployment.ts';
-import {
-  MODEL_GROUP_KIND,
-  MODEL_GROUP_PLURAL,
-  ModelGroupSpecSchema,
-  ModelGroupStatusSchema,
-} from './modelgroup.ts';
+import { DEPLOYMENT_KIND, DEPLOYMENT_PLURAL, StackedDeploymentSchema } from './deployment.ts';
+import { MODEL_GROUP_KIND, MODEL_GROUP_PLURAL, StackedModelGroupSchema } from './modelgroup.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -70,9 +60,8 @@ interface KindDefinition {
   kind: string;
   plural: string;
   shortName: string;
-  description: string;
-  spec: TSchema;
-  status: TSchema;
+  /** The whole kind's schema: its description, spec and status go into the CRD. */
+  schema: { description?: string; properties: { spec: TSchema; status: TSchema } };
   columns: PrinterColumn[];
 }
 
@@ -100,11 +89,7 @@ export const MODEL_GROUP_DEFINITION: KindDefinition = {
   kind: MODEL_GROUP_KIND,
   plural: MODEL_GROUP_PLURAL,
   shortName: 'smg',
-  description:
-    'A base LLM plus fine-tuned LoRA adapters (members), each addressed by an inference key. ' +
-    'StackedDeployments serve a group on vLLM in the cluster or on OCI Data Science.',
-  spec: ModelGroupSpecSchema,
-  status: ModelGroupStatusSchema,
+  schema: StackedModelGroupSchema,
   columns: [
     READY_COLUMN,
     {
@@ -123,11 +108,7 @@ export const DEPLOYMENT_DEFINITION: KindDefinition = {
   kind: DEPLOYMENT_KIND,
   plural: DEPLOYMENT_PLURAL,
   shortName: 'sdep',
-  description:
-    'Serves a StackedModelGroup: vLLM pods with every adapter loaded at run time, or an OCI Data Science ' +
-    'model deployment of a stacked model group, with live updates when members change.',
-  spec: DeploymentSpecSchema,
-  status: DeploymentStatusSchema,
+  schema: StackedDeploymentSchema,
   columns: [
     READY_COLUMN,
     { name: 'Backend', type: 'string', jsonPath: '.spec.backend', description: 'vllm or oci.' },
@@ -185,7 +166,7 @@ export function buildCrd(def: KindDefinition): Record<string, Json> {
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              description: def.description,
+              description: def.schema.description ?? '',
               required: ['spec'],
               properties: {
                 apiVersion: {
@@ -194,8 +175,8 @@ export function buildCrd(def: KindDefinition): Record<string, Json> {
                 },
                 kind: { type: 'string', description: 'REST resource this object represents.' },
                 metadata: { type: 'object' },
-                spec: toStructural(def.spec),
-                status: toStructural(def.status),
+                spec: toStructural(def.schema.properties.spec),
+                status: toStructural(def.schema.properties.status),
               },
             },
           },
