@@ -3,15 +3,7 @@
 // volume, then asks vLLM to load it from there; a removed member's files go too.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, symlinkSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create as createTar } from 'tar';
@@ -66,9 +58,13 @@ describe('vllm backend: adapters from https archives through the fetch agent', f
     const bytes = readFileSync(archive);
     digest = createHash('sha256').update(bytes).digest('hex');
     files = await startFileServer(new Map([['/adapters/sql-remote.tgz', bytes]]));
-    // What the kubelet would mount from the Secret named in secretRef.
-    mkdirSync(join(root, 'secrets', 'hub'), { recursive: true });
-    writeFileSync(join(root, 'secrets', 'hub', 'token'), TOKEN);
+    // The Secret named in secretRef; the kubelet mounts it into the fetcher (and only there).
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'hub' },
+      stringData: { token: TOKEN },
+    });
 
     kubelet = await startKubelet({
       kubeconfigPath: cp.kubeconfigPath,
@@ -80,12 +76,20 @@ describe('vllm backend: adapters from https archives through the fetch agent', f
         if (c.name !== 'fetcher') return undefined;
         const fetched = ctx.volumeDir('fetched');
         if (fetched === undefined) throw new Error('pod has no fetched volume');
+        // The container sees each mounted Secret at <secrets dir>/<name>: link the kubelet's folders so.
+        const secretsDir = mkdtempSync(join(root, 'secrets-'));
+        for (const m of c.volumeMounts ?? []) {
+          const dir = ctx.volumeDir(m.name);
+          if (m.mountPath.startsWith('/var/run/secrets/stacked/') && dir !== undefined) {
+            symlinkSync(dir, join(secretsDir, m.mountPath.slice('/var/run/secrets/stacked/'.length)));
+          }
+        }
         const agent = await startAgentServer({
           host: ctx.ip,
           port: 8089,
           root: fetched,
           ca: files.ca,
-          secretsDir: join(root, 'secrets'),
+          secretsDir,
         });
         return { stop: () => agent.close() };
       },

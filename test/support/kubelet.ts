@@ -29,7 +29,7 @@
 //   - Status also carries PodReadyToStartContainers, observedGeneration (status and conditions),
 //     hostIPs, and a Pending step (containers waiting ContainerCreating) before Running.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +45,7 @@ import {
   type V1Container,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { apiErrorCode, errorMeta } from '../../src/runtime/errors.ts';
+import { apiErrorCode, errorMeta, isNotFound } from '../../src/runtime/errors.ts';
 import { Informer } from '../../src/runtime/informer.ts';
 import { objectKey } from '../../src/runtime/keys.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
@@ -381,12 +381,54 @@ class TestKubelet implements Kubelet {
     }
     // The first status (Pending, init containers completed, app containers creating) goes out before
     // any app container starts.
+    // Like the kubelet's volume manager: a pod whose Secret is missing waits in ContainerCreating
+    // (FailedMount) until it appears, rather than starting without its credentials.
+    const secrets = await this.#readSecrets(pod);
+    if (secrets === undefined) {
+      this.#retry(`mount volumes of ${key}`, new Error('a Secret it mounts does not exist'), () => {
+        void this.#podQueue.enqueue(key);
+      });
+      return;
+    }
     const admitted = this.#admit(pod);
+    for (const [volume, files] of secrets) {
+      const dir = join(admitted.tmpDir, volume);
+      mkdirSync(dir, { recursive: true });
+      for (const [file, data] of Object.entries(files)) writeFileSync(join(dir, file), data);
+      admitted.volumeDirs.set(volume, dir);
+    }
     try {
       await this.#writeStatus(pod, admitted);
     } finally {
       for (const cr of admitted.containers) this.#track(admitted, this.#startContainer(admitted, cr, pod));
     }
+  }
+
+  /**
+   * The data of every Secret the pod mounts, by volume name; undefined when a non-optional one does
+   * not exist (yet).
+   */
+  async #readSecrets(pod: V1Pod): Promise<Map<string, Record<string, Buffer>> | undefined> {
+    const out = new Map<string, Record<string, Buffer>>();
+    for (const v of pod.spec?.volumes ?? []) {
+      const name = v.secret?.secretName;
+      if (!v.secret || !name) continue;
+      try {
+        const secret = await this.#core.readNamespacedSecret({
+          name,
+          namespace: pod.metadata?.namespace ?? '',
+        });
+        const data = Object.entries(secret.data ?? {}).map(
+          ([k, b64]) => [k, Buffer.from(b64, 'base64')] as const,
+        );
+        out.set(v.name, Object.fromEntries(data));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        if (v.secret.optional === true) continue;
+        return undefined;
+      }
+    }
+    return out;
   }
 
   /** Accepts a pod bound to one of our nodes: sandbox (IP, volumes), init containers, then the app containers. */
