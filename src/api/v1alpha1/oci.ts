@@ -20,54 +20,64 @@ interface InfraShape {
   autoscaling?: { minimumInstanceCount: number; maximumInstanceCount: number };
 }
 
+/** OCI region, shared by every block that talks to OCI. */
+export const OciRegion = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[a-z]+-[a-z]+-[0-9]+$',
+  description: 'OCI region, e.g. us-ashburn-1.',
+});
+
+/** An endpoint override; `description` says which services it replaces. */
+export function OciEndpoint(description: string) {
+  return Type.String({
+    maxLength: 2048,
+    description,
+    ...rules(
+      cel<string>(
+        "self.startsWith('https://') || self.startsWith('http://127.') || self.startsWith('http://localhost')",
+        'endpoint must be an https:// URL (plain http only on loopback, for tests)',
+        (s) => s.startsWith('https://') || s.startsWith('http://127.') || s.startsWith('http://localhost'),
+      ),
+    ),
+  });
+}
+
+/** OCI credentials by reference; `typeDescription` says who authenticates with them. */
+export function OciAuth(typeDescription: string) {
+  return Type.Object(
+    {
+      type: StringEnum(['apiKey', 'workloadIdentity', 'instancePrincipal', 'resourcePrincipal'], {
+        default: 'apiKey',
+        description: typeDescription,
+      }),
+      secretRef: Type.Optional(
+        LocalObjectReference(
+          'Secret with tenancy, user, fingerprint, privateKey, optional passphrase and region (apiKey only).',
+        ),
+      ),
+    },
+    {
+      description: 'Credentials, by reference only: no secret ever sits in this object.',
+      additionalProperties: false,
+      ...rules(
+        cel<AuthShape>(
+          "(self.type == 'apiKey') == has(self.secretRef)",
+          'auth.secretRef is required for type apiKey and not allowed for the other types',
+          (a) => (a.type === 'apiKey') === (a.secretRef !== undefined),
+        ),
+      ),
+    },
+  );
+}
+
 export const OciSchema = Type.Object(
   {
-    region: Type.String({
-      minLength: 1,
-      maxLength: 64,
-      pattern: '^[a-z]+-[a-z]+-[0-9]+$',
-      description: 'OCI region, e.g. us-ashburn-1.',
-    }),
-    endpoint: Type.Optional(
-      Type.String({
-        maxLength: 2048,
-        description: 'Override of the Data Science endpoint (private realms, tests).',
-        ...rules(
-          cel<string>(
-            "self.startsWith('https://') || self.startsWith('http://127.') || self.startsWith('http://localhost')",
-            'endpoint must be an https:// URL (plain http only on loopback, for tests)',
-            (s) =>
-              s.startsWith('https://') || s.startsWith('http://127.') || s.startsWith('http://localhost'),
-          ),
-        ),
-      }),
-    ),
+    region: OciRegion,
+    endpoint: Type.Optional(OciEndpoint('Override of the Data Science endpoint (private realms, tests).')),
     compartmentId: Ocid('compartment', 'Compartment of the model group and the model deployment.'),
     projectId: Ocid('datascienceproject', 'Data Science project of the model group and the deployment.'),
-    auth: Type.Object(
-      {
-        type: StringEnum(['apiKey', 'workloadIdentity', 'instancePrincipal', 'resourcePrincipal'], {
-          default: 'apiKey',
-          description: 'How the operator authenticates to OCI.',
-        }),
-        secretRef: Type.Optional(
-          LocalObjectReference(
-            'Secret with tenancy, user, fingerprint, privateKey, optional passphrase and region (apiKey only).',
-          ),
-        ),
-      },
-      {
-        description: 'Credentials, by reference only: no secret ever sits in this object.',
-        additionalProperties: false,
-        ...rules(
-          cel<AuthShape>(
-            "(self.type == 'apiKey') == has(self.secretRef)",
-            'auth.secretRef is required for type apiKey and not allowed for the other types',
-            (a) => (a.type === 'apiKey') === (a.secretRef !== undefined),
-          ),
-        ),
-      },
-    ),
+    auth: OciAuth('How the operator authenticates to OCI.'),
     displayName: Type.Optional(
       Type.String({ minLength: 1, maxLength: 255, description: 'OCI display name.' }),
     ),
