@@ -23,6 +23,8 @@ export interface Config {
   defaultVllmImage: string;
   agentImage: string;
   adapterVerifyIntervalSeconds: number;
+  ociPollIntervalSeconds: number;
+  ociProgressIntervalMs: number;
 }
 
 interface FlagSpec {
@@ -107,6 +109,18 @@ export const FLAGS = {
     default: 30,
     help: 'seconds between checks that every pod still holds its adapters',
   },
+  'oci-poll-interval': {
+    env: 'OCI_POLL_INTERVAL_SECONDS',
+    type: 'integer',
+    default: 60,
+    help: 'seconds between reads of a settled OCI deployment (drift, model states)',
+  },
+  'oci-progress-interval-ms': {
+    env: 'OCI_PROGRESS_INTERVAL_MS',
+    type: 'integer',
+    default: 2000,
+    help: 'milliseconds between polls while OCI creates, updates or deletes',
+  },
   'agent-image': {
     env: 'AGENT_IMAGE',
     type: 'string',
@@ -190,6 +204,8 @@ export function parseConfig(
     defaultVllmImage: str('default-vllm-image') ?? '',
     adapterVerifyIntervalSeconds: Math.max(1, int('adapter-verify-interval')),
     agentImage: str('agent-image') ?? '',
+    ociPollIntervalSeconds: Math.max(1, int('oci-poll-interval')),
+    ociProgressIntervalMs: Math.max(50, int('oci-progress-interval-ms')),
   };
   if (!(
     config.retryPeriodSeconds < config.renewDeadlineSeconds &&

@@ -54,6 +54,8 @@ export async function runOperator(config: Config): Promise<number> {
     defaultVllmImage: config.defaultVllmImage,
     agentImage: config.agentImage,
     adapterVerifyIntervalMs: config.adapterVerifyIntervalSeconds * 1000,
+    ociPollIntervalMs: config.ociPollIntervalSeconds * 1000,
+    ociProgressIntervalMs: config.ociProgressIntervalMs,
   });
 
   let stopping = false;

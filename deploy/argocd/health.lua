@@ -15,8 +15,12 @@ end
 local needsUser = {
   InvalidSpec = true, MemberInvalid = true, SourceNotFound = true, ModelGroupNotFound = true,
   ModelGroupNotReady = true, RankTooHigh = true, ModelIdMissing = true, ExperimentInvalid = true,
-  SourceNotSupported = true, BackendNotImplemented = true, ApplyFailed = true, AdapterFailed = true,
+  SourceNotSupported = true, ApplyFailed = true, AdapterFailed = true,
   RuntimeLoraUpdatesDisabled = true, Unschedulable = true,
+  CredentialsInvalid = true, NotAuthenticated = true, NotAuthorizedOrNotFound = true, OciRejected = true,
+  ModelGroupFailed = true, DeploymentFailed = true, DeploymentNeedsAttention = true,
+  ImmutableFieldChanged = true, DriftDetected = true, DeletedInOCI = true, DeploymentInactive = true,
+  WorkRequestFailed = true,
 }
 for _, c in ipairs(obj.status.conditions) do
   if c.type == "Ready" then

@@ -14,6 +14,8 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
+import { OciBackend } from '../backends/oci/backend.ts';
+import { secretClientFactory } from '../backends/oci/credentials.ts';
 import { PODS_BY_DEPLOYMENT, VllmBackend, podDeploymentKeys } from '../backends/vllm/backend.ts';
 import { AgentClient } from '../backends/vllm/agent-client.ts';
 import { VllmClient } from '../backends/vllm/client.ts';
@@ -43,6 +45,8 @@ export interface SetupOptions {
   defaultVllmImage: string;
   agentImage: string;
   adapterVerifyIntervalMs: number;
+  ociPollIntervalMs: number;
+  ociProgressIntervalMs: number;
   clock?: () => Date;
 }
 
@@ -144,6 +148,14 @@ export function setupControllers(opts: SetupOptions): void {
     clock,
   });
 
+  const oci = new OciBackend({
+    clients: secretClientFactory(core),
+    events: opts.events,
+    pollIntervalMs: opts.ociPollIntervalMs,
+    progressIntervalMs: opts.ociProgressIntervalMs,
+    clock,
+  });
+
   const groupController = new Controller({
     name: 'stackedmodelgroup',
     reconcile: modelGroupReconciler({ groups, deployments, claims, api: custom, events: opts.events, clock }),
@@ -161,7 +173,16 @@ export function setupControllers(opts: SetupOptions): void {
 
   const deploymentController = new Controller({
     name: 'stackeddeployment',
-    reconcile: deploymentReconciler({ groups, deployments, api: custom, events: opts.events, vllm, clock }),
+    reconcile: deploymentReconciler({
+      groups,
+      deployments,
+      api: custom,
+      events: opts.events,
+      vllm,
+      oci,
+      cleanupPollMs: opts.ociProgressIntervalMs,
+      clock,
+    }),
     workers: opts.workers,
     logger: opts.logger,
     metrics: opts.metrics,

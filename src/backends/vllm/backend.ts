@@ -13,9 +13,10 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
-import type { DeploymentStatus, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
+import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import type { Verdict } from '../../controllers/ready.ts';
+import type { BackendResult } from '../result.ts';
 import { apiErrorStatus, applyIfChanged, errorMeta, isNotFound } from '../../runtime/apply.ts';
 import type { Condition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
@@ -48,12 +49,6 @@ export interface VllmBackendOptions {
   podConcurrency?: number;
   loadsPerPod?: number;
   clock?: () => Date;
-}
-
-export interface BackendResult {
-  status: Omit<DeploymentStatus, 'observedGeneration'>;
-  verdict: Verdict;
-  requeueAfterMs: number;
 }
 
 /** Pods are indexed by "namespace/StackedDeployment name" (their label). */

@@ -19,18 +19,6 @@ export function preflight(
 }
 
 /**
- * The oci backend has not landed yet: a deployment whose inputs are all valid reports Ready=False
- * with reason BackendNotImplemented, so `kubectl wait` never believes a model is served when it is not.
- */
-export function notImplemented(d: StackedDeployment): Verdict {
-  return {
-    ready: false,
-    reason: 'BackendNotImplemented',
-    message: `the ${d.spec.backend} backend is not implemented in this version of the operator; nothing is deployed`,
-  };
-}
-
-/**
  * The whole status: the backend's fields when it ran (otherwise the last ones, which still describe
  * what runs), the generation, and Ready from the verdict.
  */

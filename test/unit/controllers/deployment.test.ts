@@ -3,11 +3,7 @@ import type { StackedDeployment } from '../../../src/api/v1alpha1/deployment.ts'
 import type { StackedModelGroup } from '../../../src/api/v1alpha1/modelgroup.ts';
 import { withDefaults } from '../../../src/api/v1alpha1/validate.ts';
 import { groupProblem } from '../../../src/controllers/deployment/checks.ts';
-import {
-  desiredDeploymentStatus,
-  notImplemented,
-  preflight,
-} from '../../../src/controllers/deployment/status.ts';
+import { desiredDeploymentStatus, preflight } from '../../../src/controllers/deployment/status.ts';
 import { sampleDeployment, sampleGroup } from '../../support/objects.ts';
 
 function dep(
@@ -109,11 +105,10 @@ describe('StackedDeployment checks (pure)', () => {
     );
   });
 
-  it('is honest that the oci backend is not implemented yet, and stamps the generation', () => {
+  it('lets a valid oci deployment through to the backend, and stamps the generation', () => {
     const d = dep('deployment-oci.yaml');
     assert.equal(preflight(d, group(), []), undefined, 'nothing keeps the backend from acting');
-    const v = notImplemented(d);
-    assert.equal(v.reason, 'BackendNotImplemented');
+    const v = { ready: false, reason: 'DeploymentCreating', message: 'OCI model deployment is CREATING' };
     const s = desiredDeploymentStatus(d, v, new Date('2026-11-27T10:00:00.123Z'));
     assert.equal(s.observedGeneration, 2);
     assert.equal(s.conditions![0]!.observedGeneration, 2);

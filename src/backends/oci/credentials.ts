@@ -1,0 +1,48 @@
+/**
+ * The DataScienceClient a StackedDeployment talks through: its auth type, its api-key Secret (read
+ * through the API, never logged), its region and endpoint. Clients are cached per Secret version.
+ */
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type * as ds from 'oci-datascience';
+import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
+import { isNotFound } from '../../runtime/errors.ts';
+import { OciAuthError, apiKeyMaterial, authProvider, decodeSecretData } from '../../oci/auth.ts';
+import { dataScienceClient } from '../../oci/client.ts';
+
+export type ClientFactory = (d: StackedDeployment) => Promise<ds.DataScienceClient>;
+
+const CACHE_LIMIT = 256;
+
+export function secretClientFactory(core: CoreV1Api): ClientFactory {
+  const cache = new Map<string, ds.DataScienceClient>();
+  return async (d) => {
+    const oci = d.spec.oci;
+    if (oci === undefined) throw new OciAuthError('spec.oci is missing');
+    const ns = d.metadata.namespace ?? '';
+    const secretName = oci.auth.secretRef?.name;
+    let data: Record<string, string> | undefined;
+    let version = '';
+    if (oci.auth.type === 'apiKey' && secretName !== undefined) {
+      try {
+        const secret = await core.readNamespacedSecret({ name: secretName, namespace: ns });
+        data = decodeSecretData(secret.data);
+        version = secret.metadata?.resourceVersion ?? '';
+      } catch (err) {
+        if (isNotFound(err)) throw new OciAuthError(`Secret "${secretName}" not found in namespace ${ns}`);
+        throw err;
+      }
+    }
+    const key = [oci.auth.type, ns, secretName ?? '', version, oci.region, oci.endpoint ?? ''].join('|');
+    const cached = cache.get(key);
+    if (cached !== undefined) return cached;
+    const material = data === undefined ? undefined : apiKeyMaterial(data, secretName ?? '');
+    const provider = await authProvider(oci.auth.type, material);
+    const client = dataScienceClient(provider, { region: oci.region, endpoint: oci.endpoint });
+    if (cache.size >= CACHE_LIMIT) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    cache.set(key, client);
+    return client;
+  };
+}

@@ -1,0 +1,47 @@
+/** What an OCI error means for a reconcile: wait and retry, or tell the user. */
+import * as common from 'oci-common';
+
+export interface OciFailure {
+  /** HTTP status; 0 when no answer came (network, timeout). */
+  status: number;
+  code: string;
+  message: string;
+  /** Retried by the work queue's backoff rather than reported: the cloud, not the spec, is at fault. */
+  transient: boolean;
+}
+
+/** The service codes that say "try again later" (the SDK retries them too, a few times). */
+const TRANSIENT_CODES = new Set(['IncorrectState', 'TooManyRequests']);
+
+export function ociFailure(err: unknown): OciFailure {
+  if (err instanceof common.OciError) {
+    const status = err.statusCode;
+    return {
+      status,
+      code: err.serviceCode,
+      message: err.message,
+      transient: status === 429 || status >= 500 || TRANSIENT_CODES.has(err.serviceCode) || status === -1,
+    };
+  }
+  return { status: 0, code: 'NetworkError', message: errorText(err), transient: true };
+}
+
+export function isOciNotFound(err: unknown): boolean {
+  return err instanceof common.OciError && err.statusCode === 404;
+}
+
+export function isEtagMismatch(err: unknown): boolean {
+  return err instanceof common.OciError && err.statusCode === 412;
+}
+
+/** Transient OCI trouble, thrown so the work queue retries the key with backoff. */
+export class OciTransientError extends Error {
+  override readonly name = 'OciTransientError';
+  constructor(what: string, f: OciFailure) {
+    super(`${what}: OCI answered ${String(f.status)} ${f.code}: ${f.message}`);
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

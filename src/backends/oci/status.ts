@@ -1,0 +1,159 @@
+/** Pure: the status and Ready verdict of an oci StackedDeployment from what OCI reported. */
+import type { AdapterStatus, DeploymentStatus } from '../../api/v1alpha1/deployment.ts';
+import type { Member } from '../../api/v1alpha1/modelgroup.ts';
+import type { Verdict } from '../../controllers/ready.ts';
+import { setCondition, type Condition } from '../../runtime/conditions.ts';
+
+/** Where the reconcile step stands: still moving, settled, or stuck on something a user must fix. */
+export interface Step {
+  kind: 'progressing' | 'settled' | 'problem';
+  reason: string;
+  message: string;
+}
+
+export interface OciFacts {
+  generation: number;
+  members: readonly Member[];
+  /** The live model deployment, if any. */
+  deployment?: {
+    lifecycleState: string;
+    lifecycleDetails?: string | undefined;
+    url: string;
+    instances: number;
+    /** The group it serves is the one the spec wants. */
+    onTargetGroup: boolean;
+  };
+  /** ListModelDeploymentModelStates by modelId; undefined when not read. */
+  modelStates?: ReadonlyMap<string, string> | undefined;
+  step: Step;
+  oci: NonNullable<DeploymentStatus['oci']>;
+}
+
+/** States in which the deployment answers predict calls (UPDATING: a LIVE update keeps serving). */
+const SERVING = new Set(['ACTIVE', 'UPDATING', 'NEEDS_ATTENTION']);
+
+function adapterStatuses(f: OciFacts): AdapterStatus[] {
+  const instances = f.deployment?.instances ?? 0;
+  return f.members.map((m) => {
+    const raw = m.modelId === undefined ? undefined : f.modelStates?.get(m.modelId);
+    const state: AdapterStatus['state'] =
+      f.deployment === undefined
+        ? 'Pending'
+        : raw === 'SUCCESS' && f.deployment.onTargetGroup
+          ? 'Loaded'
+          : raw === 'FAILED'
+            ? 'Failed'
+            : 'Loading';
+    const entry: AdapterStatus = {
+      inferenceKey: m.inferenceKey,
+      state,
+      loadedReplicas: state === 'Loaded' ? instances : 0,
+      readyReplicas: instances,
+    };
+    if (m.modelId !== undefined) entry.modelId = m.modelId;
+    if (state === 'Failed') entry.message = 'OCI reports the model FAILED on the deployment';
+    return entry;
+  });
+}
+
+export function ociStatus(
+  f: OciFacts,
+  current: readonly Condition[],
+  now: Date,
+): { status: Omit<DeploymentStatus, 'observedGeneration'>; verdict: Verdict } {
+  const g = f.generation;
+  const set = (conds: Condition[], type: string, status: boolean, reason: string, message: string) =>
+    setCondition(
+      conds,
+      { type, status: status ? 'True' : 'False', reason, message, observedGeneration: g },
+      now,
+    );
+  const md = f.deployment;
+  const adapters = adapterStatuses(f);
+  const serving = md !== undefined && SERVING.has(md.lifecycleState);
+
+  let conds = [...current];
+  conds = serving
+    ? set(conds, 'Available', true, 'DeploymentActive', `the OCI model deployment is ${md.lifecycleState}`)
+    : set(
+        conds,
+        'Available',
+        false,
+        md === undefined ? 'NoDeployment' : `Deployment${titleCase(md.lifecycleState)}`,
+        md === undefined
+          ? 'no OCI model deployment serves this object yet'
+          : `the OCI model deployment is ${md.lifecycleState}`,
+      );
+
+  const failed = adapters.filter((a) => a.state === 'Failed');
+  const pending = adapters.filter((a) => a.state !== 'Loaded').map((a) => a.inferenceKey);
+  conds =
+    pending.length === 0 && serving
+      ? set(
+          conds,
+          'AdaptersReady',
+          true,
+          'AllLoaded',
+          `${String(adapters.length)} adapters served by the deployment`,
+        )
+      : set(
+          conds,
+          'AdaptersReady',
+          false,
+          failed.length > 0 ? 'AdapterFailed' : 'Loading',
+          pending.length > 0 ? `not served yet: ${pending.join(', ')}` : 'the deployment does not serve yet',
+        );
+
+  const degraded: [string, string] | undefined =
+    f.step.kind === 'problem'
+      ? [f.step.reason, f.step.message]
+      : md?.lifecycleState === 'FAILED' || md?.lifecycleState === 'NEEDS_ATTENTION'
+        ? [
+            `Deployment${titleCase(md.lifecycleState)}`,
+            md.lifecycleDetails ?? `the OCI model deployment is ${md.lifecycleState}`,
+          ]
+        : failed.length > 0
+          ? ['AdapterFailed', `OCI reports FAILED for ${failed.map((a) => a.inferenceKey).join(', ')}`]
+          : undefined;
+  conds = degraded
+    ? set(conds, 'Degraded', true, degraded[0], degraded[1])
+    : set(conds, 'Degraded', false, 'AsExpected', 'nothing is failing');
+
+  conds =
+    f.step.kind === 'progressing'
+      ? set(conds, 'Progressing', true, f.step.reason, f.step.message)
+      : set(conds, 'Progressing', false, 'Complete', 'the OCI resources match the spec');
+
+  const ready = serving && pending.length === 0 && f.step.kind === 'settled' && degraded === undefined;
+  const verdict: Verdict = ready
+    ? {
+        ready: true,
+        reason: 'Serving',
+        message: `OCI model deployment serves ${String(adapters.length)} adapters`,
+      }
+    : degraded
+      ? { ready: false, reason: degraded[0], message: degraded[1] }
+      : {
+          ready: false,
+          reason: f.step.kind === 'settled' ? 'Loading' : f.step.reason,
+          message: f.step.kind === 'settled' ? `not served yet: ${pending.join(', ')}` : f.step.message,
+        };
+
+  const status: Omit<DeploymentStatus, 'observedGeneration'> = {
+    conditions: conds,
+    adapters,
+    replicas: md?.instances ?? 0,
+    readyReplicas: serving ? md.instances : 0,
+    oci: f.oci,
+  };
+  if (md !== undefined) status.endpoint = `${md.url.replace(/\/+$/, '')}/predict`;
+  return { status, verdict };
+}
+
+function titleCase(state: string): string {
+  return state
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+}

@@ -1,0 +1,9 @@
+/** What a backend's reconcile step hands back to the StackedDeployment reconciler. */
+import type { DeploymentStatus } from '../api/v1alpha1/deployment.ts';
+import type { Verdict } from '../controllers/ready.ts';
+
+export interface BackendResult {
+  status: Omit<DeploymentStatus, 'observedGeneration'>;
+  verdict: Verdict;
+  requeueAfterMs: number;
+}
