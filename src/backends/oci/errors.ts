@@ -23,7 +23,9 @@ export function ociFailure(err: unknown): OciFailure {
       transient: status === 429 || status >= 500 || TRANSIENT_CODES.has(err.serviceCode) || status === -1,
     };
   }
-  return { status: 0, code: 'NetworkError', message: errorText(err), transient: true };
+  // Anything else is either the network (retry) or our own bug; neither is the user's to fix, and
+  // the work queue's backoff keeps a bug from turning into a hot loop.
+  return { status: 0, code: 'NoResponse', message: errorText(err), transient: true };
 }
 
 export function isOciNotFound(err: unknown): boolean {

@@ -17,7 +17,7 @@ import type { EventRecorder } from '../../runtime/events.ts';
 import type { Informer } from '../../runtime/informer.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { writeStatus } from '../status-writer.ts';
-import { OCI_FINALIZER, addFinalizer, hasFinalizer, removeFinalizer } from './finalizer.ts';
+import { addFinalizer, hasFinalizer, removeFinalizer } from './finalizer.ts';
 import { desiredDeploymentStatus, preflight } from './status.ts';
 
 export interface DeploymentDeps {
@@ -48,13 +48,7 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
       const result: BackendResult =
         d.spec.backend === 'vllm'
           ? await deps.vllm.reconcile(d, group, log)
-          : await deps.oci.reconcile(d, group, log, async () => {
-              // Before the first create: whatever OCI makes from here on is cleaned up on delete.
-              if (hasFinalizer(d)) return;
-              await addFinalizer(deps.api, d);
-              d.metadata.finalizers = [...(d.metadata.finalizers ?? []), OCI_FINALIZER];
-              log.info('added finalizer');
-            });
+          : await deps.oci.reconcile(d, group, log, protectOnce(deps.api, d, log));
       desired = desiredDeploymentStatus(d, result.verdict, deps.clock(), result.status);
       requeueAfterMs = result.requeueAfterMs;
     }
@@ -112,6 +106,17 @@ async function finalize(
     log,
   });
   return { requeueAfterMs: deps.cleanupPollMs };
+}
+
+/** Adds the finalizer before the first create of this pass, once (the cached object is frozen). */
+function protectOnce(api: CustomObjectsApi, d: StackedDeployment, log: Logger): () => Promise<void> {
+  let done = hasFinalizer(d);
+  return async () => {
+    if (done) return;
+    await addFinalizer(api, d);
+    done = true;
+    log.info('added finalizer');
+  };
 }
 
 function groupMissing() {

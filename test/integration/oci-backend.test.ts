@@ -1,0 +1,344 @@
+// The oci backend end to end: the operator (its own process and RBAC) against the OCI emulator,
+// which verifies every signature with the public half of the key in the Secret, keeps lifecycles
+// asynchronous, replays retry tokens and enforces LIVE-update and immutability rules.
+import assert from 'node:assert/strict';
+import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
+import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
+import type { ControlPlane } from '../support/controlplane.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { startOciEmulator, type OciEmulator } from '../support/oci-emulator.ts';
+import { apiKeySecret, makeApiKey, type ApiKey } from '../support/oci-keys.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
+import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
+
+const NS = 'oci-test';
+const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';
+const lora = (n: number) => `ocid1.datasciencemodel.oc1.iad.aaaaaaaalora${String(n)}`;
+const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
+const PROJECT = 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject';
+
+/** The emulator's fast polls: an operator flag, so tests and benchmarks do not wait 2 s per step. */
+const OPERATOR_ARGS = ['--oci-progress-interval-ms=100', '--oci-poll-interval=2'];
+
+function group(name: string, members: number[]): StackedModelGroup {
+  return {
+    apiVersion: 'serving.stacked.dev/v1alpha1',
+    kind: 'StackedModelGroup',
+    metadata: { name },
+    spec: {
+      displayName: 'Model Group - Stacked',
+      baseModel: { inferenceKey: 'basemodel', modelId: BASE },
+      members: members.map((n) => ({ inferenceKey: `sql-lora-${String(n)}`, modelId: lora(n) })),
+    },
+  } as unknown as StackedModelGroup;
+}
+
+function deployment(
+  name: string,
+  groupName: string,
+  emu: OciEmulator,
+  mutate: (d: StackedDeployment) => void = () => undefined,
+): StackedDeployment {
+  const d = {
+    apiVersion: 'serving.stacked.dev/v1alpha1',
+    kind: 'StackedDeployment',
+    metadata: { name },
+    spec: {
+      modelGroupRef: { name: groupName },
+      backend: 'oci',
+      engine: { maxModelLen: 4096, maxLoraRank: 64 },
+      oci: {
+        region: 'us-ashburn-1',
+        endpoint: emu.url,
+        compartmentId: COMPARTMENT,
+        projectId: PROJECT,
+        auth: { type: 'apiKey', secretRef: { name: 'oci-api-key' } },
+        displayName: 'MMS Model Group Deployment - Stacked',
+        description: 'mms',
+        infrastructure: { shape: 'VM.GPU.A10.1', instanceCount: 1 },
+        container: {
+          image: 'iad.ocir.io/namespace/odsc-vllm-serving:0.6.4.post1.1',
+          serverPort: 8080,
+          environmentVariables: { MODEL_DEPLOY_PREDICT_ENDPOINT: '/v1/completions' },
+        },
+        retainModelGroups: 0,
+      },
+    },
+  } as unknown as StackedDeployment;
+  mutate(d);
+  return d;
+}
+
+describe('oci backend against the OCI emulator', function () {
+  this.timeout(240_000);
+  let cp: ControlPlane;
+  let emu: OciEmulator;
+  let key: ApiKey;
+  let operator: OperatorProcess | undefined;
+
+  const apply = (obj: object) => kubectl(cp, ['apply', '-n', NS, '-f', '-'], { input: JSON.stringify(obj) });
+  const remove = (kind: string, name: string, wait = true) =>
+    kubectl(cp, ['delete', kind, name, '-n', NS, `--wait=${String(wait)}`, '--timeout=120s']);
+  const start = async (identity = 'oci-op') => {
+    operator = await startOperator(cp, { identity, namespace: NS, extraArgs: OPERATOR_ARGS });
+    return operator;
+  };
+  const uidOf = async (name: string) => (await getObject(cp, NS, 'sdep', name))?.metadata.uid ?? '';
+  const liveDeployments = (uid: string) =>
+    emu
+      .modelDeployments()
+      .filter((m) => m.freeformTags?.['k8s-uid'] === uid && m.lifecycleState !== 'DELETED');
+  const liveGroups = (uid: string) =>
+    emu.modelGroups().filter((g) => g.freeformTags?.['k8s-uid'] === uid && g.lifecycleState !== 'DELETED');
+  const ociStatus = (o: Obj | undefined) =>
+    (o as { status?: { oci?: Record<string, unknown>; endpoint?: string } } | undefined)?.status;
+
+  before(async () => {
+    cp = await controlPlaneWithNamespace(NS);
+    key = makeApiKey();
+    emu = await startOciEmulator({
+      keys: { [key.keyId]: key.publicKeyPem },
+      models: [BASE, lora(1), lora(2), lora(3), lora(4)],
+      delays: {
+        groupCreateMs: 50,
+        groupDeleteMs: 50,
+        deploymentCreateMs: 300,
+        deploymentUpdateMs: 200,
+        deploymentDeleteMs: 100,
+      },
+    });
+    await apply(apiKeySecret('oci-api-key', key));
+  });
+
+  afterEach(async () => {
+    emu.faults.clear();
+    await operator?.stop();
+    operator = undefined;
+  });
+
+  after(async () => {
+    await emu.close();
+  });
+
+  it("runs the seed's scenario: Ready with the endpoint, a member change is a new group and a LIVE update, delete cleans OCI", async () => {
+    await start();
+    await apply(group('sql', [1, 2]));
+    await apply(deployment('sql-oci', 'sql', emu));
+    const ready = await waitForReady(cp, NS, 'sdep', 'sql-oci', 'True', 'Serving', 60_000);
+    const uid = ready.metadata.uid ?? '';
+    const [md] = liveDeployments(uid);
+    assert.ok(md, 'one OCI model deployment');
+    assert.equal(ociStatus(ready)?.endpoint, `${md.modelDeploymentUrl}/predict`);
+    assert.equal(ociStatus(ready)?.oci?.modelDeploymentId, md.id);
+    const firstGroup = ociStatus(ready)?.oci?.modelGroupId as string;
+    const created = emu.modelGroups().find((g) => g.id === firstGroup);
+    assert.equal(created?.createType, 'CREATE');
+    assert.deepEqual(
+      created?.memberModelEntries.memberModelDetails?.map((m) => m.inferenceKey),
+      ['basemodel', 'sql-lora-1', 'sql-lora-2'],
+    );
+    const params = (
+      md.modelDeploymentConfigurationDetails as unknown as {
+        environmentConfigurationDetails: { environmentVariables: Record<string, string> };
+      }
+    ).environmentConfigurationDetails.environmentVariables;
+    assert.match(params.PARAMS ?? '', /--enable-lora --max-lora-rank 64/);
+    assert.equal(params.VLLM_ALLOW_RUNTIME_LORA_UPDATING, 'true');
+
+    // Add sql-lora-3, remove sql-lora-1: a CLONE with patches, a LIVE update, the old group deleted.
+    await apply(group('sql', [2, 3]));
+    const updated = await eventually(
+      'the deployment on a new group, Ready',
+      async () => {
+        const o = await getObject(cp, NS, 'sdep', 'sql-oci');
+        const gid = ociStatus(o)?.oci?.modelGroupId;
+        return gid !== firstGroup && condition(o, 'Ready')?.status === 'True' ? o : undefined;
+      },
+      60_000,
+    );
+    const newGroup = emu.modelGroups().find((g) => g.id === ociStatus(updated)?.oci?.modelGroupId);
+    assert.equal(newGroup?.createType, 'CLONE');
+    assert.equal(newGroup?.sourceModelGroupId, firstGroup);
+    assert.deepEqual(newGroup?.memberModelEntries.memberModelDetails?.map((m) => m.inferenceKey).sort(), [
+      'basemodel',
+      'sql-lora-2',
+      'sql-lora-3',
+    ]);
+    const live = emu.requests().filter((r) => r.operation === 'UpdateModelDeployment');
+    assert.equal(live.length, 1, 'one update: the LIVE one');
+    await eventually('the superseded group deleted (retainModelGroups 0)', () =>
+      Promise.resolve(
+        emu.modelGroups().find((g) => g.id === firstGroup)?.lifecycleState === 'DELETED' || undefined,
+      ),
+    );
+    assert.equal(liveDeployments(uid).length, 1, 'no second deployment');
+    assert.equal(emu.counts().modelDeploymentsCreated, 1);
+    const reasons = (await eventsFor(cp, NS, 'sql-oci')).map((e) => e.reason);
+    assert.ok(reasons.includes('LiveUpdate'), reasons.join(', '));
+
+    await remove('sdep', 'sql-oci');
+    assert.deepEqual(liveDeployments(uid), [], 'the model deployment is deleted');
+    assert.deepEqual(liveGroups(uid), [], 'every group this object made is deleted');
+  });
+
+  it('never duplicates or orphans when the operator is killed at random points during create and update', async () => {
+    const rounds = Number(process.env.OCI_KILL_ROUNDS ?? 6);
+    await apply(group('chaos', [1, 2]));
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < rounds; round++) {
+      const name = `chaos-${String(round)}`;
+      await apply(group('chaos', round % 2 === 0 ? [1, 2] : [1, 3]));
+      await apply(deployment(name, 'chaos', emu));
+      // Kill during the create...
+      for (let k = 0; k < 3; k++) {
+        const op = await start(`chaos-${String(round)}-${String(k)}`);
+        await new Promise((r) => setTimeout(r, 200 + rand() * 1200));
+        await op.stop('SIGKILL');
+      }
+      await start(`chaos-${String(round)}-settle`);
+      await waitForReady(cp, NS, 'sdep', name, 'True', 'Serving', 60_000);
+      await operator?.stop('SIGKILL');
+      // ...and during the member change (a new group and a LIVE update).
+      await apply(group('chaos', round % 2 === 0 ? [2, 4] : [3, 4]));
+      for (let k = 0; k < 2; k++) {
+        const op = await start(`chaos-${String(round)}-u${String(k)}`);
+        await new Promise((r) => setTimeout(r, 100 + rand() * 900));
+        await op.stop('SIGKILL');
+      }
+      await start(`chaos-${String(round)}-final`);
+      const uid = await uidOf(name);
+      await eventually(
+        `${name} Ready on the new member set`,
+        async () => {
+          const o = await getObject(cp, NS, 'sdep', name);
+          const keys = liveGroups(uid)
+            .find((g) => g.id === ociStatus(o)?.oci?.modelGroupId)
+            ?.memberModelEntries.memberModelDetails?.map((m) => m.inferenceKey);
+          return condition(o, 'Ready')?.status === 'True' && keys?.includes('sql-lora-4') ? o : undefined;
+        },
+        60_000,
+      );
+      await eventually('superseded groups collected', () =>
+        Promise.resolve(liveGroups(uid).length === 1 || undefined),
+      );
+      assert.equal(liveDeployments(uid).length, 1, `${name}: exactly one live model deployment`);
+      const made = emu.modelDeployments().filter((m) => m.freeformTags?.['k8s-uid'] === uid);
+      assert.equal(made.length, 1, `${name}: no deployment was ever created twice`);
+      await remove('sdep', name);
+      assert.deepEqual(liveDeployments(uid), [], `${name}: nothing left`);
+      assert.deepEqual(liveGroups(uid), [], `${name}: no orphaned group`);
+      await operator?.stop('SIGKILL');
+    }
+  });
+
+  it('adopts what a lost response created, and converges through 30 % injected 429/5xx', async () => {
+    await start();
+    // The first create of each kind succeeds in OCI but its answer is lost.
+    emu.faults.once('CreateModelGroup', 503, { afterCommit: true });
+    emu.faults.once('CreateModelDeployment', 0, { afterCommit: true });
+    emu.faults.set({ rate: 0.3, statuses: [429, 500, 502, 503, 504], seed: 42 });
+    await apply(group('flaky', [1, 2]));
+    await apply(deployment('flaky', 'flaky', emu));
+    const ready = await waitForReady(cp, NS, 'sdep', 'flaky', 'True', 'Serving', 120_000);
+    const uid = ready.metadata.uid ?? '';
+    assert.equal(emu.modelDeployments().filter((m) => m.freeformTags?.['k8s-uid'] === uid).length, 1);
+    assert.equal(emu.modelGroups().filter((g) => g.freeformTags?.['k8s-uid'] === uid).length, 1);
+    const faulted = emu.requests().filter((r) => r.status >= 429).length;
+    assert.ok(faulted > 0, 'faults were injected');
+    emu.faults.clear();
+    await remove('sdep', 'flaky');
+    assert.deepEqual(liveGroups(uid), []);
+  });
+
+  it('reports wrong credentials as a clear condition without a hot loop, and recovers when the Secret is fixed', async () => {
+    await start();
+    const wrong = makeApiKey('stranger');
+    await apply(apiKeySecret('wrong-key', wrong));
+    await apply(group('creds', [1]));
+    await apply(
+      deployment('creds', 'creds', emu, (d) => (d.spec.oci!.auth.secretRef = { name: 'wrong-key' })),
+    );
+    const refused = await waitForReady(cp, NS, 'sdep', 'creds', 'False', 'NotAuthenticated', 60_000);
+    const message = condition(refused, 'Ready')!.message;
+    assert.match(message, /401/);
+    assert.ok(!message.includes('PRIVATE KEY') && !message.includes(wrong.fingerprint), 'no key material');
+    const before = emu.requests().length;
+    await new Promise((r) => setTimeout(r, 5000));
+    const calls = emu.requests().length - before;
+    assert.ok(calls <= 6, `no hot loop: ${String(calls)} OCI calls in 5 s`);
+    assert.equal(emu.counts().modelGroupsCreated, emu.counts().modelGroupsCreated, 'nothing created');
+    assert.ok(!operator!.lines.some((l) => JSON.stringify(l).includes('PRIVATE KEY')), 'no key in the logs');
+
+    emu.addKey(wrong.keyId, wrong.publicKeyPem);
+    await waitForReady(cp, NS, 'sdep', 'creds', 'True', 'Serving', 90_000);
+    await remove('sdep', 'creds');
+  });
+
+  it('brings back a deployment deleted or changed in OCI, or only reports it under driftPolicy Observe', async () => {
+    await start();
+    await apply(group('drift', [1, 2]));
+    await apply(deployment('drift', 'drift', emu));
+    const ready = await waitForReady(cp, NS, 'sdep', 'drift', 'True', 'Serving', 60_000);
+    const uid = ready.metadata.uid ?? '';
+    const firstId = ociStatus(ready)?.oci?.modelDeploymentId as string;
+
+    emu.outOfBand.updateDeployment(firstId, (m) => {
+      const cfg = m.modelDeploymentConfigurationDetails as unknown as {
+        infrastructureConfigurationDetails: { scalingPolicy: { instanceCount: number } };
+      };
+      cfg.infrastructureConfigurationDetails.scalingPolicy.instanceCount = 5;
+    });
+    await eventually(
+      'the instance count brought back to 1',
+      () => {
+        const m = emu.modelDeployments().find((x) => x.id === firstId);
+        const count = (
+          m?.modelDeploymentConfigurationDetails as unknown as {
+            infrastructureConfigurationDetails: { scalingPolicy: { instanceCount: number } };
+          }
+        ).infrastructureConfigurationDetails.scalingPolicy.instanceCount;
+        return Promise.resolve(count === 1 && m?.lifecycleState === 'ACTIVE' ? true : undefined);
+      },
+      60_000,
+    );
+
+    emu.outOfBand.deleteDeployment(firstId);
+    const recreated = await eventually(
+      'a new deployment, Ready',
+      async () => {
+        const o = await getObject(cp, NS, 'sdep', 'drift');
+        const id = ociStatus(o)?.oci?.modelDeploymentId;
+        return id !== firstId && condition(o, 'Ready')?.status === 'True' ? o : undefined;
+      },
+      60_000,
+    );
+    assert.equal(liveDeployments(uid).length, 1);
+    const reasons = (await eventsFor(cp, NS, 'drift')).map((e) => e.reason);
+    assert.ok(reasons.includes('DeploymentRecreated'), reasons.join(', '));
+
+    const observed = await getObject(cp, NS, 'sdep', 'drift');
+    await kubectl(cp, [
+      'patch',
+      'sdep',
+      'drift',
+      '-n',
+      NS,
+      '--type=merge',
+      '-p',
+      '{"spec":{"oci":{"driftPolicy":"Observe"}}}',
+    ]);
+    const secondId = ociStatus(recreated)?.oci?.modelDeploymentId as string;
+    await eventually('the Observe policy seen', async () => {
+      const o = await getObject(cp, NS, 'sdep', 'drift');
+      return o?.status?.observedGeneration !== observed?.status?.observedGeneration ? o : undefined;
+    });
+    emu.outOfBand.deleteDeployment(secondId);
+    const reported = await waitForReady(cp, NS, 'sdep', 'drift', 'False', 'DeletedInOCI', 60_000);
+    assert.match(condition(reported, 'Ready')!.message, /deleted outside the operator/);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(liveDeployments(uid), [], 'Observe does not recreate');
+    await remove('sdep', 'drift');
+    assert.deepEqual(liveGroups(uid), []);
+  });
+});

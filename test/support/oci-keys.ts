@@ -1,0 +1,46 @@
+// An OCI API signing key as a user makes one: an RSA pair, its fingerprint, and the Secret the
+// operator reads (tenancy, user, fingerprint, privateKey, region).
+import { generateKeyPairSync } from 'node:crypto';
+import { keyFingerprint } from './oci-emu/signature.ts';
+
+export interface ApiKey {
+  tenancy: string;
+  user: string;
+  fingerprint: string;
+  keyId: string;
+  privateKeyPem: string;
+  publicKeyPem: string;
+}
+
+export function makeApiKey(name = 'operator'): ApiKey {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const tenancy = 'ocid1.tenancy.oc1..aaaaaaaatenancy';
+  const user = `ocid1.user.oc1..aaaaaaaa${name}`;
+  const fingerprint = keyFingerprint(publicKeyPem);
+  return {
+    tenancy,
+    user,
+    fingerprint,
+    keyId: `${tenancy}/${user}/${fingerprint}`,
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem,
+  };
+}
+
+/** The api-key Secret as `kubectl apply` takes it. */
+export function apiKeySecret(name: string, key: ApiKey, region = 'us-ashburn-1'): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name },
+    type: 'Opaque',
+    stringData: {
+      tenancy: key.tenancy,
+      user: key.user,
+      fingerprint: key.fingerprint,
+      privateKey: key.privateKeyPem,
+      region,
+    },
+  };
+}
