@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     kc.loadFromFile(cp.kubeconfigPath);
     const api = KubernetesObjectApi.makeApiClient(kc);
     const apply = (o: object) =>
-      api.patch(o as KubernetesObject, undefined, undefined, 'bench', true, PatchStrategy.ServerSideApply);
+      api.patch(o, undefined, undefined, 'bench', true, PatchStrategy.ServerSideApply);
     await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     await apply({ ...apiKeySecret('oci-api-key', key), metadata: { name: 'oci-api-key', namespace: NS } });
     operator = await startOperator(cp, {

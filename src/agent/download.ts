@@ -2,13 +2,12 @@
  * The verified streaming download: the archive goes straight to a file while its size and SHA-256
  * are measured, so a too-large or wrong archive is stopped without ever being held in memory.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { type Agent, request } from 'node:https';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AgentError, badGateway, displayUri, errorMessage, unacceptable } from './errors.ts';
+import { Budget, Meter } from './meter.ts';
 
 export const MAX_REDIRECTS = 5;
 /** A remote that sends nothing for this long is given up on (the operator retries later). */
@@ -34,30 +33,13 @@ export interface DownloadResult {
   bytes: number;
 }
 
-const tooLarge = (name: string, maxBytes: number) =>
+export const tooLarge = (name: string, maxBytes: number) =>
   unacceptable(`${name}: archive exceeds maxBytes ${maxBytes}`);
 
-/** Counts and hashes what passes, and fails the pipeline as soon as the limit is crossed. */
-class Meter extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  private readonly onTooLarge: () => Error;
-  private readonly maxBytes: number;
-
-  constructor(maxBytes: number, onTooLarge: () => Error) {
-    super();
-    this.maxBytes = maxBytes;
-    this.onTooLarge = onTooLarge;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.maxBytes) {
-      done(this.onTooLarge());
-      return;
-    }
-    this.hash.update(chunk);
-    done(null, chunk);
+/** Refuses a download whose checksum is not the pinned one. */
+export function checkSha256(name: string, expected: string | undefined, got: string): void {
+  if (expected !== undefined && got !== expected) {
+    throw unacceptable(`sha256 mismatch for ${name}: expected ${expected}, got ${got}`);
   }
 }
 
@@ -124,7 +106,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
     res.destroy();
     throw tooLarge(opts.name, opts.maxBytes);
   }
-  const meter = new Meter(opts.maxBytes, () => tooLarge(opts.name, opts.maxBytes));
+  const meter = new Meter(new Budget(opts.maxBytes, () => tooLarge(opts.name, opts.maxBytes)));
   try {
     await pipeline(res, meter, createWriteStream(opts.dest, { flags: 'wx' }));
   } catch (err) {
@@ -134,8 +116,6 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
     throw err;
   }
   const sha256 = meter.hash.digest('hex');
-  if (opts.sha256 !== undefined && sha256 !== opts.sha256) {
-    throw unacceptable(`sha256 mismatch for ${opts.name}: expected ${opts.sha256}, got ${sha256}`);
-  }
+  checkSha256(opts.name, opts.sha256, sha256);
   return { sha256, bytes: meter.bytes };
 }

@@ -30,6 +30,12 @@ export interface PlanOptions {
   name: string;
   /** Refuses archives that expand to more than this (a decompression bomb fills the shared volume). */
   maxExpandedBytes: number;
+  /** The file that must be in the folder: adapter_config.json (default) or a base model's config.json. */
+  required?: string;
+  /** What an entry is called in messages: 'archive entry' (default), or 'object' for an oci:// prefix. */
+  entryLabel?: string;
+  /** What holds the entries, in messages: 'the archive' (default), or the oci:// location. */
+  where?: string;
 }
 
 const ALLOWED = new Set<string>(['file', 'directory', 'symlink', 'hardlink']);
@@ -99,13 +105,14 @@ function topFolder(entries: readonly { parts: string[]; type: string }[]): strin
  */
 export function planArchive(entries: readonly ArchiveEntry[], opts: PlanOptions): ArchivePlan {
   const { name } = opts;
+  const label = opts.entryLabel ?? 'archive entry';
+  const required = opts.required ?? 'adapter_config.json';
   const refuse = (what: string) => unacceptable(`${name}: ${what}`);
   const parsed = entries.map((e) => {
     const parts = segments(e.path);
-    if (parts === undefined) throw refuse(`archive entry ${e.path} escapes the folder`);
-    if (!ALLOWED.has(e.type)) throw refuse(`archive entry ${e.path} has unsupported type ${e.type}`);
-    if (parts.length === 0 && e.type !== 'directory')
-      throw refuse(`archive entry ${e.path} is not a file name`);
+    if (parts === undefined) throw refuse(`${label} ${e.path} escapes the folder`);
+    if (!ALLOWED.has(e.type)) throw refuse(`${label} ${e.path} has unsupported type ${e.type}`);
+    if (parts.length === 0 && e.type !== 'directory') throw refuse(`${label} ${e.path} is not a file name`);
     return { ...e, parts };
   });
   const prefix = topFolder(parsed);
@@ -120,7 +127,7 @@ export function planArchive(entries: readonly ArchiveEntry[], opts: PlanOptions)
     const key = e.parts.join('/');
     const seen = kinds.get(key);
     if (seen !== undefined && (seen !== 'directory' || e.type !== 'directory')) {
-      throw refuse(`duplicate archive entry ${e.path}`);
+      throw refuse(`duplicate ${label} ${e.path}`);
     }
     kinds.set(key, e.type);
     if (e.type === 'symlink') symlinks.set(key, e.linkpath ?? '');
@@ -134,9 +141,9 @@ export function planArchive(entries: readonly ArchiveEntry[], opts: PlanOptions)
       const dir = e.parts.slice(0, i).join('/');
       const kind = kinds.get(dir);
       // Writing through an archive symlink could land anywhere the link's target moves to.
-      if (kind === 'symlink') throw refuse(`archive entry ${e.path} goes through symlink ${dir}`);
+      if (kind === 'symlink') throw refuse(`${label} ${e.path} goes through symlink ${dir}`);
       if (kind !== undefined && kind !== 'directory')
-        throw refuse(`archive entry ${e.path} is inside file ${dir}`);
+        throw refuse(`${label} ${e.path} is inside file ${dir}`);
     }
     if (e.type === 'symlink') {
       const target = e.linkpath ?? '';
@@ -153,8 +160,8 @@ export function planArchive(entries: readonly ArchiveEntry[], opts: PlanOptions)
       }
     }
   }
-  if (!['file', 'symlink', 'hardlink'].includes(kinds.get('adapter_config.json') ?? '')) {
-    throw refuse('no adapter_config.json in the archive');
+  if (!['file', 'symlink', 'hardlink'].includes(kinds.get(required) ?? '')) {
+    throw refuse(`no ${required} in ${opts.where ?? 'the archive'}`);
   }
   return { prefix };
 }

@@ -28,9 +28,11 @@ export function errorMessage(err: unknown): string {
 
 /**
  * A uri fit for logs and error messages: the query string of a pre-signed URL is a credential, so
- * it is replaced by "?…" (the caller knows the full uri it sent).
+ * it is replaced by "?…" (the caller knows the full uri it sent). oci:// locations and model OCIDs
+ * hold no credentials (the agent signs with its own key) and are shown as they are.
  */
 export function displayUri(uri: string | URL): string {
+  if (typeof uri === 'string' && (uri.startsWith('oci://') || uri.startsWith('ocid1.'))) return uri;
   try {
     const u = new URL(uri);
     const query = u.search ? '?…' : '';

@@ -42,7 +42,7 @@ function tarType(type: string): string {
  * Makes the adapter readable by vLLM whatever modes the archive carried (vLLM may run as another
  * user than the agent); nothing in an adapter needs to be executable or writable by others.
  */
-async function normalizeModes(dir: string): Promise<void> {
+export async function normalizeModes(dir: string): Promise<void> {
   await chmod(dir, 0o755);
   for (const d of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (d.isDirectory()) await chmod(join(d.parentPath, d.name), 0o755);

@@ -1,7 +1,8 @@
 /**
- * One fetch from request to installed folder: cache check, credentials, verified download, safe
- * extraction, atomic install. Work on one name is serialized, so concurrent requests for it share
- * one download (the later ones find the folder complete) and a delete never races a fetch.
+ * One fetch from request to installed folder: cache check, credentials, verified download (https,
+ * OCI Object Storage or the Model Catalog), safe extraction, atomic install. Work on one name is
+ * serialized, so concurrent requests for it share one download (the later ones find the folder
+ * complete) and a delete never races a fetch.
  */
 import { readFile } from 'node:fs/promises';
 import type { Agent } from 'node:https';
@@ -9,7 +10,10 @@ import { join } from 'node:path';
 import { download } from './download.ts';
 import { badRequest, displayUri } from './errors.ts';
 import { extractArchive } from './extract.ts';
-import type { FetchRequest, SecretRef } from './request.ts';
+import { fetchModelCatalog } from './model-catalog.ts';
+import { type OciFetch, type Retrieved, type Unpack, fetchObjectStorage } from './object-storage.ts';
+import type { OciClients } from './oci-access.ts';
+import { type FetchRequest, REQUIRED_FILE, type SecretRef, sourceId } from './request.ts';
 import type { Store } from './store.ts';
 
 /**
@@ -32,6 +36,8 @@ export interface FetcherOptions {
   store: Store;
   agent: Agent;
   secretsDir: string | undefined;
+  /** SDK clients for oci:// and Model Catalog sources. */
+  oci: OciClients;
   log: Log;
 }
 
@@ -73,36 +79,61 @@ export class Fetcher {
     return token;
   }
 
-  async fetch(req: FetchRequest): Promise<FetchResult> {
-    const { store, log } = this.opts;
+  /** Downloads and unpacks the source into the staging folder `tmp`. */
+  private async retrieve(req: FetchRequest, tmp: string): Promise<Retrieved> {
     const { name } = req;
-    const uri = req.uri.href;
-    return this.exclusive(name, async () => {
-      const path = store.path(name);
-      const have = await store.complete(name);
-      if (have && have.uri === uri && (req.sha256 === undefined || have.sha256 === req.sha256)) {
-        return { name, path, sha256: have.sha256, bytes: have.bytes, cached: true };
-      }
-      // Only now: a complete folder is answered even if its Secret has since been unmounted.
-      const token = req.secret ? await this.token(req.secret) : undefined;
-      log('downloading', { name, uri: displayUri(uri), maxBytes: req.maxBytes });
-      const tmp = await store.temp(name);
-      try {
+    const unpack: Unpack = (kind, file) =>
+      extractArchive(kind, file, join(tmp, 'x'), {
+        name,
+        maxExpandedBytes: req.maxBytes * EXPANSION_FACTOR,
+        required: REQUIRED_FILE[req.content],
+      });
+    const oci: OciFetch = {
+      name,
+      tmp,
+      maxBytes: req.maxBytes,
+      content: req.content,
+      ...(req.sha256 !== undefined ? { sha256: req.sha256 } : {}),
+    };
+    const { source } = req;
+    switch (source.type) {
+      case 'https': {
+        // Only now: a complete folder is answered even if its Secret has since been unmounted.
+        const token = req.secret ? await this.token(req.secret) : undefined;
         const archive = join(tmp, 'archive');
         const got = await download({
           name,
-          uri: req.uri,
+          uri: source.uri,
           dest: archive,
           maxBytes: req.maxBytes,
           agent: this.opts.agent,
           ...(req.sha256 !== undefined ? { sha256: req.sha256 } : {}),
           ...(token !== undefined ? { token } : {}),
         });
-        const folder = await extractArchive(req.kind, archive, join(tmp, 'x'), {
-          name,
-          maxExpandedBytes: req.maxBytes * EXPANSION_FACTOR,
-        });
-        await store.install(name, folder, tmp, { name, uri, sha256: got.sha256, bytes: got.bytes });
+        return { folder: await unpack(source.kind, archive), sha256: got.sha256, bytes: got.bytes };
+      }
+      case 'objectStorage':
+        return fetchObjectStorage(await this.opts.oci.objectStorage(), source, oci, unpack);
+      case 'modelCatalog':
+        return fetchModelCatalog(await this.opts.oci.dataScience(), source.modelId, oci, unpack);
+    }
+  }
+
+  async fetch(req: FetchRequest): Promise<FetchResult> {
+    const { store, log } = this.opts;
+    const { name } = req;
+    const uri = sourceId(req.source);
+    return this.exclusive(name, async () => {
+      const path = store.path(name);
+      const have = await store.complete(name);
+      if (have && have.uri === uri && (req.sha256 === undefined || have.sha256 === req.sha256)) {
+        return { name, path, sha256: have.sha256, bytes: have.bytes, cached: true };
+      }
+      log('downloading', { name, uri: displayUri(uri), maxBytes: req.maxBytes });
+      const tmp = await store.temp(name);
+      try {
+        const got = await this.retrieve(req, tmp);
+        await store.install(name, got.folder, tmp, { name, uri, sha256: got.sha256, bytes: got.bytes });
         log('fetched', { name, uri: displayUri(uri), sha256: got.sha256, bytes: got.bytes });
         return { name, path, sha256: got.sha256, bytes: got.bytes, cached: false };
       } finally {

@@ -1,10 +1,16 @@
 /**
- * Entry point of the fetch agent sidecar: `node src/agent/main.ts [flags]`. Flags win over the
- * environment, which wins over the defaults; logs are JSON lines on stdout.
+ * Entry point of the fetch agent: `node src/agent/main.ts [flags]`. As a sidecar it serves its HTTP
+ * API; with --fetch it fetches one request and exits (an init container filling a base model's
+ * volume before vLLM starts). Flags win over the environment, which wins over the defaults; logs are
+ * JSON lines on stdout.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { AUTH_TYPES, type OciAuthType } from '../oci/auth.ts';
 import { createLogger } from '../runtime/logger.ts';
+import { errorMessage } from './errors.ts';
+import type { OciAccess } from './oci-access.ts';
+import { fetchOnce } from './once.ts';
 import { type AgentOptions, DEFAULT_MAX_BYTES, startAgentServer } from './server.ts';
 
 export class AgentArgsError extends Error {}
@@ -16,6 +22,9 @@ export interface AgentArgs {
   caFile: string | undefined;
   secretsDir: string;
   maxBytes: number;
+  oci: OciAccess | undefined;
+  /** One-shot mode: the JSON fetch request to run before exiting. */
+  fetch: string | undefined;
 }
 
 export const AGENT_USAGE = `Usage: node src/agent/main.ts [flags]
@@ -24,7 +33,12 @@ export const AGENT_USAGE = `Usage: node src/agent/main.ts [flags]
   --host         address to listen on [default 0.0.0.0]
   --ca-file      PEM file of extra CAs to trust for downloads [env AGENT_CA_FILE]
   --secrets-dir  folder of mounted Secrets, <dir>/<secret>/<key> [env AGENT_SECRETS_DIR, default /var/run/secrets/stacked]
-  --max-bytes    largest archive when a request names no maxBytes [default ${DEFAULT_MAX_BYTES}]`;
+  --max-bytes    largest archive when a request names no maxBytes [default ${DEFAULT_MAX_BYTES}]
+  --oci-region   OCI region, for oci:// and Model Catalog sources [env AGENT_OCI_REGION]
+  --oci-endpoint one endpoint for Object Storage and Data Science instead of the region's (tests, proxies)
+  --oci-auth     ${AUTH_TYPES.join(' | ')} [default apiKey]
+  --oci-secret   the api-key Secret, mounted under --secrets-dir (keys tenancy, user, fingerprint, privateKey, ...)
+  --fetch        one-shot: fetch this JSON request (as POST /v1/fetch takes it) into --root, then exit`;
 
 function positiveInt(flag: string, v: string, min: number): number {
   const n = Number(v);
@@ -50,6 +64,11 @@ export function parseAgentArgs(
         'ca-file': { type: 'string' },
         'secrets-dir': { type: 'string' },
         'max-bytes': { type: 'string' },
+        'oci-region': { type: 'string' },
+        'oci-endpoint': { type: 'string' },
+        'oci-auth': { type: 'string' },
+        'oci-secret': { type: 'string' },
+        fetch: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -68,8 +87,40 @@ export function parseAgentArgs(
     caFile: pick('ca-file', 'AGENT_CA_FILE'),
     secretsDir: pick('secrets-dir', 'AGENT_SECRETS_DIR') ?? '/var/run/secrets/stacked',
     maxBytes: positiveInt('max-bytes', pick('max-bytes') ?? String(DEFAULT_MAX_BYTES), 1),
+    oci: ociAccess(pick),
+    fetch: pick('fetch'),
   };
 }
+
+function isAuthType(v: string): v is OciAuthType {
+  return (AUTH_TYPES as readonly string[]).includes(v);
+}
+
+function ociAccess(pick: (flag: string, envName?: string) => string | undefined): OciAccess | undefined {
+  const region = pick('oci-region', 'AGENT_OCI_REGION');
+  const endpoint = pick('oci-endpoint');
+  const auth = pick('oci-auth') ?? 'apiKey';
+  const secret = pick('oci-secret');
+  if (region === undefined) {
+    if (endpoint !== undefined || secret !== undefined || pick('oci-auth') !== undefined) {
+      throw new AgentArgsError('--oci-endpoint, --oci-auth and --oci-secret need --oci-region');
+    }
+    return undefined;
+  }
+  if (!isAuthType(auth)) throw new AgentArgsError(`--oci-auth must be one of ${AUTH_TYPES.join(', ')}`);
+  if ((auth === 'apiKey') !== (secret !== undefined)) {
+    throw new AgentArgsError('--oci-secret is required for --oci-auth=apiKey and only for it');
+  }
+  return {
+    region,
+    auth,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(secret !== undefined ? { secret } : {}),
+  };
+}
+
+/** Where the kubelet reads a failed container's message from (it creates the file). */
+const TERMINATION_LOG = '/dev/termination-log';
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help')) {
@@ -85,6 +136,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger();
+  // The OCI SDK reports retries and failures with console.warn: keep the logs JSON lines.
+  console.warn = (...parts: unknown[]) => {
+    logger.warn(parts.map(String).join(' '), { source: 'oci-sdk' });
+  };
   const opts: AgentOptions = {
     host: args.host,
     port: args.port,
@@ -93,7 +148,20 @@ async function main(): Promise<void> {
     defaultMaxBytes: args.maxBytes,
     log: (msg, meta) => logger.info(msg, meta),
   };
+  if (args.oci !== undefined) opts.oci = args.oci;
   if (args.caFile !== undefined) opts.ca = await readFile(args.caFile, 'utf8');
+  if (args.fetch !== undefined) {
+    try {
+      await fetchOnce(opts, args.fetch);
+    } catch (err) {
+      const message = errorMessage(err);
+      logger.error('fetch failed', { error: message });
+      // Only where the kubelet made the file ("r+" never creates one): `kubectl describe` shows it.
+      await writeFile(TERMINATION_LOG, message, { flag: 'r+' }).catch(() => undefined);
+      process.exitCode = 1;
+    }
+    return;
+  }
   const server = await startAgentServer(opts);
   const stop = (signal: string) => {
     logger.info('shutting down', { signal });

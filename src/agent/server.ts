@@ -1,6 +1,7 @@
 /**
  * The fetch agent's HTTP API, served next to vLLM in each pod: the operator asks it to download an
- * adapter archive from an https URL into the shared volume, then tells vLLM to load that folder.
+ * adapter (an https archive, an oci:// location or a Model Catalog artifact) into the shared volume,
+ * then tells vLLM to load that folder.
  */
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { Agent } from 'node:https';
@@ -9,7 +10,8 @@ import { resolve } from 'node:path';
 import { getCACertificates } from 'node:tls';
 import { AgentError, badRequest, displayUri, errorMessage } from './errors.ts';
 import { Fetcher, type Log } from './fetcher.ts';
-import { checkName, parseFetchRequest } from './request.ts';
+import { type OciAccess, ociClients } from './oci-access.ts';
+import { checkName, parseFetchRequest, sourceId } from './request.ts';
 import { Store } from './store.ts';
 
 export const DEFAULT_MAX_BYTES = 10 * 1024 ** 3;
@@ -29,7 +31,45 @@ export interface AgentOptions {
   secretsDir?: string;
   /** Hard cap for any download when the request gives none. Default 10 GiB. */
   defaultMaxBytes?: number;
+  /** Access to OCI for oci:// and Model Catalog sources; without it those requests get a 400. */
+  oci?: OciAccess;
   log?: (msg: string, meta?: Record<string, unknown>) => void;
+}
+
+/** A store and a fetcher on it, as both the server and the one-shot mode (main.ts --fetch) use them. */
+export interface Prepared {
+  fetcher: Fetcher;
+  store: Store;
+  defaultMaxBytes: number;
+  log: Log;
+  /** Releases the https connection pool. */
+  close(): void;
+}
+
+export async function prepare(opts: Omit<AgentOptions, 'host' | 'port'>): Promise<Prepared> {
+  const log: Log = opts.log ?? (() => undefined);
+  const store = new Store(resolve(opts.root));
+  await store.init();
+  // `ca` replaces Node's trust store, so the extra CA is added to the default one, not instead.
+  const agent = new Agent({
+    ...(opts.ca !== undefined ? { ca: [...getCACertificates('default'), opts.ca] } : {}),
+  });
+  const fetcher = new Fetcher({
+    store,
+    agent,
+    secretsDir: opts.secretsDir,
+    oci: ociClients(opts.oci, opts.secretsDir),
+    log,
+  });
+  return {
+    fetcher,
+    store,
+    defaultMaxBytes: opts.defaultMaxBytes ?? DEFAULT_MAX_BYTES,
+    log,
+    close: () => {
+      agent.destroy();
+    },
+  };
 }
 
 export interface AgentServer {
@@ -65,15 +105,8 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 export async function startAgentServer(opts: AgentOptions): Promise<AgentServer> {
-  const log: Log = opts.log ?? (() => undefined);
-  const defaultMaxBytes = opts.defaultMaxBytes ?? DEFAULT_MAX_BYTES;
-  const store = new Store(resolve(opts.root));
-  await store.init();
-  // `ca` replaces Node's trust store, so the extra CA is added to the default one, not instead.
-  const agent = new Agent({
-    ...(opts.ca !== undefined ? { ca: [...getCACertificates('default'), opts.ca] } : {}),
-  });
-  const fetcher = new Fetcher({ store, agent, secretsDir: opts.secretsDir, log });
+  const prepared = await prepare(opts);
+  const { fetcher, store, defaultMaxBytes, log } = prepared;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://agent').pathname;
@@ -91,7 +124,7 @@ export async function startAgentServer(opts: AgentOptions): Promise<AgentServer>
       } catch (err) {
         log('fetch failed', {
           name: fetch.name,
-          uri: displayUri(fetch.uri),
+          uri: displayUri(sourceId(fetch.source)),
           status: err instanceof AgentError ? err.status : 500,
           error: errorMessage(err),
         });
@@ -152,7 +185,7 @@ export async function startAgentServer(opts: AgentOptions): Promise<AgentServer>
     close: () =>
       new Promise<void>((resolveClose, reject) => {
         server.close((err) => {
-          agent.destroy();
+          prepared.close();
           if (err) reject(err);
           else resolveClose();
         });

@@ -126,6 +126,16 @@ describe('API on a real API server', function () {
         'path must be relative to the volume and must not contain ".."',
       ],
       ['a rank above 512', (g) => (member(g).rank = 1024), /should be less than or equal to 512/],
+      [
+        'a sha256 pinning an oci:// folder',
+        (g) => (member(g).source = { uri: 'oci://b@ns/adapters/x/', sha256: 'a'.repeat(64) }),
+        'sha256 with an oci:// uri needs the uri to name one .tar.gz, .tgz or .zip object',
+      ],
+      [
+        'a token for an oci:// uri',
+        (g) => (member(g).source = { uri: 'oci://b@ns/x.TGZ', secretRef: { name: 's', key: 'token' } }),
+        'secretRef applies to an https:// uri only',
+      ],
     ];
     for (const [name, mutate, message] of cases) {
       it(name, () =>
@@ -193,6 +203,11 @@ describe('API on a real API server', function () {
         'an experiment named like a variant key',
         () => vllm('j', (d) => (exp(d).name = 'sql-lora-2')),
         'an experiment name must not be an inference key used by a variant',
+      ],
+      [
+        'vllm OCI access with apiKey auth but no secret',
+        () => vllm('k2', (d) => (d.spec.vllm!.oci = { region: 'us-ashburn-1', auth: { type: 'apiKey' } })),
+        'auth.secretRef is required for type apiKey',
       ],
       [
         'apiKey auth without a secret',

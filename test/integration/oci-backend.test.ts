@@ -85,11 +85,9 @@ describe('oci backend against the OCI emulator', function () {
   };
   const uidOf = async (name: string) => (await getObject(cp, NS, 'sdep', name))?.metadata.uid ?? '';
   const liveDeployments = (uid: string) =>
-    emu
-      .modelDeployments()
-      .filter((m) => m.freeformTags?.['k8s-uid'] === uid && m.lifecycleState !== 'DELETED');
+    emu.modelDeployments().filter((m) => m.freeformTags['k8s-uid'] === uid && m.lifecycleState !== 'DELETED');
   const liveGroups = (uid: string) =>
-    emu.modelGroups().filter((g) => g.freeformTags?.['k8s-uid'] === uid && g.lifecycleState !== 'DELETED');
+    emu.modelGroups().filter((g) => g.freeformTags['k8s-uid'] === uid && g.lifecycleState !== 'DELETED');
   const ociStatus = (o: Obj | undefined) =>
     (o as { status?: { oci?: Record<string, unknown>; endpoint?: string } } | undefined)?.status;
 
@@ -132,9 +130,10 @@ describe('oci backend against the OCI emulator', function () {
     assert.equal(ociStatus(ready)?.oci?.modelDeploymentId, md.id);
     const firstGroup = ociStatus(ready)?.oci?.modelGroupId as string;
     const created = emu.modelGroups().find((g) => g.id === firstGroup);
-    assert.equal(created?.createType, 'CREATE');
+    assert.ok(created, 'the first group');
+    assert.equal(created.createType, 'CREATE');
     assert.deepEqual(
-      created?.memberModelEntries.memberModelDetails?.map((m) => m.inferenceKey),
+      created.memberModelEntries.memberModelDetails.map((m) => m.inferenceKey),
       ['basemodel', 'sql-lora-1', 'sql-lora-2'],
     );
     const params = (
@@ -157,9 +156,10 @@ describe('oci backend against the OCI emulator', function () {
       60_000,
     );
     const newGroup = emu.modelGroups().find((g) => g.id === ociStatus(updated)?.oci?.modelGroupId);
-    assert.equal(newGroup?.createType, 'CLONE');
-    assert.equal(newGroup?.sourceModelGroupId, firstGroup);
-    assert.deepEqual(newGroup?.memberModelEntries.memberModelDetails?.map((m) => m.inferenceKey).sort(), [
+    assert.ok(newGroup, 'the new group');
+    assert.equal(newGroup.createType, 'CLONE');
+    assert.equal(newGroup.sourceModelGroupId, firstGroup);
+    assert.deepEqual(newGroup.memberModelEntries.memberModelDetails.map((m) => m.inferenceKey).sort(), [
       'basemodel',
       'sql-lora-2',
       'sql-lora-3',
@@ -214,7 +214,7 @@ describe('oci backend against the OCI emulator', function () {
           const o = await getObject(cp, NS, 'sdep', name);
           const keys = liveGroups(uid)
             .find((g) => g.id === ociStatus(o)?.oci?.modelGroupId)
-            ?.memberModelEntries.memberModelDetails?.map((m) => m.inferenceKey);
+            ?.memberModelEntries.memberModelDetails.map((m) => m.inferenceKey);
           return condition(o, 'Ready')?.status === 'True' && keys?.includes('sql-lora-4') ? o : undefined;
         },
         60_000,
@@ -223,7 +223,7 @@ describe('oci backend against the OCI emulator', function () {
         Promise.resolve(liveGroups(uid).length === 1 || undefined),
       );
       assert.equal(liveDeployments(uid).length, 1, `${name}: exactly one live model deployment`);
-      const made = emu.modelDeployments().filter((m) => m.freeformTags?.['k8s-uid'] === uid);
+      const made = emu.modelDeployments().filter((m) => m.freeformTags['k8s-uid'] === uid);
       assert.equal(made.length, 1, `${name}: no deployment was ever created twice`);
       await remove('sdep', name);
       assert.deepEqual(liveDeployments(uid), [], `${name}: nothing left`);
@@ -242,8 +242,8 @@ describe('oci backend against the OCI emulator', function () {
     await apply(deployment('flaky', 'flaky', emu));
     const ready = await waitForReady(cp, NS, 'sdep', 'flaky', 'True', 'Serving', 120_000);
     const uid = ready.metadata.uid ?? '';
-    assert.equal(emu.modelDeployments().filter((m) => m.freeformTags?.['k8s-uid'] === uid).length, 1);
-    assert.equal(emu.modelGroups().filter((g) => g.freeformTags?.['k8s-uid'] === uid).length, 1);
+    assert.equal(emu.modelDeployments().filter((m) => m.freeformTags['k8s-uid'] === uid).length, 1);
+    assert.equal(emu.modelGroups().filter((g) => g.freeformTags['k8s-uid'] === uid).length, 1);
     const faulted = emu.requests().filter((r) => r.status >= 429).length;
     assert.ok(faulted > 0, 'faults were injected');
     emu.faults.clear();

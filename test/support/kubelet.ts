@@ -66,6 +66,7 @@ import {
   statusPatch,
   timeString,
   type ContainerRun,
+  type InitRun,
   type PodRun,
 } from './kubelet/podstatus.ts';
 import { isTerminal } from './kubelet/scheduling.ts';
@@ -96,7 +97,9 @@ export interface KubeletOptions {
   namespaces?: string[];
   /**
    * Runs a non-vLLM container for real (e.g. the operator's fetch agent) on the pod's IP; undefined
-   * keeps the default of reporting it running and ready without running anything.
+   * keeps the default of reporting it running and ready without running anything. Init containers
+   * come here too (ctx.init), one at a time and before the app containers: one whose `exited`
+   * rejects failed (its message is the termination message) and runs again after a back-off.
    */
   runContainer?: (c: V1Container, ctx: ContainerContext) => Promise<RunningContainer | undefined>;
   /** Progress and problems; default: nothing, or stderr when KUBELET_LOGS is set. */
@@ -107,12 +110,16 @@ export interface KubeletOptions {
 export interface ContainerContext {
   podKey: string;
   ip: string;
-  /** Host folder of a volume of the pod (emptyDir or PVC), by volume name. */
+  /** Host folder of a volume of the pod (emptyDir, PVC or Secret), by volume name. */
   volumeDir: (volumeName: string) => string | undefined;
+  /** An init container: the pod's app containers wait until it has exited successfully. */
+  init: boolean;
 }
 
 export interface RunningContainer {
   stop(): Promise<void>;
+  /** Init containers: settles when the container exits; a rejection is a failure (exit code 1). */
+  exited?: Promise<void>;
 }
 
 export interface Kubelet {
@@ -174,6 +181,8 @@ interface PodState {
   /** Host folder per emptyDir or PVC volume. */
   volumeDirs: Map<string, string>;
   stopping: boolean;
+  /** The init container running now, if runContainer runs it. */
+  initRunning: RunningContainer | undefined;
   /** Aborted on teardown: cuts short the sleeps of probe loops and restart back-offs. */
   abort: AbortController;
   tasks: Set<Promise<void>>;
@@ -400,8 +409,72 @@ class TestKubelet implements Kubelet {
     try {
       await this.#writeStatus(pod, admitted);
     } finally {
-      for (const cr of admitted.containers) this.#track(admitted, this.#startContainer(admitted, cr, pod));
+      this.#track(admitted, this.#initThenStart(admitted, pod));
     }
+  }
+
+  /** Runs the init containers in order (each until it succeeds), then starts the app containers. */
+  async #initThenStart(state: PodState, pod: V1Pod): Promise<void> {
+    const specs = pod.spec?.initContainers ?? [];
+    const gone = (): boolean => state.stopping || this.#stopped;
+    for (const [i, spec] of specs.entries()) {
+      const run = state.run.init[i];
+      let backoffMs = BACKOFF_INITIAL_MS;
+      while (run !== undefined && run.phase !== 'completed') {
+        if (gone()) return;
+        if (run.phase === 'backoff') {
+          await sleep(backoffMs, undefined, { ref: false, signal: state.abort.signal });
+          backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+          if (gone()) return;
+          run.restartCount += 1;
+        }
+        await this.#runInit(state, spec, run, backoffMs);
+      }
+    }
+    for (const cr of state.containers) this.#track(state, this.#startContainer(state, cr, pod));
+  }
+
+  async #runInit(state: PodState, spec: V1Container, run: InitRun, backoffMs: number): Promise<void> {
+    run.phase = 'running';
+    run.containerID = newContainerID();
+    run.startedAt = rfc3339();
+    void this.#podQueue.enqueue(state.key);
+    try {
+      const handle = await this.#opts.runContainer?.(spec, {
+        podKey: state.key,
+        ip: state.run.ip,
+        volumeDir: (volume) => state.volumeDirs.get(volume),
+        init: true,
+      });
+      if (handle !== undefined) {
+        state.initRunning = handle;
+        try {
+          await handle.exited;
+        } finally {
+          state.initRunning = undefined;
+          await handle.stop();
+        }
+      }
+      run.phase = 'completed';
+      run.finishedAt = rfc3339();
+      this.#log(`init container ${spec.name} of ${state.key} completed`);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      run.lastTerminated = {
+        exitCode: 1,
+        reason: 'Error',
+        message,
+        startedAt: run.startedAt,
+        finishedAt: rfc3339(),
+        containerID: run.containerID,
+      };
+      run.phase = 'backoff';
+      run.backoffMessage =
+        `back-off ${Math.round(backoffMs / 100) / 10}s restarting failed container=${spec.name} ` +
+        `pod=${state.name}_${state.namespace}(${state.uid})`;
+      this.#log(`init container ${spec.name} of ${state.key} failed: ${message}`);
+    }
+    void this.#podQueue.enqueue(state.key);
   }
 
   /**
@@ -490,13 +563,20 @@ class TestKubelet implements Kubelet {
         uid: pod.metadata?.uid ?? '',
         ip,
         startTime: timeString(pod.status?.startTime) ?? now,
-        init: (pod.spec?.initContainers ?? []).map((c) => ({
-          name: c.name,
-          image: c.image ?? '',
-          containerID: newContainerID(),
-          startedAt: now,
-          finishedAt: now,
-        })),
+        // Without a hook nothing runs them: they completed as the pod started.
+        init: (pod.spec?.initContainers ?? []).map((c) =>
+          this.#opts.runContainer === undefined
+            ? {
+                name: c.name,
+                image: c.image ?? '',
+                phase: 'completed',
+                restartCount: 0,
+                containerID: newContainerID(),
+                startedAt: now,
+                finishedAt: now,
+              }
+            : { name: c.name, image: c.image ?? '', phase: 'waiting', restartCount: 0 },
+        ),
         containers: containers.map((c) => c.run),
         written: new Map(),
       },
@@ -504,6 +584,7 @@ class TestKubelet implements Kubelet {
       tmpDir,
       volumeDirs,
       stopping: false,
+      initRunning: undefined,
       abort: new AbortController(),
       tasks: new Set(),
     };
@@ -522,6 +603,7 @@ class TestKubelet implements Kubelet {
           podKey: state.key,
           ip: state.run.ip,
           volumeDir: (volume) => state.volumeDirs.get(volume),
+          init: false,
         });
         const stale = (): boolean => cr.epoch !== epoch || state.stopping;
         if (stale()) {
@@ -726,6 +808,8 @@ class TestKubelet implements Kubelet {
       state.stopping = true;
       state.abort.abort();
       for (const cr of state.containers) cr.epoch += 1;
+      // A running init container is stopped so that its task (tracked below) can end.
+      await state.initRunning?.stop().catch(() => undefined);
     }
     // Starts in flight finish first (and see `stopping`), so no simulator outlives its pod.
     while (state.tasks.size > 0) await Promise.allSettled([...state.tasks]);

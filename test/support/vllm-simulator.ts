@@ -7,6 +7,8 @@
 // Choices the reference does not make (see also the modules):
 //   - `stream: true` is refused with 400 (param "stream"): only non-streaming answers are simulated.
 //   - No resolver plugins: an unknown model is always the 404 of section 7.
+//   - An absolute `--model` must resolve (like lora paths) to a folder with config.json, or start-up
+//     fails; a relative one is a Hugging Face id and is not checked.
 //   - Engine death (`faults.unhealthy`, or an evicted adapter whose files vanished): /health and /ping
 //     answer 503, completions 500 with an empty body (vLLM's EngineDeadError handler), loads 500
 //     InternalServerError with EngineDeadError's message; /v1/models and unload keep working (frontend).
@@ -15,8 +17,10 @@
 //   - `loadLatencyMs` and `pauseLoads()` act in the engine step (inside the per-name lock, after the
 //     400 pre-checks); the 400s for an empty or duplicate name are immediate, as in vLLM.
 
+import { existsSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   adapterReadable,
@@ -205,6 +209,15 @@ export class VllmSimulator {
     if (!args) throw this.#argsError ?? new Error('no engine args');
     this.#starting = true;
     try {
+      // A local model folder must be there with its config.json, or vLLM's config loading fails.
+      if (args.model.startsWith('/')) {
+        const dir = this.#opts.resolvePath(args.model);
+        if (dir === undefined || !existsSync(join(dir, 'config.json'))) {
+          throw new Error(
+            `vLLM start-up failed: Invalid repository ID or local directory specified: '${args.model}'`,
+          );
+        }
+      }
       const proc = new ProcessState(this.#clock() / 1000);
       if (args.enableLora) proc.noteLoraRequest('', proc.createdAt);
       // Static adapters load before serving starts; a failure aborts start-up.

@@ -2,7 +2,7 @@
 import type { V1Affinity, V1EnvVar, V1ResourceRequirements, V1Toleration } from '@kubernetes/client-node';
 import Type from 'typebox';
 import type { Plain } from '../../runtime/model.ts';
-import { OciSchema, OciStatusSchema } from './oci.ts';
+import { OciAuth, OciEndpoint, OciRegion, OciSchema, OciStatusSchema } from './oci.ts';
 import {
   API_VERSION,
   Conditions,
@@ -119,6 +119,29 @@ export const RouterSchema = Type.Object(
   },
 );
 
+/**
+ * How the vllm backend's fetch agent reaches OCI for oci:// and modelCatalog sources. Only the agent
+ * in each pod uses it; the operator itself never calls OCI for the vllm backend.
+ */
+export const VllmOciSchema = Type.Object(
+  {
+    region: OciRegion,
+    endpoint: Type.Optional(
+      OciEndpoint(
+        'Override of the Object Storage and Data Science endpoints the fetch agent calls (private realms, tests).',
+      ),
+    ),
+    auth: OciAuth(
+      'How the fetch agent authenticates to OCI. The apiKey Secret is mounted read-only into the fetch agent only.',
+    ),
+  },
+  {
+    description:
+      'OCI access for members (or the base model) read from oci://bucket@namespace/prefix or the Model Catalog.',
+    additionalProperties: false,
+  },
+);
+
 export const VllmSchema = Type.Object(
   {
     image: Type.Optional(
@@ -170,6 +193,7 @@ export const VllmSchema = Type.Object(
     ),
     affinity: Type.Optional(KubeObject<Plain<V1Affinity>>('core/v1 Affinity of the vLLM pods.')),
     router: RouterSchema,
+    oci: Type.Optional(VllmOciSchema),
   },
   { description: 'The in-cluster vLLM backend.', additionalProperties: false },
 );
@@ -341,3 +365,4 @@ export type DeploymentSpec = Type.Static<typeof DeploymentSpecSchema>;
 export type DeploymentStatus = Type.Static<typeof DeploymentStatusSchema>;
 export type AdapterStatus = Type.Static<typeof AdapterStatusSchema>;
 export type Experiment = Type.Static<typeof ExperimentSchema>;
+export type VllmOci = Type.Static<typeof VllmOciSchema>;

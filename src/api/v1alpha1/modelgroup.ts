@@ -62,7 +62,9 @@ export const ModelSourceSchema = Type.Object(
         maxLength: 2048,
         description:
           'An https:// URL of a .tar.gz or .zip archive, or an OCI Object Storage location ' +
-          'oci://bucket@namespace/prefix. A sidecar downloads it into a shared volume.',
+          'oci://bucket@namespace/prefix (one .tar.gz/.tgz/.zip object, or every object under the prefix). ' +
+          'The fetch agent downloads it into a shared volume (a base model before vLLM starts); ' +
+          "oci:// needs the deployment's spec.vllm.oci.",
         ...rules(
           cel<string>(
             `self.startsWith('https://') || self.matches('${OCI_URI_PATTERN}')`,
@@ -75,14 +77,16 @@ export const ModelSourceSchema = Type.Object(
     sha256: Type.Optional(
       Type.String({
         pattern: '^[a-f0-9]{64}$',
-        description: 'SHA-256 (hex) of the archive at uri; the download is refused when it differs.',
+        description:
+          'SHA-256 (hex) of the archive at uri (an https URL or one oci:// archive object) or of the Model Catalog artifact; the download is refused when it differs.',
       }),
     ),
     maxBytes: Type.Optional(
       Type.Integer({
         minimum: 1,
         maximum: 1099511627776,
-        description: 'Largest archive the fetch agent accepts from uri, in bytes (default 10 GiB).',
+        description:
+          'Largest download the fetch agent accepts, in bytes (default 10 GiB): the archive, the sum of the objects under an oci:// prefix, or the Model Catalog artifact.',
       }),
     ),
     secretRef: Type.Optional(
@@ -113,7 +117,8 @@ export const ModelSourceSchema = Type.Object(
         {},
         {
           description:
-            "Download the OCI Model Catalog artifact of this model's modelId (which must then be set).",
+            "Download the OCI Model Catalog artifact (a zip) of this model's modelId, which must then be set; " +
+            "needs the deployment's spec.vllm.oci.",
           additionalProperties: false,
         },
       ),
@@ -129,11 +134,28 @@ export const ModelSourceSchema = Type.Object(
         (s) => [s.huggingface, s.pvc, s.uri, s.modelCatalog].filter((x) => x !== undefined).length === 1,
       ),
       cel<SourceShape>(
-        '!(has(self.sha256) || has(self.maxBytes) || has(self.secretRef)) || has(self.uri)',
-        'sha256, maxBytes and secretRef apply to a uri source only',
+        '!(has(self.sha256) || has(self.maxBytes)) || has(self.uri) || has(self.modelCatalog)',
+        'sha256 and maxBytes apply to a uri or modelCatalog source only',
         (s) =>
-          (s.sha256 === undefined && s.maxBytes === undefined && s.secretRef === undefined) ||
-          s.uri !== undefined,
+          (s.sha256 === undefined && s.maxBytes === undefined) ||
+          s.uri !== undefined ||
+          s.modelCatalog !== undefined,
+      ),
+      // A checksum pins one file; the objects under a prefix have no single digest to compare with.
+      cel<SourceShape>(
+        "!has(self.sha256) || !has(self.uri) || !self.uri.startsWith('oci://') || self.uri.matches('(?i)[.](tar[.]gz|tgz|zip)$')",
+        'sha256 with an oci:// uri needs the uri to name one .tar.gz, .tgz or .zip object',
+        (s) =>
+          s.sha256 === undefined ||
+          s.uri === undefined ||
+          !s.uri.startsWith('oci://') ||
+          /[.](tar[.]gz|tgz|zip)$/i.test(s.uri),
+      ),
+      // OCI sources authenticate with the deployment's spec.vllm.oci.auth, never with a token.
+      cel<SourceShape>(
+        "!has(self.secretRef) || (has(self.uri) && self.uri.startsWith('https://'))",
+        "secretRef applies to an https:// uri only; oci:// and modelCatalog use the deployment's spec.vllm.oci.auth",
+        (s) => s.secretRef === undefined || s.uri?.startsWith('https://') === true,
       ),
       cel<SourceShape>(
         "!has(self.uri) || !self.uri.matches('^https://[^/]*@')",
@@ -316,5 +338,6 @@ export type StackedModelGroup = Type.Static<typeof StackedModelGroupSchema>;
 export type ModelGroupSpec = Type.Static<typeof ModelGroupSpecSchema>;
 export type ModelGroupStatus = Type.Static<typeof ModelGroupStatusSchema>;
 export type Member = Type.Static<typeof MemberSchema>;
+export type BaseModel = Type.Static<typeof BaseModelSchema>;
 export type MemberStatus = Type.Static<typeof MemberStatusSchema>;
 export type ModelSource = Type.Static<typeof ModelSourceSchema>;

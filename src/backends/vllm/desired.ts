@@ -4,7 +4,7 @@
  */
 import type { V1Deployment, V1EnvVar, V1Service } from '@kubernetes/client-node';
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
-import type { ModelSource, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
+import type { BaseModel, ModelSource, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { controllerOwnerReference } from '../../runtime/apply.ts';
 import type { Plain } from '../../runtime/model.ts';
 import { createHash } from 'node:crypto';
@@ -17,6 +17,9 @@ import {
   AGENT_SECRETS_ROOT,
   FETCHED_ROOT,
   FETCHED_VOLUME,
+  MODEL_FETCH_CONTAINER,
+  MODEL_ROOT,
+  MODEL_VOLUME,
   VLLM_CONTAINER,
   secretVolumeName,
   pvcMountPath,
@@ -32,16 +35,23 @@ export interface BuildOptions {
   agentImage: string;
 }
 
-/** What the fetch agent is asked to download before vLLM may load an adapter. */
+/**
+ * What the fetch agent is asked to download before vLLM may use it (src/agent/request.ts parses it):
+ * an https or oci:// uri, or a Model Catalog modelId. Never a credential: the agent reads those from
+ * the Secrets mounted into it.
+ */
 export interface FetchRequest {
   name: string;
-  uri: string;
+  uri?: string;
+  modelId?: string;
+  /** A base model (config.json) rather than an adapter (adapter_config.json). */
+  content?: 'model';
   sha256?: string;
   maxBytes?: number;
   secret?: { name: string; key: string };
 }
 
-/** Where vLLM reads a member from, and what must be fetched there first (uri sources). */
+/** Where vLLM reads a model from, and what must be fetched there first (uri and modelCatalog sources). */
 export interface AdapterSource {
   path: string;
   fetch?: FetchRequest;
@@ -58,26 +68,58 @@ export function fetchedName(key: string, uri: string, sha256?: string): string {
     .slice(0, 10)}`;
 }
 
+interface Model {
+  inferenceKey: string;
+  modelId?: string | undefined;
+  source?: ModelSource | undefined;
+}
+
+/** Sources read from OCI (Object Storage or the Model Catalog): the fetch agent needs spec.vllm.oci. */
+export function readsFromOci(source: ModelSource | undefined): boolean {
+  return source?.uri?.startsWith('oci://') === true || source?.modelCatalog !== undefined;
+}
+
+/** The agent's request for a model whose files must be fetched, or undefined for direct sources. */
+function fetchRequest(m: Model): FetchRequest | undefined {
+  const s = m.source;
+  let from: { uri: string } | { modelId: string };
+  if (s?.uri?.startsWith('https://') === true || s?.uri?.startsWith('oci://') === true) from = { uri: s.uri };
+  else if (s?.modelCatalog !== undefined && m.modelId !== undefined) from = { modelId: m.modelId };
+  else return undefined;
+  const name = fetchedName(m.inferenceKey, 'uri' in from ? from.uri : from.modelId, s.sha256);
+  const fetch: FetchRequest = { name, ...from };
+  if (s.sha256 !== undefined) fetch.sha256 = s.sha256;
+  if (s.maxBytes !== undefined) fetch.maxBytes = s.maxBytes;
+  if (s.secretRef !== undefined) fetch.secret = { name: s.secretRef.name, key: s.secretRef.key };
+  return fetch;
+}
+
 export function adapterSource(m: Member): AdapterSource | undefined {
   const direct = directPath(m.source);
   if (direct !== undefined) return { path: direct };
-  const uri = m.source?.uri;
-  if (uri?.startsWith('https://') !== true) return undefined;
-  const name = fetchedName(m.inferenceKey, uri, m.source?.sha256);
-  const fetch: FetchRequest = { name, uri };
-  if (m.source?.sha256 !== undefined) fetch.sha256 = m.source.sha256;
-  if (m.source?.maxBytes !== undefined) fetch.maxBytes = m.source.maxBytes;
-  if (m.source?.secretRef !== undefined)
-    fetch.secret = { name: m.source.secretRef.name, key: m.source.secretRef.key };
-  return { path: `${FETCHED_ROOT}/${name}`, fetch };
+  const fetch = fetchRequest(m);
+  return fetch === undefined ? undefined : { path: `${FETCHED_ROOT}/${fetch.name}`, fetch };
 }
 
-/** Secrets the fetch agent needs mounted, once each, sorted. */
-export function secretsOf(group: StackedModelGroup): string[] {
+/** The base model: read in place, or fetched by an init container into its own volume. */
+export function baseSource(base: BaseModel): AdapterSource | undefined {
+  const direct = directPath(base.source);
+  if (direct !== undefined) return { path: direct };
+  const fetch = fetchRequest(base);
+  return fetch === undefined
+    ? undefined
+    : { path: `${MODEL_ROOT}/${fetch.name}`, fetch: { ...fetch, content: 'model' } };
+}
+
+/** Secrets the fetch agent needs mounted (source tokens and the OCI api key), once each, sorted. */
+export function secretsOf(d: StackedDeployment, group: StackedModelGroup): string[] {
+  const models = [group.spec.baseModel, ...(group.spec.members ?? [])];
+  const ociKey = d.spec.vllm?.oci?.auth.secretRef?.name;
   return [
-    ...new Set(
-      (group.spec.members ?? []).flatMap((m) => (m.source?.secretRef ? [m.source.secretRef.name] : [])),
-    ),
+    ...new Set([
+      ...models.flatMap((m) => (m.source?.secretRef ? [m.source.secretRef.name] : [])),
+      ...(ociKey !== undefined ? [ociKey] : []),
+    ]),
   ].sort();
 }
 
@@ -99,7 +141,7 @@ export function vllmArgs(d: StackedDeployment, group: StackedModelGroup): string
   const servedNames = base.modelId ? [base.inferenceKey, base.modelId] : [base.inferenceKey];
   const args = [
     '--model',
-    directPath(base.source) ?? base.inferenceKey,
+    baseSource(base)?.path ?? base.inferenceKey,
     '--served-model-name',
     ...servedNames,
     '--port',
@@ -153,7 +195,10 @@ export function buildDeployment(
   const gpus = String(vllm?.gpusPerReplica ?? 1);
   const labels = selectorLabels(name);
   const claims = claimsOf(group);
-  const secrets = secretsOf(group);
+  const secrets = secretsOf(d, group);
+  const base = baseSource(group.spec.baseModel);
+  const baseFetch = base?.fetch;
+  const oci = ociFlags(d);
   const resources = vllm?.resources ?? {};
   const probe = (periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path: '/health', port: 'http' },
@@ -182,6 +227,11 @@ export function buildDeployment(
           readinessGates: [{ conditionType: ADAPTERS_LOADED }],
           // vLLM needs time to drain in-flight generations on a rolling update.
           terminationGracePeriodSeconds: 60,
+          ...(baseFetch !== undefined
+            ? {
+                initContainers: [modelFetchContainer(opts.agentImage, baseFetch, baseSecrets(d, group), oci)],
+              }
+            : {}),
           containers: [
             {
               name: VLLM_CONTAINER,
@@ -205,9 +255,12 @@ export function buildDeployment(
                   readOnly: true,
                 })),
                 { name: FETCHED_VOLUME, mountPath: FETCHED_ROOT, readOnly: true },
+                ...(baseFetch !== undefined
+                  ? [{ name: MODEL_VOLUME, mountPath: MODEL_ROOT, readOnly: true }]
+                  : []),
               ],
             },
-            agentContainer(opts.agentImage, secrets),
+            agentContainer(opts.agentImage, secrets, oci),
           ],
           volumes: [
             ...claims.map((c) => ({
@@ -215,6 +268,7 @@ export function buildDeployment(
               persistentVolumeClaim: { claimName: c, readOnly: true },
             })),
             { name: FETCHED_VOLUME, emptyDir: {} },
+            ...(baseFetch !== undefined ? [{ name: MODEL_VOLUME, emptyDir: {} }] : []),
             ...secrets.map((name) => ({ name: secretVolumeName(name), secret: { secretName: name } })),
           ],
           ...(vllm?.nodeSelector ? { nodeSelector: vllm.nodeSelector } : {}),
@@ -226,33 +280,87 @@ export function buildDeployment(
   };
 }
 
+/** How the agent reaches OCI (spec.vllm.oci), as its flags; the api key stays in its Secret. */
+function ociFlags(d: StackedDeployment): string[] {
+  const oci = d.spec.vllm?.oci;
+  if (oci === undefined) return [];
+  const secret = oci.auth.secretRef?.name;
+  return [
+    `--oci-region=${oci.region}`,
+    ...(oci.endpoint !== undefined ? [`--oci-endpoint=${oci.endpoint}`] : []),
+    `--oci-auth=${oci.auth.type}`,
+    ...(secret !== undefined ? [`--oci-secret=${secret}`] : []),
+  ];
+}
+
+/** The Secrets the base model's fetch reads: its token, or the OCI api key. */
+function baseSecrets(d: StackedDeployment, group: StackedModelGroup): string[] {
+  const source = group.spec.baseModel.source;
+  const ociKey = d.spec.vllm?.oci?.auth.secretRef?.name;
+  if (source?.secretRef !== undefined) return [source.secretRef.name];
+  return readsFromOci(source) && ociKey !== undefined ? [ociKey] : [];
+}
+
+/** Both agent containers are small and hold no privilege; Secrets are mounted read-only. */
+const agentResources = () => ({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } });
+const agentSecurity = () => ({
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+});
+
+function secretMounts(secrets: readonly string[]) {
+  return secrets.map((name) => ({
+    name: secretVolumeName(name),
+    mountPath: `${AGENT_SECRETS_ROOT}/${name}`,
+    readOnly: true,
+  }));
+}
+
 /**
  * The fetch agent runs in every pod, whether or not a member needs it yet, so that adding the first
  * uri member is a live update rather than a rolling restart. (A member naming a new Secret still
  * rolls the pods: a Secret volume is part of the pod template.)
  */
-function agentContainer(image: string, secrets: readonly string[]) {
+function agentContainer(image: string, secrets: readonly string[], oci: readonly string[]) {
   return {
     name: AGENT_CONTAINER,
     image,
     command: ['node', 'src/agent/main.ts'],
-    args: [`--root=${FETCHED_ROOT}`, `--port=${AGENT_PORT}`, `--secrets-dir=${AGENT_SECRETS_ROOT}`],
+    args: [`--root=${FETCHED_ROOT}`, `--port=${AGENT_PORT}`, `--secrets-dir=${AGENT_SECRETS_ROOT}`, ...oci],
     ports: [{ name: 'fetcher', containerPort: AGENT_PORT, protocol: 'TCP' }],
     readinessProbe: { httpGet: { path: '/healthz', port: 'fetcher' }, periodSeconds: 10 },
-    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } },
-    securityContext: {
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'] },
-    },
-    volumeMounts: [
-      { name: FETCHED_VOLUME, mountPath: FETCHED_ROOT },
-      ...secrets.map((name) => ({
-        name: secretVolumeName(name),
-        mountPath: `${AGENT_SECRETS_ROOT}/${name}`,
-        readOnly: true,
-      })),
+    resources: agentResources(),
+    securityContext: agentSecurity(),
+    volumeMounts: [{ name: FETCHED_VOLUME, mountPath: FETCHED_ROOT }, ...secretMounts(secrets)],
+  };
+}
+
+/**
+ * A base model from a uri or the Model Catalog: the agent in one-shot mode fetches it before vLLM
+ * starts (vLLM cannot load its base at run time). It fails, and is retried by the kubelet with
+ * back-off, until the files are there; its last log line is the container's termination message.
+ */
+function modelFetchContainer(
+  image: string,
+  fetch: FetchRequest,
+  secrets: readonly string[],
+  oci: readonly string[],
+) {
+  return {
+    name: MODEL_FETCH_CONTAINER,
+    image,
+    command: ['node', 'src/agent/main.ts'],
+    args: [
+      `--root=${MODEL_ROOT}`,
+      `--secrets-dir=${AGENT_SECRETS_ROOT}`,
+      ...oci,
+      `--fetch=${JSON.stringify(fetch)}`,
     ],
+    resources: agentResources(),
+    securityContext: agentSecurity(),
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    volumeMounts: [{ name: MODEL_VOLUME, mountPath: MODEL_ROOT }, ...secretMounts(secrets)],
   };
 }
 

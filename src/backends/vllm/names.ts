@@ -55,3 +55,8 @@ export const AGENT_SECRETS_ROOT = '/var/run/secrets/stacked';
 export function secretVolumeName(secretName: string): string {
   return dnsLabel(`secret-${secretName}`);
 }
+
+/** A base model from a uri or the Model Catalog: an init container fetches it here before vLLM starts. */
+export const MODEL_FETCH_CONTAINER = 'fetch-model';
+export const MODEL_VOLUME = 'model';
+export const MODEL_ROOT = '/mnt/model';

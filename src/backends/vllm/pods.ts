@@ -1,7 +1,7 @@
 /** Pure: the facts about a vLLM pod that the adapter sync and the status need. */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Condition } from '../../runtime/conditions.ts';
-import { ADAPTERS_LOADED, AGENT_PORT, VLLM_CONTAINER } from './names.ts';
+import { ADAPTERS_LOADED, AGENT_PORT, MODEL_FETCH_CONTAINER, VLLM_CONTAINER } from './names.ts';
 
 export interface PodView {
   key: string;
@@ -21,6 +21,22 @@ export interface PodView {
   restartCount: number;
   /** The scheduler's (or test kubelet's) message when the pod cannot be placed. */
   unschedulable: string | undefined;
+  /** Why the init container that fetches the base model keeps failing (its termination message). */
+  baseFetchFailed: string | undefined;
+}
+
+/** Termination messages can be long (logs as a fallback); a condition needs the gist. */
+const MAX_FETCH_MESSAGE = 1024;
+
+/** The base model's fetch failed and waits to run again: its last termination message. */
+function baseFetchFailure(pod: V1Pod): string | undefined {
+  const s = pod.status?.initContainerStatuses?.find((c) => c.name === MODEL_FETCH_CONTAINER);
+  const last = s?.lastState?.terminated;
+  if (s === undefined || s.state?.terminated?.exitCode === 0 || last === undefined || last.exitCode === 0) {
+    return undefined;
+  }
+  const message = (last.message ?? '').trim() || `exit code ${last.exitCode}`;
+  return message.length > MAX_FETCH_MESSAGE ? `${message.slice(0, MAX_FETCH_MESSAGE)}…` : message;
 }
 
 function podCondition(pod: V1Pod, type: string) {
@@ -57,6 +73,7 @@ export function podView(pod: V1Pod, port: number): PodView {
       scheduled?.status === 'False' && scheduled.reason === 'Unschedulable'
         ? (scheduled.message ?? 'Unschedulable')
         : undefined,
+    baseFetchFailed: baseFetchFailure(pod),
   };
 }
 

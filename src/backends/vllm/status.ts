@@ -137,6 +137,9 @@ export function vllmStatus(
   const failed = adapters.filter((a) => a.state === 'Failed');
   const routeMissing = f.syncs.some((s) => s.routeMissing);
   const unschedulable = f.pods.find((p) => p.unschedulable !== undefined)?.unschedulable;
+  const baseFetch = f.pods.find((p) => p.baseFetchFailed !== undefined)?.baseFetchFailed;
+  const baseFetchMessage =
+    baseFetch === undefined ? undefined : `the base model cannot be fetched: ${baseFetch}`;
   const allLoaded = adapters.every((a) => a.state === 'Loaded');
   const g = f.generation;
   const set = (conds: Condition[], type: string, status: boolean, reason: string, message: string) =>
@@ -158,7 +161,13 @@ export function vllmStatus(
           'MinimumReplicasAvailable',
           `${readyPods} of ${f.desiredReplicas} replicas serve`,
         )
-      : set(conds, 'Available', false, 'NoReplicaReady', unschedulable ?? 'no replica serves yet');
+      : set(
+          conds,
+          'Available',
+          false,
+          'NoReplicaReady',
+          unschedulable ?? baseFetchMessage ?? 'no replica serves yet',
+        );
 
   const adaptersReady = allLoaded && (f.syncs.length > 0 || f.members.length === 0 || scaledToZero);
   const pending = adapters.filter((a) => a.state !== 'Loaded').map((a) => a.inferenceKey);
@@ -187,7 +196,9 @@ export function vllmStatus(
       ? ['AdapterFailed', failed.map((a) => `member ${a.inferenceKey}: ${a.message ?? ''}`).join('; ')]
       : unschedulable !== undefined
         ? ['Unschedulable', unschedulable]
-        : undefined;
+        : baseFetchMessage !== undefined
+          ? ['BaseModelFetchFailed', baseFetchMessage]
+          : undefined;
   conds = degraded
     ? set(conds, 'Degraded', true, degraded[0], degraded[1])
     : set(conds, 'Degraded', false, 'AsExpected', 'nothing is failing');

@@ -6,7 +6,7 @@ import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { findCondition } from '../../runtime/conditions.ts';
 import type { Verdict } from '../ready.ts';
-import { adapterSource, directPath } from '../../backends/vllm/desired.ts';
+import { adapterSource, baseSource, readsFromOci } from '../../backends/vllm/desired.ts';
 
 const MAX_NAMED = 5;
 
@@ -64,11 +64,22 @@ export function groupProblem(
     }
   }
   if (d.spec.backend === 'vllm') {
-    // The base must be on disk before vLLM starts; members may also come from an https archive
-    // (the fetch agent). OCI Object Storage and the Model Catalog need the oci backend's clients.
+    // OCI Object Storage and the Model Catalog are read by the fetch agent in each pod, with the
+    // region and credentials of spec.vllm.oci.
     const base = group.spec.baseModel;
+    const fromOci = [base, ...members].filter((m) => readsFromOci(m.source)).map((m) => m.inferenceKey);
+    if (fromOci.length > 0 && d.spec.vllm?.oci === undefined) {
+      return {
+        ready: false,
+        reason: 'OciAccessMissing',
+        message:
+          `${listNames(fromOci)} ${fromOci.length === 1 ? 'reads' : 'read'} from OCI (oci:// or modelCatalog): ` +
+          'set spec.vllm.oci (region and auth) so the fetch agent can reach it',
+      };
+    }
+    // Defensive: the schema admits no other source today, but a new kind must not reach the pods.
     const unsupported = [
-      ...(base.source !== undefined && directPath(base.source) === undefined ? [base.inferenceKey] : []),
+      ...(base.source !== undefined && baseSource(base) === undefined ? [base.inferenceKey] : []),
       ...members
         .filter((m) => m.source !== undefined && adapterSource(m) === undefined)
         .map((m) => m.inferenceKey),
@@ -77,9 +88,7 @@ export function groupProblem(
       return {
         ready: false,
         reason: 'SourceNotSupported',
-        message:
-          `the vllm backend reads the base model from pvc or huggingface, and members also from https archives; ` +
-          `${listNames(unsupported)} use a source it cannot fetch yet (oci:// or modelCatalog)`,
+        message: `the vllm backend cannot read the source of ${listNames(unsupported)}`,
       };
     }
   }

@@ -42,13 +42,21 @@ export interface ContainerRun {
   backoffMessage?: string;
 }
 
-/** An init container, reported as completed. */
+/**
+ * An init container. Without a runContainer hook it is completed at once; with one it waits its
+ * turn, runs, and completes or fails (then waits in back-off before it runs again).
+ */
 export interface InitRun {
   name: string;
   image: string;
-  containerID: string;
-  startedAt: string;
-  finishedAt: string;
+  phase: 'waiting' | 'running' | 'completed' | 'backoff';
+  restartCount: number;
+  containerID?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  lastTerminated?: TerminatedState;
+  /** Message of the CrashLoopBackOff waiting state. */
+  backoffMessage?: string;
 }
 
 export interface PodRun {
@@ -188,7 +196,11 @@ function terminated(t: TerminatedState): Record<string, unknown> {
   return { terminated: out };
 }
 
-function containerStatus(r: ContainerRun, digest: (image: string) => string): ContainerStatusOut {
+function containerStatus(
+  r: ContainerRun,
+  digest: (image: string) => string,
+  initializing: boolean,
+): ContainerStatusOut {
   const out: ContainerStatusOut = {
     name: r.name,
     image: r.image,
@@ -206,30 +218,59 @@ function containerStatus(r: ContainerRun, digest: (image: string) => string): Co
     out.containerID = r.lastTerminated?.containerID;
     out.state = { waiting: { reason: 'CrashLoopBackOff', message: r.backoffMessage } };
   } else {
-    out.state = { waiting: { reason: 'ContainerCreating' } };
+    out.state = { waiting: { reason: initializing ? 'PodInitializing' : 'ContainerCreating' } };
   }
   return out;
 }
 
 function initStatus(i: InitRun, digest: (image: string) => string): ContainerStatusOut {
-  return {
+  const out: ContainerStatusOut = {
     name: i.name,
     image: i.image,
-    imageID: imageID(i.image, digest(i.image)),
-    containerID: i.containerID,
+    imageID: i.phase === 'waiting' && i.restartCount === 0 ? '' : imageID(i.image, digest(i.image)),
     // The prober marks an init container that exited 0 ready; it is not running, so not started.
-    ready: true,
-    started: false,
-    restartCount: 0,
-    state: terminated({
-      exitCode: 0,
-      reason: 'Completed',
-      startedAt: i.startedAt,
-      finishedAt: i.finishedAt,
-      containerID: i.containerID,
-    }),
-    lastState: {},
+    ready: i.phase === 'completed',
+    started: i.phase === 'running',
+    restartCount: i.restartCount,
+    state: {},
+    lastState: i.lastTerminated ? terminated(i.lastTerminated) : {},
   };
+  if (i.containerID !== undefined) out.containerID = i.containerID;
+  switch (i.phase) {
+    case 'completed':
+      out.state = terminated({
+        exitCode: 0,
+        reason: 'Completed',
+        startedAt: i.startedAt ?? '',
+        finishedAt: i.finishedAt ?? '',
+        ...(i.containerID !== undefined ? { containerID: i.containerID } : {}),
+      });
+      break;
+    case 'running':
+      out.state = { running: { startedAt: i.startedAt } };
+      break;
+    case 'backoff':
+      out.containerID = i.lastTerminated?.containerID;
+      out.state = { waiting: { reason: 'CrashLoopBackOff', message: i.backoffMessage } };
+      break;
+    case 'waiting':
+      out.state = { waiting: { reason: 'PodInitializing' } };
+      break;
+  }
+  return out;
+}
+
+/** kubelet's Initialized condition: every init container has completed. */
+function initializedCondition(run: PodRun): CondInput {
+  const incomplete = run.init.filter((i) => i.phase !== 'completed').map((i) => i.name);
+  return incomplete.length === 0
+    ? { type: 'Initialized', status: 'True' }
+    : {
+        type: 'Initialized',
+        status: 'False',
+        reason: 'ContainersNotInitialized',
+        message: `containers with incomplete status: [${incomplete.join(' ')}]`,
+      };
 }
 
 /** The part of pod.status this kubelet owns, in the form it writes it. */
@@ -254,9 +295,10 @@ export function desiredStatus(
   digest: (image: string) => string,
 ): OwnedStatus {
   const containersReady = containersReadyCondition(pod, run);
+  const initialized = initializedCondition(run);
   const conds: CondInput[] = [
     { type: 'PodReadyToStartContainers', status: 'True' },
-    { type: 'Initialized', status: 'True' },
+    initialized,
     readyCondition(pod, containersReady),
     containersReady,
     { type: 'PodScheduled', status: 'True' },
@@ -269,7 +311,7 @@ export function desiredStatus(
     podIPs: [{ ip: run.ip }],
     startTime: run.startTime,
     conditions: conds.map((c) => finishCondition(pod, run, c, now)),
-    containerStatuses: run.containers.map((c) => containerStatus(c, digest)),
+    containerStatuses: run.containers.map((c) => containerStatus(c, digest, initialized.status === 'False')),
   };
   if (run.init.length > 0) out.initContainerStatuses = run.init.map((i) => initStatus(i, digest));
   const generation = pod.metadata?.generation;

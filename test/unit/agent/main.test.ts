@@ -15,6 +15,8 @@ describe('agent/main', () => {
       caFile: undefined,
       secretsDir: '/var/run/secrets/stacked',
       maxBytes: 10 * 1024 ** 3,
+      oci: undefined,
+      fetch: undefined,
     });
   });
 
@@ -27,6 +29,8 @@ describe('agent/main', () => {
       caFile: '/ca.pem',
       secretsDir: '/s',
       maxBytes: 10 * 1024 ** 3,
+      oci: undefined,
+      fetch: undefined,
     });
     assert.deepEqual(
       parseAgentArgs(
@@ -42,8 +46,53 @@ describe('agent/main', () => {
         ],
         env,
       ),
-      { root: '/x', port: 0, host: '127.0.0.1', caFile: '/c', secretsDir: '/y', maxBytes: 5 },
+      {
+        root: '/x',
+        port: 0,
+        host: '127.0.0.1',
+        caFile: '/c',
+        secretsDir: '/y',
+        maxBytes: 5,
+        oci: undefined,
+        fetch: undefined,
+      },
     );
+  });
+
+  it('takes OCI access and a one-shot request', () => {
+    const args = parseAgentArgs(
+      [
+        '--oci-region=us-ashburn-1',
+        '--oci-endpoint=http://127.0.0.1:9',
+        '--oci-secret=oci-key',
+        '--fetch={}',
+      ],
+      {},
+    );
+    assert.deepEqual(args.oci, {
+      region: 'us-ashburn-1',
+      endpoint: 'http://127.0.0.1:9',
+      auth: 'apiKey',
+      secret: 'oci-key',
+    });
+    assert.equal(args.fetch, '{}');
+    assert.deepEqual(
+      parseAgentArgs(['--oci-auth=instancePrincipal'], { AGENT_OCI_REGION: 'eu-frankfurt-1' }).oci,
+      {
+        region: 'eu-frankfurt-1',
+        auth: 'instancePrincipal',
+      },
+    );
+    assert.throws(() => parseAgentArgs(['--oci-region=r'], {}), /--oci-secret is required/);
+    assert.throws(
+      () => parseAgentArgs(['--oci-region=r', '--oci-auth=resourcePrincipal', '--oci-secret=s'], {}),
+      /only for it/,
+    );
+    assert.throws(
+      () => parseAgentArgs(['--oci-region=r', '--oci-auth=password'], {}),
+      /--oci-auth must be one of/,
+    );
+    assert.throws(() => parseAgentArgs(['--oci-secret=s'], {}), /need --oci-region/);
   });
 
   it('refuses bad flags', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AgentError } from '../../../src/agent/errors.ts';
-import { archiveKind, checkName, parseFetchRequest } from '../../../src/agent/request.ts';
+import { archiveKind, checkName, parseFetchRequest, sourceId } from '../../../src/agent/request.ts';
 
 function bad(body: unknown, message: RegExp): void {
   assert.throws(
@@ -22,8 +22,12 @@ describe('agent/request', () => {
       100,
     );
     assert.equal(req.name, 'sql-v2_a.b');
-    assert.equal(req.uri.href, 'https://example.com/a/x.tar.gz?X-Sig=abc');
-    assert.equal(req.kind, 'tgz');
+    assert.deepEqual(req.source, {
+      type: 'https',
+      uri: new URL('https://example.com/a/x.tar.gz?X-Sig=abc'),
+      kind: 'tgz',
+    });
+    assert.equal(req.content, 'adapter', 'an adapter unless told otherwise');
     assert.equal(req.sha256, 'ab'.repeat(32), 'lower-cased');
     assert.equal(req.maxBytes, 5);
     assert.deepEqual(req.secret, { name: 'reg.creds', key: 'api_token' });
@@ -32,9 +36,30 @@ describe('agent/request', () => {
   it('defaults maxBytes and the secret key', () => {
     const req = parseFetchRequest({ name: 'a', uri: 'https://h/x.zip', secret: { name: 's' } }, 100);
     assert.equal(req.maxBytes, 100);
-    assert.equal(req.kind, 'zip');
+    assert.equal(req.source.type === 'https' && req.source.kind, 'zip');
     assert.equal(req.sha256, undefined);
     assert.deepEqual(req.secret, { name: 's', key: 'token' });
+  });
+
+  it('parses oci:// locations and Model Catalog ids', () => {
+    const oci = parseFetchRequest({ name: 'a', uri: 'oci://my-bucket@tenancyns/adapters/sql a/' }, 100);
+    assert.deepEqual(oci.source, {
+      type: 'objectStorage',
+      uri: 'oci://my-bucket@tenancyns/adapters/sql a/',
+      bucket: 'my-bucket',
+      namespace: 'tenancyns',
+      prefix: 'adapters/sql a/',
+    });
+    assert.equal(sourceId(oci.source), 'oci://my-bucket@tenancyns/adapters/sql a/');
+    const whole = parseFetchRequest({ name: 'a', uri: 'oci://b@ns' }, 100);
+    assert.equal(whole.source.type === 'objectStorage' && whole.source.prefix, '');
+    const pinned = parseFetchRequest({ name: 'a', uri: 'oci://b@ns/x/a.TGZ', sha256: 'a'.repeat(64) }, 100);
+    assert.equal(pinned.sha256, 'a'.repeat(64), 'one archive object can be pinned');
+    const id = 'ocid1.datasciencemodel.oc1.iad.amaaaaaabbbb';
+    const catalog = parseFetchRequest({ name: 'base', modelId: id, content: 'model' }, 100);
+    assert.deepEqual(catalog.source, { type: 'modelCatalog', modelId: id });
+    assert.equal(catalog.content, 'model');
+    assert.equal(sourceId(catalog.source), id);
   });
 
   it('finds the archive type from the path', () => {
@@ -70,5 +95,14 @@ describe('agent/request', () => {
     bad({ name: 'a', uri: 'https://h/x.tgz', secret: { name: 's', key: '..' } }, /secret.key/);
     bad({ name: 'a', uri: 'https://h/x.tgz', secret: { name: 's', key: 'a/b' } }, /secret.key/);
     bad({ name: 'a', uri: 'https://h/x.tgz', checksum: 'x' }, /unknown field\(s\): checksum/);
+    bad({ name: 'a', uri: 'oci://bucket/x' }, /oci:\/\/bucket@namespace\/prefix/);
+    bad(
+      { name: 'a', uri: 'oci://b@ns/folder/', sha256: 'a'.repeat(64) },
+      /sha256 applies to an oci:\/\/ uri naming one/,
+    );
+    bad({ name: 'a', uri: 'oci://b@ns/a.tgz', secret: { name: 's' } }, /secret applies to https uris only/);
+    bad({ name: 'a', modelId: 'ocid1.datasciencemodel.oc1.iad.x', uri: 'https://h/x.tgz' }, /not both/);
+    bad({ name: 'a', modelId: 'ocid1.bucket.oc1.iad.x' }, /modelId must be/);
+    bad({ name: 'a', uri: 'https://h/x.tgz', content: 'weights' }, /content must be/);
   });
 });

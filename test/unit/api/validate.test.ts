@@ -122,6 +122,26 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
       );
     });
 
+    it('admits OCI sources, with a checksum only for one archive object and never a token', () => {
+      const source = (src: NonNullable<StackedModelGroup['spec']['members']>[number]['source']) =>
+        validateModelGroup(group((g) => (g.spec.members![0]!.source = src)));
+      assert.ok(source({ uri: 'oci://b@ns/adapters/x/', maxBytes: 10 }).valid);
+      assert.ok(source({ uri: 'oci://b@ns/adapters/x.tar.gz', sha256: 'a'.repeat(64) }).valid);
+      assert.ok(source({ modelCatalog: {}, sha256: 'a'.repeat(64), maxBytes: 10 }).valid);
+      assert.match(
+        messages(source({ uri: 'oci://b@ns/adapters/x/', sha256: 'a'.repeat(64) })),
+        /sha256 with an oci:\/\/ uri needs the uri to name one \.tar\.gz, \.tgz or \.zip object/,
+      );
+      assert.match(
+        messages(source({ uri: 'oci://b@ns/x.zip', secretRef: { name: 's', key: 'token' } })),
+        /secretRef applies to an https:\/\/ uri only/,
+      );
+      assert.match(
+        messages(source({ huggingface: 'a/b', maxBytes: 10 })),
+        /apply to a uri or modelCatalog source only/,
+      );
+    });
+
     it('reports unknown fields by path', () => {
       const g = group() as StackedModelGroup & { spec: { colour?: string } };
       g.spec.colour = 'blue';
@@ -196,6 +216,31 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
       assert.match(
         messages(validateDeployment(deployment('deployment-vllm.yaml', (d) => (exp(d).name = 'sql-lora-1')))),
         /an experiment name must not be an inference key used by a variant/,
+      );
+    });
+
+    it('takes OCI access for the vllm fetch agent', () => {
+      const withOci = (oci: object) =>
+        validateDeployment(deployment('deployment-vllm.yaml', (d) => (d.spec.vllm!.oci = oci as never)));
+      assert.ok(
+        withOci({ region: 'us-ashburn-1', auth: { type: 'apiKey', secretRef: { name: 'k' } } }).valid,
+      );
+      assert.ok(withOci({ region: 'us-ashburn-1', auth: { type: 'workloadIdentity' } }).valid);
+      assert.match(
+        messages(
+          withOci({ region: 'us-ashburn-1', auth: { type: 'instancePrincipal', secretRef: { name: 'k' } } }),
+        ),
+        /not allowed for the other types/,
+      );
+      assert.match(
+        messages(
+          withOci({
+            region: 'us-ashburn-1',
+            endpoint: 'http://10.0.0.1',
+            auth: { type: 'resourcePrincipal' },
+          }),
+        ),
+        /endpoint must be an https:\/\/ URL/,
       );
     });
 

@@ -73,19 +73,34 @@ describe('StackedDeployment checks (pure)', () => {
     assert.equal(groupProblem(dep('deployment-vllm.yaml'), g), undefined);
   });
 
-  it('refuses sources the vllm backend cannot fetch yet, before any pod is touched', () => {
-    const g = group((x) => (x.spec.members![1]!.source = { uri: 'oci://adapters@ns/sql-lora-2/' }));
-    assert.equal(groupProblem(dep('deployment-vllm.yaml'), g)?.reason, 'SourceNotSupported');
-    assert.match(
-      groupProblem(dep('deployment-vllm.yaml'), g)!.message,
-      /sql-lora-2 use a source it cannot fetch yet/,
+  it('needs spec.vllm.oci for members or a base read from OCI, naming them, before any pod is touched', () => {
+    const g = group((x) => {
+      x.spec.members![1]!.source = { uri: 'oci://adapters@ns/sql-lora-2/' };
+      x.spec.baseModel.source = { modelCatalog: {} };
+    });
+    assert.deepEqual(groupProblem(dep('deployment-vllm.yaml'), g), {
+      ready: false,
+      reason: 'OciAccessMissing',
+      message:
+        'basemodel, sql-lora-2 read from OCI (oci:// or modelCatalog): set spec.vllm.oci (region and auth) so the fetch agent can reach it',
+    });
+    assert.equal(
+      groupProblem(dep('deployment-oci.yaml'), g),
+      undefined,
+      'the oci backend has its own access',
     );
-    assert.equal(groupProblem(dep('deployment-oci.yaml'), g), undefined);
+    const withAccess = dep('deployment-vllm.yaml', (d) => {
+      d.spec.vllm!.oci = {
+        region: 'us-ashburn-1',
+        auth: { type: 'apiKey', secretRef: { name: 'oci-api-key' } },
+      };
+    });
+    assert.equal(groupProblem(withAccess, g), undefined, 'the fetch agent reads them');
     const https = group((x) => (x.spec.members![1]!.source = { uri: 'https://h/a.tgz' }));
     assert.equal(
       groupProblem(dep('deployment-vllm.yaml'), https),
       undefined,
-      'https archives go through the agent',
+      'https archives need no OCI access',
     );
   });
 

@@ -46,16 +46,15 @@ function fixture() {
 
 /** What OCI would hand back for the deployment we asked for (plus fields the service adds). */
 function liveFrom(body: ds.models.CreateModelDeploymentDetails): ds.models.ModelDeployment {
-  const live = JSON.parse(JSON.stringify(body)) as ds.models.ModelDeployment;
+  // Through JSON like the wire: the service's enums arrive as plain strings (reference §8).
+  const live = JSON.parse(
+    JSON.stringify({ ...body, id: 'ocid1.datasciencemodeldeployment.oc1.iad.x', lifecycleState: 'ACTIVE' }),
+  ) as ds.models.ModelDeployment;
   const cfg = live.modelDeploymentConfigurationDetails as ds.models.ModelGroupDeploymentConfigurationDetails;
   const env =
     cfg.environmentConfigurationDetails as ds.models.OcirModelDeploymentEnvironmentConfigurationDetails;
   env.defaultEnvironmentVariables = { SERVICE_SET: '1' };
-  return {
-    ...live,
-    id: 'ocid1.datasciencemodeldeployment.oc1.iad.x',
-    lifecycleState: 'ACTIVE',
-  } as ds.models.ModelDeployment;
+  return live;
 }
 
 describe('oci desired state', () => {
@@ -67,8 +66,9 @@ describe('oci desired state', () => {
       ['basemodel', 'sql-lora-1', 'sql-lora-2'],
     );
     const body = createGroupDetails(d, g, want);
-    assert.equal(body.freeformTags?.[TAG_UID], UID);
-    assert.equal(body.freeformTags?.[TAG_MEMBERS], want.hash);
+    const tags = body.freeformTags ?? {};
+    assert.equal(tags[TAG_UID], UID);
+    assert.equal(tags[TAG_MEMBERS], want.hash);
     golden('create-model-group.yaml', body);
   });
 

@@ -8,7 +8,9 @@ import {
   buildService,
   claimsOf,
   adapterSource,
+  baseSource,
   directPath,
+  readsFromOci,
   mergeEnv,
   vllmArgs,
 } from '../../../../src/backends/vllm/desired.ts';
@@ -119,7 +121,6 @@ describe('vllm backend: desired state (pure)', () => {
     });
     const moved = adapterSource({ ...m, source: { ...m.source, uri: 'https://h/x2.tgz' } });
     assert.notEqual(moved?.path, src.path, 'a new source is a new folder, reloaded in place');
-    assert.equal(adapterSource({ inferenceKey: 'o', source: { uri: 'oci://b@ns/p' } }), undefined);
     const { d, g } = fixture();
     g.spec.members!.push(m);
     const pod = buildDeployment(d, g, { defaultImage: 'img', agentImage: 'agent' }).spec!.template.spec!;
@@ -137,6 +138,88 @@ describe('vllm backend: desired state (pure)', () => {
     assert.ok(
       !vllm?.volumeMounts?.some((v) => v.mountPath.startsWith('/var/run/secrets/stacked')),
       'vLLM never sees the secret',
+    );
+  });
+
+  it('fetches oci:// and Model Catalog members through the agent, which signs with spec.vllm.oci', () => {
+    const oci = adapterSource({ inferenceKey: 'o', source: { uri: 'oci://b@ns/p/' } });
+    assert.match(oci?.path ?? '', /^\/mnt\/fetched\/o-[0-9a-f]{10}$/);
+    assert.deepEqual(oci?.fetch, { name: oci?.path.slice('/mnt/fetched/'.length), uri: 'oci://b@ns/p/' });
+    const id = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaalora9';
+    const catalog = adapterSource({
+      inferenceKey: 'c',
+      modelId: id,
+      source: { modelCatalog: {}, maxBytes: 5 },
+    });
+    assert.deepEqual(catalog?.fetch, {
+      name: catalog?.path.slice('/mnt/fetched/'.length),
+      modelId: id,
+      maxBytes: 5,
+    });
+    assert.equal(readsFromOci({ uri: 'oci://b@ns/p/' }), true);
+    assert.equal(readsFromOci({ modelCatalog: {} }), true);
+    assert.equal(readsFromOci({ uri: 'https://h/a.tgz' }), false);
+
+    const { d, g } = fixture();
+    d.spec.vllm!.oci = { region: 'us-ashburn-1', auth: { type: 'apiKey', secretRef: { name: 'oci-key' } } };
+    const pod = buildDeployment(d, g, { defaultImage: 'img', agentImage: 'agent' }).spec!.template.spec!;
+    assert.equal(pod.initContainers, undefined, 'a direct base needs no init container');
+    const agent = pod.containers.find((c) => c.name === 'fetcher')!;
+    assert.deepEqual(agent.args?.slice(3), [
+      '--oci-region=us-ashburn-1',
+      '--oci-auth=apiKey',
+      '--oci-secret=oci-key',
+    ]);
+    assert.ok(
+      agent.volumeMounts?.some((v) => v.mountPath === '/var/run/secrets/stacked/oci-key' && v.readOnly),
+    );
+    assert.ok(
+      !pod.containers.some((c) => (c.env ?? []).some((e) => e.valueFrom?.secretKeyRef !== undefined)),
+      'never env',
+    );
+  });
+
+  it('fetches a base model from a uri or the Model Catalog in an init container, before vLLM starts', () => {
+    const { d, g } = fixture();
+    g.spec.baseModel.source = { modelCatalog: {}, maxBytes: 20 * 1024 ** 3 };
+    g.spec.members!.push({ inferenceKey: 'sql-oci', source: { uri: 'oci://adapters@ns/sql-oci/' } });
+    d.spec.vllm!.oci = {
+      region: 'us-ashburn-1',
+      endpoint: 'https://proxy.example',
+      auth: { type: 'apiKey', secretRef: { name: 'oci-key' } },
+    };
+    const built = buildDeployment(d, g, {
+      defaultImage: 'vllm/vllm-openai:v0.11.0',
+      agentImage: 'ghcr.io/stacked-dev/stacked-operator:0.1.0',
+    });
+    golden('deployment-fetched-base.golden.yaml', built);
+    const pod = built.spec!.template.spec!;
+    const base = baseSource(g.spec.baseModel)!;
+    assert.match(base.path, /^\/mnt\/model\/basemodel-[0-9a-f]{10}$/);
+    assert.equal(vllmArgs(d, g)[1], base.path, 'vLLM serves the fetched folder');
+    const init = pod.initContainers?.[0];
+    assert.ok(init);
+    assert.equal(init.name, 'fetch-model');
+    const request = JSON.parse(
+      init.args?.find((a) => a.startsWith('--fetch='))?.slice('--fetch='.length) ?? '{}',
+    );
+    assert.deepEqual(request, { ...base.fetch, content: 'model' });
+    assert.equal(request.modelId, 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase');
+    assert.deepEqual(
+      init.volumeMounts?.map((v) => v.mountPath),
+      ['/mnt/model', '/var/run/secrets/stacked/oci-key'],
+    );
+    const vllm = pod.containers.find((c) => c.name === 'vllm');
+    assert.ok(vllm?.volumeMounts?.some((v) => v.mountPath === '/mnt/model' && v.readOnly === true));
+    assert.ok(pod.volumes?.some((v) => v.name === 'model' && v.emptyDir !== undefined));
+    const https = fixture();
+    https.g.spec.baseModel.source = { uri: 'https://h/base.tgz', secretRef: { name: 'hub', key: 'token' } };
+    const httpsPod = buildDeployment(https.d, https.g, { defaultImage: 'img', agentImage: 'agent' }).spec!
+      .template.spec!;
+    assert.deepEqual(
+      httpsPod.initContainers?.[0]?.volumeMounts?.map((v) => v.mountPath),
+      ['/mnt/model', '/var/run/secrets/stacked/hub'],
+      'only the Secret the base needs',
     );
   });
 

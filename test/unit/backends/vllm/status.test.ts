@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { V1Deployment } from '@kubernetes/client-node';
-import { model } from '../../../../src/runtime/model.ts';
+import { type V1ContainerStatus, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { model, type Plain } from '../../../../src/runtime/model.ts';
 import type { Member } from '../../../../src/api/v1alpha1/modelgroup.ts';
-import type { PodView } from '../../../../src/backends/vllm/pods.ts';
+import { podView, type PodView } from '../../../../src/backends/vllm/pods.ts';
 import { desiredGate, gateUpdate, vllmStatus, type VllmFacts } from '../../../../src/backends/vllm/status.ts';
 import type { PodSync } from '../../../../src/backends/vllm/sync.ts';
 
@@ -22,6 +22,7 @@ function pod(name: string, extra: Partial<PodView> = {}): PodView {
     gate: undefined,
     restartCount: 0,
     unschedulable: undefined,
+    baseFetchFailed: undefined,
     ...extra,
   };
 }
@@ -124,6 +125,47 @@ describe('vllm backend: readiness gate and status (pure)', () => {
     const { verdict, status } = vllmStatus(facts([], { pods: [waiting] }), [], T0);
     assert.equal(verdict.reason, 'Unschedulable');
     assert.equal(cond(status.conditions, 'Available')?.status, 'False');
+  });
+
+  it('says why no replica starts when the base model cannot be fetched', () => {
+    const message = 'sha256 mismatch for base-1: expected 00, got ff';
+    const waiting = pod('p1', { containersReady: false, baseFetchFailed: message });
+    const { verdict, status } = vllmStatus(facts([], { pods: [waiting] }), [], T0);
+    assert.deepEqual(verdict, {
+      ready: false,
+      reason: 'BaseModelFetchFailed',
+      message: `the base model cannot be fetched: ${message}`,
+    });
+    assert.equal(cond(status.conditions, 'Degraded')?.reason, 'BaseModelFetchFailed');
+    assert.equal(
+      status.conditions?.find((c) => c.type === 'Available')?.message,
+      `the base model cannot be fetched: ${message}`,
+    );
+  });
+
+  it('reads the failure of the base model fetch from the pod', () => {
+    const p = (init: Plain<V1ContainerStatus>[]) =>
+      podView(
+        model(V1Pod, { metadata: { name: 'p', namespace: 'ml' }, status: { initContainerStatuses: init } }),
+        8000,
+      );
+    const failed: Plain<V1ContainerStatus> = {
+      name: 'fetch-model',
+      image: 'op',
+      imageID: '',
+      ready: false,
+      restartCount: 2,
+      state: { waiting: { reason: 'CrashLoopBackOff' } },
+      lastState: {
+        terminated: { exitCode: 1, message: 'GetObject oci://b@ns/x.tgz: 404 ObjectNotFound: gone\n' },
+      },
+    };
+    assert.equal(p([failed]).baseFetchFailed, 'GetObject oci://b@ns/x.tgz: 404 ObjectNotFound: gone');
+    const retrying = { ...failed, state: { running: {} } };
+    assert.equal(p([retrying]).baseFetchFailed, 'GetObject oci://b@ns/x.tgz: 404 ObjectNotFound: gone');
+    const done = { ...failed, state: { terminated: { exitCode: 0 } } };
+    assert.equal(p([done]).baseFetchFailed, undefined, 'it succeeded in the end');
+    assert.equal(p([]).baseFetchFailed, undefined);
   });
 
   it('is a fixed point at rest', () => {

@@ -1,0 +1,199 @@
+/**
+ * oci://bucket@namespace/prefix sources. A prefix that names one .tar.gz/.tgz/.zip object is that
+ * archive (downloaded and extracted like an https one, sha256 checked); any other prefix is a folder
+ * whose objects are written under the target folder by their names relative to it. Object names
+ * are checked like archive entries (no "..", no absolute names, no duplicates) before anything is
+ * written, and all of them together must fit in maxBytes.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { ObjectStorageClient, models } from 'oci-objectstorage';
+import { checkSha256, tooLarge } from './download.ts';
+import { type ArchiveEntry, planArchive, segments } from './entries.ts';
+import { badGateway, unacceptable } from './errors.ts';
+import { normalizeModes } from './extract.ts';
+import { Budget } from './meter.ts';
+import { ociCall, saveBody } from './oci-access.ts';
+import { type Content, REQUIRED_FILE, type Source, pathArchiveKind } from './request.ts';
+
+type ObjectStorageSource = Extract<Source, { type: 'objectStorage' }>;
+
+/** ListObjects' largest page. */
+const PAGE = 1000;
+/** An adapter is a handful of files, a base model a few hundred; more is a wrong prefix. */
+export const MAX_OBJECTS = 10_000;
+/** Objects downloaded at once. */
+const PARALLEL = 4;
+
+export interface OciFetch {
+  /** The folder name, for messages. */
+  name: string;
+  /** An empty staging folder owned by this fetch. */
+  tmp: string;
+  maxBytes: number;
+  sha256?: string;
+  content: Content;
+}
+
+/** What a fetch produced: the folder to install and what its marker records. */
+export interface Retrieved {
+  folder: string;
+  /** The archive's SHA-256, or for a folder of objects the digest of its manifest. */
+  sha256: string;
+  bytes: number;
+}
+
+/** Extracts an archive file the way every source does; see extract.ts. */
+export type Unpack = (kind: 'tgz' | 'zip', file: string) => Promise<string>;
+
+async function listAll(
+  client: ObjectStorageClient,
+  src: ObjectStorageSource,
+  prefix: string,
+  opts: { pages?: number } = {},
+): Promise<models.ObjectSummary[]> {
+  const objects: models.ObjectSummary[] = [];
+  let start: string | undefined;
+  let pages = 0;
+  do {
+    const res = await ociCall(`ListObjects oci://${src.bucket}@${src.namespace}/${prefix}`, () =>
+      client.listObjects({
+        namespaceName: src.namespace,
+        bucketName: src.bucket,
+        prefix,
+        fields: 'name,size,md5',
+        limit: PAGE,
+        ...(start !== undefined ? { start } : {}),
+      }),
+    );
+    objects.push(...res.listObjects.objects);
+    if (objects.length > MAX_OBJECTS) {
+      throw unacceptable(
+        `more than ${MAX_OBJECTS} objects under oci://${src.bucket}@${src.namespace}/${prefix}`,
+      );
+    }
+    start = res.listObjects.nextStartWith;
+    pages++;
+  } while (start !== undefined && pages !== opts.pages);
+  return objects;
+}
+
+/** Downloads one object into `dest`, checking its Content-MD5 when the service states one. */
+async function getObject(
+  client: ObjectStorageClient,
+  src: ObjectStorageSource,
+  objectName: string,
+  dest: string,
+  budget: Budget,
+) {
+  const what = `GetObject oci://${src.bucket}@${src.namespace}/${objectName}`;
+  const res = await ociCall(what, () =>
+    client.getObject({ namespaceName: src.namespace, bucketName: src.bucket, objectName }),
+  );
+  // Multipart objects carry no Content-MD5 (only a digest of their parts): nothing to compare then.
+  const expected = res.contentMd5 as string | undefined;
+  const saved = await saveBody(res.value, dest, budget, what, { md5: expected !== undefined });
+  if (expected !== undefined && saved.md5 !== expected) {
+    throw badGateway(`${what}: content MD5 ${saved.md5 ?? ''} differs from the stated ${expected}`);
+  }
+  return saved;
+}
+
+async function fetchArchive(
+  client: ObjectStorageClient,
+  src: ObjectStorageSource,
+  object: models.ObjectSummary,
+  kind: 'tgz' | 'zip',
+  req: OciFetch,
+  unpack: Unpack,
+): Promise<Retrieved> {
+  if (object.size !== undefined && object.size > req.maxBytes) throw tooLarge(req.name, req.maxBytes);
+  const file = join(req.tmp, 'archive');
+  const budget = new Budget(req.maxBytes, () => tooLarge(req.name, req.maxBytes));
+  const saved = await getObject(client, src, object.name, file, budget);
+  checkSha256(req.name, req.sha256, saved.sha256);
+  return { folder: await unpack(kind, file), sha256: saved.sha256, bytes: saved.bytes };
+}
+
+async function fetchFolder(
+  client: ObjectStorageClient,
+  src: ObjectStorageSource,
+  folderPrefix: string,
+  req: OciFetch,
+): Promise<Retrieved> {
+  const where = `oci://${src.bucket}@${src.namespace}/${folderPrefix}`;
+  const objects = await listAll(client, src, folderPrefix);
+  if (objects.length === 0) throw unacceptable(`${req.name}: no objects under ${where}`);
+  const total = objects.reduce((n, o) => n + (o.size ?? 0), 0);
+  if (total > req.maxBytes) {
+    throw unacceptable(
+      `${req.name}: the objects under ${where} total ${total} bytes, more than maxBytes ${req.maxBytes}`,
+    );
+  }
+  // Console "folders" are empty objects whose names end in "/" (the prefix itself among them).
+  const entries: (ArchiveEntry & { object: string })[] = objects
+    .map((o) => ({ o, path: o.name.slice(folderPrefix.length) }))
+    .filter(({ path }) => path !== '')
+    .map(({ o, path }) => ({
+      path,
+      type: path.endsWith('/') ? 'directory' : 'file',
+      size: o.size ?? 0,
+      object: o.name,
+    }));
+  const { prefix } = planArchive(entries, {
+    name: req.name,
+    maxExpandedBytes: req.maxBytes,
+    required: REQUIRED_FILE[req.content],
+    entryLabel: 'object',
+    where,
+  });
+  const dest = join(req.tmp, 'x');
+  await mkdir(dest, { recursive: true });
+  const budget = new Budget(req.maxBytes, () =>
+    unacceptable(`${req.name}: the objects under ${where} exceed maxBytes ${req.maxBytes}`),
+  );
+  const files = entries.filter((e) => e.type === 'file');
+  const digests = new Map<string, string>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let e = files[next++]; e !== undefined; e = files[next++]) {
+      // planArchive refused every name segments() cannot place inside the folder.
+      const rel = segments(e.path) ?? [];
+      const target = join(dest, ...rel);
+      await mkdir(dirname(target), { recursive: true });
+      digests.set(rel.join('/'), (await getObject(client, src, e.object, target, budget)).sha256);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+  for (const e of entries) {
+    if (e.type === 'directory') await mkdir(join(dest, ...(segments(e.path) ?? [])), { recursive: true });
+  }
+  await normalizeModes(dest);
+  // A stable digest of what was written: the same objects give the same value on every pod.
+  const manifest = [...digests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const sha256 = createHash('sha256')
+    .update(manifest.map(([path, digest]) => `${digest}  ${path}\n`).join(''))
+    .digest('hex');
+  return { folder: prefix === undefined ? dest : join(dest, prefix), sha256, bytes: budget.used };
+}
+
+/** Fetches an oci:// source into req.tmp and returns the folder to install. */
+export async function fetchObjectStorage(
+  client: ObjectStorageClient,
+  src: ObjectStorageSource,
+  req: OciFetch,
+  unpack: Unpack,
+): Promise<Retrieved> {
+  const kind = pathArchiveKind(src.prefix);
+  if (kind !== undefined) {
+    // Names sort by bytes, so an object named exactly the prefix comes first among those it begins.
+    const [first] = await listAll(client, src, src.prefix, { pages: 1 });
+    if (first?.name === src.prefix) return fetchArchive(client, src, first, kind, req, unpack);
+    if (req.sha256 !== undefined) {
+      throw unacceptable(`${req.name}: no object ${src.prefix} in oci://${src.bucket}@${src.namespace}`);
+    }
+  }
+  const folderPrefix = src.prefix === '' || src.prefix.endsWith('/') ? src.prefix : `${src.prefix}/`;
+  return fetchFolder(client, src, folderPrefix, req);
+}
