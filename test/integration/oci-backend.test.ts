@@ -176,6 +176,30 @@ describe('oci backend against the OCI emulator', function () {
     const reasons = (await eventsFor(cp, NS, 'sql-oci')).map((e) => e.reason);
     assert.ok(reasons.includes('LiveUpdate'), reasons.join(', '));
 
+    // A shape or count change cannot ride a LIVE update: it is a ZDT update of the same deployment.
+    await apply(deployment('sql-oci', 'sql', emu, (d) => (d.spec.oci!.infrastructure.instanceCount = 2)));
+    await eventually(
+      'two instances, Ready',
+      async () => {
+        const o = await getObject(cp, NS, 'sdep', 'sql-oci');
+        const m = emu.modelDeployments().find((x) => x.id === md.id);
+        const count = (
+          m?.modelDeploymentConfigurationDetails as unknown as {
+            infrastructureConfigurationDetails: { scalingPolicy: { instanceCount: number } };
+          }
+        ).infrastructureConfigurationDetails.scalingPolicy.instanceCount;
+        return count === 2 &&
+          condition(o, 'Ready')?.status === 'True' &&
+          o?.status?.observedGeneration === o?.metadata.generation
+          ? true
+          : undefined;
+      },
+      60_000,
+    );
+    const zdt = emu.requests().filter((r) => r.operation === 'UpdateModelDeployment');
+    assert.equal(zdt.length, 2, 'the LIVE update, then one ZDT update');
+    assert.equal(liveDeployments(uid).length, 1, 'still the same deployment');
+
     await remove('sdep', 'sql-oci');
     assert.deepEqual(liveDeployments(uid), [], 'the model deployment is deleted');
     assert.deepEqual(liveGroups(uid), [], 'every group this object made is deleted');
@@ -247,7 +271,21 @@ describe('oci backend against the OCI emulator', function () {
     const faulted = emu.requests().filter((r) => r.status >= 429).length;
     assert.ok(faulted > 0, 'faults were injected');
     emu.faults.clear();
-    await remove('sdep', 'flaky');
+
+    // Deletion outlives an outage: every call fails for a while, the finalizer holds the object.
+    emu.faults.set({ rate: 1, statuses: [503] });
+    await remove('sdep', 'flaky', false);
+    await new Promise((r) => setTimeout(r, 3000));
+    const held = await getObject(cp, NS, 'sdep', 'flaky');
+    assert.ok(held?.metadata.uid === uid, 'the object waits for OCI');
+    assert.equal(liveDeployments(uid).length, 1, 'nothing could be deleted yet');
+    emu.faults.clear();
+    await eventually(
+      'the object gone once OCI answers',
+      async () => ((await getObject(cp, NS, 'sdep', 'flaky')) === undefined ? true : undefined),
+      90_000,
+    );
+    assert.deepEqual(liveDeployments(uid), []);
     assert.deepEqual(liveGroups(uid), []);
   });
 
