@@ -200,7 +200,18 @@ describe('oci backend against the OCI emulator', function () {
     assert.equal(zdt.length, 2, 'the LIVE update, then one ZDT update');
     assert.equal(liveDeployments(uid).length, 1, 'still the same deployment');
 
+    const history = emu
+      .modelGroupVersionHistories()
+      .find((h) => h.id === ociStatus(updated)?.oci?.modelGroupVersionHistoryId);
+    assert.equal(history?.latestModelGroupId, newGroup.id, 'the version history leads to the new group');
+    assert.equal(newGroup.modelGroupVersionHistoryId, history?.id);
+
     await remove('sdep', 'sql-oci');
+    assert.equal(
+      emu.modelGroupVersionHistories().find((h) => h.id === history?.id)?.lifecycleState,
+      'DELETED',
+      'the version history is deleted last',
+    );
     assert.deepEqual(liveDeployments(uid), [], 'the model deployment is deleted');
     assert.deepEqual(liveGroups(uid), [], 'every group this object made is deleted');
   });

@@ -42,6 +42,14 @@ export function cel<T>(
   return r;
 }
 
+/**
+ * A transition rule: the field keeps its first value. Only the API server sees the old object, so
+ * the ajv twin passes; what it guards (resources in a cloud account) would otherwise be orphaned.
+ */
+export function immutable(field: string, why = 'delete and recreate the object instead'): CelRule {
+  return cel<unknown>('self == oldSelf', `${field} is immutable; ${why}`, () => true);
+}
+
 /** `x-kubernetes-validations` option for a TypeBox node. */
 export function rules(...r: CelRule[]): { 'x-kubernetes-validations': CelRule[] } {
   return { 'x-kubernetes-validations': r };

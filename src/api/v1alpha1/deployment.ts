@@ -5,16 +5,17 @@ import type { Plain } from '../../runtime/model.ts';
 import { OciAuth, OciEndpoint, OciRegion, OciSchema, OciStatusSchema } from './oci.ts';
 import {
   API_VERSION,
+  cel,
   Conditions,
+  immutable,
   InferenceKey,
   IntegerEnum,
   KubeObject,
   LocalObjectReference,
   ObjectMeta,
+  rules,
   StringEnum,
   StringMap,
-  cel,
-  rules,
 } from './common.ts';
 
 export const DEPLOYMENT_KIND = 'StackedDeployment';
@@ -259,6 +260,7 @@ export const DeploymentSpecSchema = Type.Object(
     modelGroupRef: LocalObjectReference('The StackedModelGroup to serve, in the same namespace.'),
     backend: StringEnum(BACKENDS, {
       description: 'vllm: pods in this cluster; oci: an OCI Data Science model deployment.',
+      ...rules(immutable('backend')),
     }),
     engine: EngineSchema,
     vllm: Type.Optional(VllmSchema),

@@ -191,13 +191,29 @@ export const OciSchema = Type.Object(
         'What to do when the OCI deployment changes behind our back: bring it back, or only report it.',
     }),
   },
-  { description: 'The OCI Data Science backend.', additionalProperties: false },
+  {
+    description: 'The OCI Data Science backend.',
+    additionalProperties: false,
+    // Where the resources live cannot change under them: OCI would need a move the operator does not do.
+    ...rules(
+      cel<unknown>(
+        'self.region == oldSelf.region && self.compartmentId == oldSelf.compartmentId && self.projectId == oldSelf.projectId',
+        'oci.region, oci.compartmentId and oci.projectId are immutable; delete and recreate the StackedDeployment instead',
+        () => true,
+      ),
+    ),
+  },
 );
 
 export const OciStatusSchema = Type.Object(
   {
     modelDeploymentId: Type.Optional(Type.String({ description: 'OCID of the model deployment.' })),
     modelGroupId: Type.Optional(Type.String({ description: 'OCID of the OCI model group now deployed.' })),
+    modelGroupVersionHistoryId: Type.Optional(
+      Type.String({
+        description: 'OCID of the OCI model group version history that lists every group made.',
+      }),
+    ),
     modelGroupHistory: Type.Optional(
       Type.Array(Type.String(), {
         maxItems: 64,
@@ -206,6 +222,12 @@ export const OciStatusSchema = Type.Object(
     ),
     lifecycleState: Type.Optional(Type.String({ description: 'Lifecycle state of the model deployment.' })),
     workRequestId: Type.Optional(Type.String({ description: 'The work request being tracked, if any.' })),
+    appliedConfig: Type.Optional(
+      Type.String({
+        description:
+          'Digest of the deployment configuration last applied; a live deployment that differs while this still matches the spec was changed in OCI.',
+      }),
+    ),
   },
   { description: 'What the oci backend created.' },
 );

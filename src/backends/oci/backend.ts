@@ -24,6 +24,8 @@ import {
   liveUpdateDetails,
   retryToken,
   stableJson,
+  versionHistoryDetails,
+  versionLabel,
   zdtUpdateDetails,
   type DesiredGroup,
   type GroupMember,
@@ -290,6 +292,46 @@ export class OciBackend {
     return { kind: 'settled', reason: 'Serving', message: 'the OCI resources match the spec' };
   }
 
+  /**
+   * The deployment's version history: by the id in status, else by the uid tag (a create whose
+   * answer was lost), else created with a deterministic retry token.
+   */
+  private async ensureHistory(
+    client: ds.DataScienceClient,
+    d: StackedDeployment,
+    pass: Pass,
+  ): Promise<string> {
+    const known = pass.oci.modelGroupVersionHistoryId;
+    if (known !== undefined) return known;
+    const found = (await this.ourHistories(client, d)).find((h) => stateOf(h) === 'ACTIVE');
+    if (found !== undefined) {
+      pass.oci.modelGroupVersionHistoryId = found.id;
+      return found.id;
+    }
+    const body = versionHistoryDetails(d);
+    const res = await client.createModelGroupVersionHistory({
+      createModelGroupVersionHistoryDetails: body,
+      opcRetryToken: retryToken(d.metadata.uid ?? '', 'model-group-version-history', body),
+    });
+    pass.oci.modelGroupVersionHistoryId = res.modelGroupVersionHistory.id;
+    return res.modelGroupVersionHistory.id;
+  }
+
+  private async ourHistories(
+    client: ds.DataScienceClient,
+    d: StackedDeployment,
+  ): Promise<ds.models.ModelGroupVersionHistorySummary[]> {
+    const oci = spec(d);
+    const out: ds.models.ModelGroupVersionHistorySummary[] = [];
+    for await (const h of client.listModelGroupVersionHistoriesRecordIterator({
+      compartmentId: oci.compartmentId,
+      projectId: oci.projectId,
+    })) {
+      if (h.freeformTags?.[TAG_UID] === d.metadata.uid && stateOf(h) !== 'DELETED') out.push(h);
+    }
+    return out;
+  }
+
   /** A work request in flight is polled until OCI sets timeFinished (the SDK waiter's own test). */
   private async trackWorkRequest(client: ds.DataScienceClient, pass: Pass): Promise<Step | undefined> {
     const id = pass.oci.workRequestId;
@@ -379,18 +421,24 @@ export class OciBackend {
   ): Promise<Step> {
     const sourceId = md === undefined ? undefined : deployedGroupId(md);
     let body: ds.models.CreateModelGroupDetails | ds.models.CloneModelGroupDetails | undefined;
+    await pass.protect();
+    const history = {
+      historyId: await this.ensureHistory(client, d, pass),
+      versionLabel: versionLabel(group),
+    };
     if (sourceId !== undefined) {
       const source = await getGroup(client, sourceId);
       if (source !== undefined && stateOf(source) === 'ACTIVE') {
-        body = cloneGroupDetails(d, group, want, {
-          id: source.id,
-          baseModelId: baseModelId(source) ?? '',
-          members: groupMembers(source),
-        });
+        body = cloneGroupDetails(
+          d,
+          group,
+          want,
+          { id: source.id, baseModelId: baseModelId(source) ?? '', members: groupMembers(source) },
+          history,
+        );
       }
     }
-    body ??= createGroupDetails(d, group, want);
-    await pass.protect();
+    body ??= createGroupDetails(d, group, want, history);
     const res = await client.createModelGroup({
       createBaseModelGroupDetails: body,
       opcRetryToken: retryToken(d.metadata.uid ?? '', 'model-group', body),
@@ -513,6 +561,18 @@ export class OciBackend {
       }
     }
     if (ours.length > 0) return { done: false, message: `deleting ${String(ours.length)} OCI model groups` };
+    // The history goes last: OCI keeps it while any of its groups still exists.
+    const histories = await this.ourHistories(client, d);
+    for (const h of histories) {
+      if (stateOf(h) === 'DELETING') continue;
+      try {
+        await client.deleteModelGroupVersionHistory({ modelGroupVersionHistoryId: h.id });
+        log.info('deleting OCI model group version history', { modelGroupVersionHistoryId: h.id });
+      } catch (err) {
+        if (!isOciNotFound(err)) throw err;
+      }
+    }
+    if (histories.length > 0) return { done: false, message: 'deleting the OCI model group version history' };
     return { done: true, message: 'no OCI resources left' };
   }
 }

@@ -70,10 +70,38 @@ function groupDisplayName(group: StackedModelGroup): string {
 }
 
 /** CREATE with the whole member list, the base first with its key, as the seed does. */
+/** Where a new group goes in the deployment's version history, and the label it carries there. */
+export interface HistoryPlacement {
+  historyId: string;
+  versionLabel: string;
+}
+
+/** The label a group version carries: which StackedModelGroup generation it was made from. */
+export function versionLabel(group: StackedModelGroup): string {
+  return `${group.metadata.name ?? ''} generation ${String(group.metadata.generation ?? 0)}`;
+}
+
+/**
+ * One version history per StackedDeployment: OCI then shows the groups it went through in order,
+ * and its latest group is where a rollback starts.
+ */
+export function versionHistoryDetails(d: StackedDeployment): ds.models.CreateModelGroupVersionHistoryDetails {
+  const oci = ociSpec(d);
+  const name = `${d.metadata.namespace ?? ''}/${d.metadata.name ?? ''}`;
+  return {
+    compartmentId: oci.compartmentId,
+    projectId: oci.projectId,
+    displayName: name,
+    description: `Model groups served by StackedDeployment ${name}`,
+    freeformTags: ownerTags(d),
+  };
+}
+
 export function createGroupDetails(
   d: StackedDeployment,
   group: StackedModelGroup,
   want: DesiredGroup,
+  history?: HistoryPlacement,
 ): ds.models.CreateModelGroupDetails {
   const oci = ociSpec(d);
   const details: ds.models.CreateModelGroupDetails = {
@@ -89,6 +117,10 @@ export function createGroupDetails(
     freeformTags: { ...ownerTags(d), [TAG_MEMBERS]: want.hash },
   };
   if (group.spec.description !== undefined) details.description = group.spec.description;
+  if (history !== undefined) {
+    details.modelGroupVersionHistoryId = history.historyId;
+    details.versionLabel = history.versionLabel;
+  }
   return details;
 }
 
@@ -114,6 +146,7 @@ export function cloneGroupDetails(
   group: StackedModelGroup,
   want: DesiredGroup,
   source: { id: string; baseModelId: string; members: readonly GroupMember[] },
+  history?: HistoryPlacement,
 ): ds.models.CloneModelGroupDetails | undefined {
   if (source.baseModelId !== want.baseModelId) return undefined;
   const { remove, insert } = memberPatch(source.members, want.members);
@@ -127,6 +160,10 @@ export function cloneGroupDetails(
     freeformTags: { ...ownerTags(d), [TAG_MEMBERS]: want.hash },
   };
   if (group.spec.description !== undefined) modify.description = group.spec.description;
+  if (history !== undefined) {
+    modify.modelGroupVersionHistoryId = history.historyId;
+    modify.versionLabel = history.versionLabel;
+  }
   const cloneSource: ds.models.CloneCreateFromModelGroupDetails = {
     modelGroupCloneSourceType: 'MODEL_GROUP',
     sourceId: source.id,
