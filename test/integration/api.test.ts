@@ -271,5 +271,27 @@ describe('API on a real API server', function () {
     for (const [name, build, message] of cases) {
       it(name, () => expectRejected(build(), message));
     }
+
+    it('refuses to move an existing deployment to another backend, region, compartment or project', async () => {
+      await apply(oci('moving', () => undefined));
+      await expectRejected(
+        oci('moving', (d) => (d.spec.oci!.compartmentId = 'ocid1.compartment.oc1..aaaaaaaaother')),
+        'oci.region, oci.compartmentId and oci.projectId are immutable',
+      );
+      await expectRejected(
+        oci('moving', (d) => (d.spec.oci!.region = 'us-phoenix-1')),
+        'oci.region, oci.compartmentId and oci.projectId are immutable',
+      );
+      await expectRejected(
+        sampleDeployment(
+          'deployment-vllm.yaml',
+          'moving',
+          (d) => (d.spec.modelGroupRef.name = 'sql-assistants'),
+        ),
+        'backend is immutable',
+      );
+      const kept = await apply(oci('moving', (d) => (d.spec.oci!.infrastructure.instanceCount = 2)));
+      assert.equal(kept.code, 0, `other changes stay allowed: ${kept.stderr}`);
+    });
   });
 });
