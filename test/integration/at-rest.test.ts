@@ -16,6 +16,8 @@ import {
   startOperator,
   type OperatorProcess,
 } from '../support/operator.ts';
+import { startOciEmulator, type OciEmulator } from '../support/oci-emulator.ts';
+import { apiKeySecret, makeApiKey } from '../support/oci-keys.ts';
 import { eventually, getObject, waitForReady } from '../support/wait.ts';
 
 const NS = 'at-rest-test';
@@ -32,6 +34,7 @@ describe('a cluster at rest', function () {
   let operator: OperatorProcess | undefined;
   let kubelet: Kubelet;
   let root: string;
+  let emu: OciEmulator;
 
   before(async function () {
     this.timeout(3_600_000);
@@ -47,11 +50,21 @@ describe('a cluster at rest', function () {
       hfRoot: join(root, 'hf'),
       namespaces: [NS],
     });
+    // And an oci deployment really serves, on the OCI emulator, so its polls are in the window too.
+    const key = makeApiKey();
+    emu = await startOciEmulator({
+      keys: { [key.keyId]: key.publicKeyPem },
+      models: ['base', 'lora1', 'lora2'].map((m) => `ocid1.datasciencemodel.oc1.iad.aaaaaaaa${m}`),
+    });
+    await kubectl(cp, ['apply', '-n', NS, '-f', '-'], {
+      input: JSON.stringify(apiKeySecret('oci-api-key', key)),
+    });
   });
 
   after(async () => {
     await operator?.stop();
     await kubelet.stop();
+    await emu.close();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -77,6 +90,10 @@ describe('a cluster at rest', function () {
       ),
       sampleDeployment('deployment-oci.yaml', 'rest-oci', (d) => (d.spec.modelGroupRef.name = 'rest-broken')),
       sampleDeployment('deployment-vllm.yaml', 'rest-orphan', (d) => (d.spec.modelGroupRef.name = 'nowhere')),
+      sampleDeployment('deployment-oci.yaml', 'rest-oci-live', (d) => {
+        d.spec.modelGroupRef.name = 'rest-ready';
+        d.spec.oci!.endpoint = emu.url;
+      }),
     ];
     for (const o of objects) await kubectl(cp, ['apply', '-n', NS, '-f', '-'], { input: JSON.stringify(o) });
     const names: [string, string][] = [
@@ -85,13 +102,15 @@ describe('a cluster at rest', function () {
       ['sdep', 'rest-vllm'],
       ['sdep', 'rest-oci'],
       ['sdep', 'rest-orphan'],
+      ['sdep', 'rest-oci-live'],
     ];
 
-    // A short re-verification interval, so the window sees many rounds of it.
-    const args = ['--leader-election-id=at-rest', '--adapter-verify-interval=5'];
+    // Short re-verification and OCI poll intervals, so the window sees many rounds of them.
+    const args = ['--leader-election-id=at-rest', '--adapter-verify-interval=5', '--oci-poll-interval=5'];
     operator = await startOperator(cp, { identity: 'at-rest-1', namespace: NS, extraArgs: args });
     await settled(names);
     await waitForReady(cp, NS, 'sdep', 'rest-vllm', 'True', undefined, 90_000);
+    await waitForReady(cp, NS, 'sdep', 'rest-oci-live', 'True', 'Serving', 90_000);
     await eventually(
       'both replicas serving',
       async () => {
@@ -109,6 +128,13 @@ describe('a cluster at rest', function () {
       'the audit log must show the lease renewals, or it is not counting this user',
     );
     assert.deepEqual(writes.filter((e) => !isLease(e)).map(describeWrite), [], 'writes at rest');
+    const ociCalls = emu.requests().filter((r) => r.at >= start);
+    assert.ok(ociCalls.length > 0, 'the OCI deployment was polled');
+    assert.deepEqual(
+      ociCalls.filter((r) => r.method !== 'GET').map((r) => r.operation),
+      [],
+      'mutating OCI calls at rest',
+    );
 
     // A new process starts from nothing in memory: level-triggered, it must find nothing to write.
     await operator.stop();
