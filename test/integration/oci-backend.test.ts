@@ -146,15 +146,21 @@ describe('oci backend against the OCI emulator', function () {
 
     // Add sql-lora-3, remove sql-lora-1: a CLONE with patches, a LIVE update, the old group deleted.
     await apply(group('sql', [2, 3]));
+    // Sampled all along: a LIVE update never takes the deployment out of service.
+    const unavailable: string[] = [];
     const updated = await eventually(
       'the deployment on a new group, Ready',
       async () => {
         const o = await getObject(cp, NS, 'sdep', 'sql-oci');
+        const available = condition(o, 'Available');
+        if (available?.status !== 'True') unavailable.push(available?.reason ?? 'none');
         const gid = ociStatus(o)?.oci?.modelGroupId;
         return gid !== firstGroup && condition(o, 'Ready')?.status === 'True' ? o : undefined;
       },
       60_000,
+      50,
     );
+    assert.deepEqual(unavailable, [], 'Available stayed True through the member change');
     const newGroup = emu.modelGroups().find((g) => g.id === ociStatus(updated)?.oci?.modelGroupId);
     assert.ok(newGroup, 'the new group');
     assert.equal(newGroup.createType, 'CLONE');
@@ -203,12 +209,13 @@ describe('oci backend against the OCI emulator', function () {
     const history = emu
       .modelGroupVersionHistories()
       .find((h) => h.id === ociStatus(updated)?.oci?.modelGroupVersionHistoryId);
-    assert.equal(history?.latestModelGroupId, newGroup.id, 'the version history leads to the new group');
-    assert.equal(newGroup.modelGroupVersionHistoryId, history?.id);
+    assert.ok(history, 'the version history in status');
+    assert.equal(history.latestModelGroupId, newGroup.id, 'the version history leads to the new group');
+    assert.equal(newGroup.modelGroupVersionHistoryId, history.id);
 
     await remove('sdep', 'sql-oci');
     assert.equal(
-      emu.modelGroupVersionHistories().find((h) => h.id === history?.id)?.lifecycleState,
+      emu.modelGroupVersionHistories().find((h) => h.id === history.id)?.lifecycleState,
       'DELETED',
       'the version history is deleted last',
     );

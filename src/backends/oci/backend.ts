@@ -149,11 +149,12 @@ export class OciBackend {
     // Preflight refuses a model without its OCID before the backend runs.
     if (want === undefined) return problem('ModelIdMissing', 'the oci backend needs modelId on every model');
 
-    const tracked = await this.trackWorkRequest(client, pass);
-    if (tracked !== undefined) return tracked;
-
+    // The deployment first: while a work request runs, status must still say what serves.
     await this.observeDeployment(client, d, pass);
     const md = pass.md;
+    if (md !== undefined) pass.oci.lifecycleState = stateOf(md);
+    const tracked = await this.trackWorkRequest(client, pass);
+    if (tracked !== undefined) return tracked;
     const observeOnly = oci.driftPolicy === 'Observe';
     if (md === undefined && pass.oci.modelDeploymentId !== undefined && observeOnly) {
       return problem(
@@ -332,7 +333,10 @@ export class OciBackend {
     return out;
   }
 
-  /** A work request in flight is polled until OCI sets timeFinished (the SDK waiter's own test). */
+  /**
+   * A work request in flight is polled until OCI sets timeFinished (the SDK waiter's own test). Not
+   * the SDK's waiter itself: it blocks for up to 20 minutes, and a reconcile worker must not.
+   */
   private async trackWorkRequest(client: ds.DataScienceClient, pass: Pass): Promise<Step | undefined> {
     const id = pass.oci.workRequestId;
     if (id === undefined) return undefined;
