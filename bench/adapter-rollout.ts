@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   KubeConfig,
   KubernetesObjectApi,
@@ -16,6 +15,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { writeAdapter } from '../test/support/adapters.ts';
+import { fmt, median, until } from './support.ts';
 import { startControlPlane } from '../test/support/controlplane.ts';
 import { startKubelet, type Kubelet } from '../test/support/kubelet.ts';
 import { installApi, startOperator } from '../test/support/operator.ts';
@@ -24,22 +24,6 @@ const LOAD_MS = Number(process.env.LOAD_MS ?? 200);
 const REPLICAS = Number(process.env.REPLICAS ?? 4);
 const RUNS = Number(process.env.RUNS ?? 7);
 const NS = 'bench';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 60_000,
-  everyMs = 5,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 function groupSpec(keys: string[]): KubernetesObject & { spec: unknown } {
   return {

@@ -17,6 +17,7 @@ import { startControlPlane } from '../test/support/controlplane.ts';
 import { startOciEmulator } from '../test/support/oci-emulator.ts';
 import { apiKeySecret, makeApiKey } from '../test/support/oci-keys.ts';
 import { installApi, startOperator } from '../test/support/operator.ts';
+import { fmt, median, until } from './support.ts';
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const POLL_S = Number(process.env.POLL_S ?? 2);
@@ -24,17 +25,6 @@ const REST_S = Number(process.env.REST_S ?? 10);
 const NS = 'bench-oci';
 const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';
 const lora = (n: number) => `ocid1.datasciencemodel.oc1.iad.aaaaaaaalora${String(n)}`;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');
-
-async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 function groupSpec(members: number[]): KubernetesObject & { spec: unknown } {
   return {
@@ -125,7 +115,12 @@ async function main(): Promise<void> {
       members = [...members.slice(1), next];
       const t0 = performance.now();
       await apply(groupSpec(members));
-      await until(`lora-${String(next)} deployed`, () => deployedKeys().includes(`lora-${String(next)}`));
+      await until(
+        `lora-${String(next)} deployed`,
+        () => deployedKeys().includes(`lora-${String(next)}`),
+        60_000,
+        2,
+      );
       times.push(performance.now() - t0);
       await sleep(300);
     }

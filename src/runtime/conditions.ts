@@ -86,3 +86,21 @@ export function findCondition(
 export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
   return findCondition(conditions, type)?.status === 'True';
 }
+
+/** Sets one boolean condition of an object at its generation; what both backends' status builders use. */
+export type BoolConditionSetter = (
+  conds: Condition[],
+  type: string,
+  status: boolean,
+  reason: string,
+  message: string,
+) => Condition[];
+
+export function conditionSetter(generation: number, now: Date): BoolConditionSetter {
+  return (conds, type, status, reason, message) =>
+    setCondition(
+      conds,
+      { type, status: status ? 'True' : 'False', reason, message, observedGeneration: generation },
+      now,
+    );
+}

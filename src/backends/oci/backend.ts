@@ -323,14 +323,13 @@ export class OciBackend {
     d: StackedDeployment,
   ): Promise<ds.models.ModelGroupVersionHistorySummary[]> {
     const oci = spec(d);
-    const out: ds.models.ModelGroupVersionHistorySummary[] = [];
-    for await (const h of client.listModelGroupVersionHistoriesRecordIterator({
-      compartmentId: oci.compartmentId,
-      projectId: oci.projectId,
-    })) {
-      if (h.freeformTags?.[TAG_UID] === d.metadata.uid && stateOf(h) !== 'DELETED') out.push(h);
-    }
-    return out;
+    return madeBy(
+      client.listModelGroupVersionHistoriesRecordIterator({
+        compartmentId: oci.compartmentId,
+        projectId: oci.projectId,
+      }),
+      d,
+    );
   }
 
   /**
@@ -386,16 +385,17 @@ export class OciBackend {
       }
     }
     const oci = spec(d);
-    for await (const s of client.listModelDeploymentsRecordIterator({
-      compartmentId: oci.compartmentId,
-      projectId: oci.projectId,
-    })) {
-      if (s.freeformTags?.[TAG_UID] !== d.metadata.uid || stateOf(s) === 'DELETED') continue;
-      const res = await client.getModelDeployment({ modelDeploymentId: s.id });
-      pass.md = res.modelDeployment;
-      pass.etag = res.etag;
-      return;
-    }
+    const [found] = await madeBy(
+      client.listModelDeploymentsRecordIterator({
+        compartmentId: oci.compartmentId,
+        projectId: oci.projectId,
+      }),
+      d,
+    );
+    if (found === undefined) return;
+    const res = await client.getModelDeployment({ modelDeploymentId: found.id });
+    pass.md = res.modelDeployment;
+    pass.etag = res.etag;
   }
 
   private async ourGroups(
@@ -403,13 +403,10 @@ export class OciBackend {
     d: StackedDeployment,
   ): Promise<ds.models.ModelGroupSummary[]> {
     const oci = spec(d);
-    const out: ds.models.ModelGroupSummary[] = [];
-    for await (const g of client.listModelGroupsRecordIterator({
-      compartmentId: oci.compartmentId,
-      projectId: oci.projectId,
-    })) {
-      if (g.freeformTags?.[TAG_UID] === d.metadata.uid && stateOf(g) !== 'DELETED') out.push(g);
-    }
+    const out = await madeBy(
+      client.listModelGroupsRecordIterator({ compartmentId: oci.compartmentId, projectId: oci.projectId }),
+      d,
+    );
     return out.sort((a, b) => timeOf(b.timeCreated) - timeOf(a.timeCreated));
   }
 
@@ -584,6 +581,18 @@ export class OciBackend {
 /** OCI's enums are open (unknown values pass through the SDK), so states are compared as strings. */
 function stateOf(o: { lifecycleState?: unknown } | undefined): string {
   return typeof o?.lifecycleState === 'string' ? o.lifecycleState : '';
+}
+
+/** The records of a list that this object made (its uid tag) and that still exist. */
+async function madeBy<T extends { freeformTags?: Record<string, string>; lifecycleState?: unknown }>(
+  records: AsyncIterable<T>,
+  d: StackedDeployment,
+): Promise<T[]> {
+  const out: T[] = [];
+  for await (const r of records) {
+    if (r.freeformTags?.[TAG_UID] === d.metadata.uid && stateOf(r) !== 'DELETED') out.push(r);
+  }
+  return out;
 }
 
 function spec(d: StackedDeployment): NonNullable<StackedDeployment['spec']['oci']> {

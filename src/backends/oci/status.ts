@@ -2,7 +2,7 @@
 import type { AdapterStatus, DeploymentStatus } from '../../api/v1alpha1/deployment.ts';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
 import type { Verdict } from '../../controllers/ready.ts';
-import { setCondition, type Condition } from '../../runtime/conditions.ts';
+import { conditionSetter, type Condition } from '../../runtime/conditions.ts';
 
 /** Where the reconcile step stands: still moving, settled, or stuck on something a user must fix. */
 export interface Step {
@@ -61,13 +61,7 @@ export function ociStatus(
   current: readonly Condition[],
   now: Date,
 ): { status: Omit<DeploymentStatus, 'observedGeneration'>; verdict: Verdict } {
-  const g = f.generation;
-  const set = (conds: Condition[], type: string, status: boolean, reason: string, message: string) =>
-    setCondition(
-      conds,
-      { type, status: status ? 'True' : 'False', reason, message, observedGeneration: g },
-      now,
-    );
+  const set = conditionSetter(f.generation, now);
   const md = f.deployment;
   const adapters = adapterStatuses(f);
   const serving = md !== undefined && SERVING.has(md.lifecycleState);

@@ -5,7 +5,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { AdapterStatus, DeploymentStatus } from '../../api/v1alpha1/deployment.ts';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
-import { setCondition, type Condition } from '../../runtime/conditions.ts';
+import { conditionSetter, setCondition, type Condition } from '../../runtime/conditions.ts';
 import type { Verdict } from '../../controllers/ready.ts';
 import { ADAPTERS_LOADED } from './names.ts';
 import type { PodView } from './pods.ts';
@@ -141,13 +141,7 @@ export function vllmStatus(
   const baseFetchMessage =
     baseFetch === undefined ? undefined : `the base model cannot be fetched: ${baseFetch}`;
   const allLoaded = adapters.every((a) => a.state === 'Loaded');
-  const g = f.generation;
-  const set = (conds: Condition[], type: string, status: boolean, reason: string, message: string) =>
-    setCondition(
-      conds,
-      { type, status: status ? 'True' : 'False', reason, message, observedGeneration: g },
-      now,
-    );
+  const set = conditionSetter(f.generation, now);
 
   let conds = [...current];
   const scaledToZero = f.desiredReplicas === 0;

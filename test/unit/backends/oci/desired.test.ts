@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dump } from 'js-yaml';
 import type * as ds from 'oci-datascience';
 import { withDefaults } from '../../../../src/api/v1alpha1/validate.ts';
 import {
@@ -18,17 +16,12 @@ import {
   retryToken,
   zdtUpdateDetails,
 } from '../../../../src/backends/oci/desired.ts';
+import { goldenFiles } from '../../../support/golden.ts';
 import { sampleDeployment, sampleGroup } from '../../../support/objects.ts';
 
 const testdata = join(import.meta.dirname, 'testdata');
 
-/** Compares with a golden file; UPDATE_GOLDEN=1 rewrites it (review the diff before committing). */
-function golden(name: string, value: unknown): void {
-  const file = join(testdata, name);
-  const text = dump(JSON.parse(JSON.stringify(value)), { lineWidth: 120, noRefs: true });
-  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
-  assert.equal(text, readFileSync(file, 'utf8'), `${name} differs; UPDATE_GOLDEN=1 to accept`);
-}
+const golden = goldenFiles(testdata);
 
 const UID = '5f0c7b7e-0000-4000-8000-0000000000aa';
 

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dump } from 'js-yaml';
 import { withDefaults } from '../../../../src/api/v1alpha1/validate.ts';
 import {
   buildDeployment,
@@ -16,18 +14,12 @@ import {
 } from '../../../../src/backends/vllm/desired.ts';
 import { dnsLabel } from '../../../../src/backends/vllm/names.ts';
 import { isSubset } from '../../../../src/runtime/apply.ts';
+import { goldenFiles } from '../../../support/golden.ts';
 import { sampleDeployment, sampleGroup } from '../../../support/objects.ts';
 
 const testdata = join(import.meta.dirname, 'testdata');
 
-/** Compares with a golden file; UPDATE_GOLDEN=1 rewrites it (review the diff before committing). */
-function golden(name: string, value: unknown): void {
-  const file = join(testdata, name);
-  // Through JSON: the builders use client-node model classes, which js-yaml will not dump.
-  const text = dump(JSON.parse(JSON.stringify(value)), { lineWidth: 120, noRefs: true });
-  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
-  assert.equal(text, readFileSync(file, 'utf8'), `${name} differs; UPDATE_GOLDEN=1 to accept`);
-}
+const golden = goldenFiles(testdata);
 
 function fixture() {
   const d = withDefaults(
