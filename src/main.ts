@@ -4,7 +4,9 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, parseConfig, usage, type Config } from './config.ts';
+import { OciMetrics } from './backends/oci/metrics.ts';
 import { setupControllers } from './controllers/setup.ts';
+import { captureSdkWarnings } from './oci/client.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { createLogger } from './runtime/logger.ts';
 import { Manager } from './runtime/manager.ts';
@@ -22,6 +24,8 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
 /** Runs the operator until a signal or a lost lease; resolves with the process exit code. */
 export async function runOperator(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel });
+  // Each failed OCI call is also reported by the reconcile that made it; the SDK's line is detail.
+  captureSdkWarnings((message) => logger.debug(message, { source: 'oci-sdk' }));
   const kc = loadKubeConfig(config.kubeconfig);
   const registry = createRegistry();
   const manager = new Manager({
@@ -49,6 +53,7 @@ export async function runOperator(config: Config): Promise<number> {
     logger,
     events: new EventRecorder({ kc, component: COMPONENT, logger }),
     metrics: new ControllerMetrics(registry),
+    ociMetrics: new OciMetrics(registry),
     namespace: config.namespace,
     workers: config.workers,
     defaultVllmImage: config.defaultVllmImage,

@@ -7,6 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { AUTH_TYPES, type OciAuthType } from '../oci/auth.ts';
+import { captureSdkWarnings } from '../oci/client.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { errorMessage } from './errors.ts';
 import type { OciAccess } from './oci-access.ts';
@@ -136,10 +137,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger();
-  // The OCI SDK reports retries and failures with console.warn: keep the logs JSON lines.
-  console.warn = (...parts: unknown[]) => {
-    logger.warn(parts.map(String).join(' '), { source: 'oci-sdk' });
-  };
+  captureSdkWarnings((message) => logger.warn(message, { source: 'oci-sdk' }));
   const opts: AgentOptions = {
     host: args.host,
     port: args.port,

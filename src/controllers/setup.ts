@@ -16,6 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { OciBackend } from '../backends/oci/backend.ts';
 import { secretClientFactory } from '../backends/oci/credentials.ts';
+import type { OciMetrics } from '../backends/oci/metrics.ts';
 import { PODS_BY_DEPLOYMENT, VllmBackend, podDeploymentKeys } from '../backends/vllm/backend.ts';
 import { AgentClient } from '../backends/vllm/agent-client.ts';
 import { VllmClient } from '../backends/vllm/client.ts';
@@ -39,6 +40,7 @@ export interface SetupOptions {
   logger: Logger;
   events: EventRecorder;
   metrics: ControllerMetrics;
+  ociMetrics?: OciMetrics;
   /** Watch one namespace, or every namespace when undefined. */
   namespace: string | undefined;
   workers: number;
@@ -149,7 +151,7 @@ export function setupControllers(opts: SetupOptions): void {
   });
 
   const oci = new OciBackend({
-    clients: secretClientFactory(core),
+    clients: secretClientFactory(core, opts.ociMetrics),
     events: opts.events,
     pollIntervalMs: opts.ociPollIntervalMs,
     progressIntervalMs: opts.ociProgressIntervalMs,

@@ -63,3 +63,14 @@ export function objectStorageClient(
 function stripSlash(u: string): string {
   return u.replace(/\/+$/, '');
 }
+
+/**
+ * The SDK writes retries and failures with console.warn (oci-common retrier.js), bypassing any logger
+ * one configures, which would put plain-text lines among our JSON logs. Its messages are already
+ * passed through its own sanitizer of sensitive headers.
+ */
+export function captureSdkWarnings(write: (message: string) => void): void {
+  console.warn = (...parts: unknown[]) => {
+    write(parts.map(String).join(' '));
+  };
+}

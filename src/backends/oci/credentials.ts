@@ -8,12 +8,13 @@ import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import { isNotFound } from '../../runtime/errors.ts';
 import { OciAuthError, apiKeyMaterial, authProvider, decodeSecretData } from '../../oci/auth.ts';
 import { dataScienceClient } from '../../oci/client.ts';
+import { instrumented, type OciMetrics } from './metrics.ts';
 
 export type ClientFactory = (d: StackedDeployment) => Promise<ds.DataScienceClient>;
 
 const CACHE_LIMIT = 256;
 
-export function secretClientFactory(core: CoreV1Api): ClientFactory {
+export function secretClientFactory(core: CoreV1Api, metrics?: OciMetrics): ClientFactory {
   const cache = new Map<string, ds.DataScienceClient>();
   return async (d) => {
     const oci = d.spec.oci;
@@ -37,7 +38,8 @@ export function secretClientFactory(core: CoreV1Api): ClientFactory {
     if (cached !== undefined) return cached;
     const material = data === undefined ? undefined : apiKeyMaterial(data, secretName ?? '');
     const provider = await authProvider(oci.auth.type, material);
-    const client = dataScienceClient(provider, { region: oci.region, endpoint: oci.endpoint });
+    const raw = dataScienceClient(provider, { region: oci.region, endpoint: oci.endpoint });
+    const client = metrics === undefined ? raw : instrumented(raw, metrics);
     if (cache.size >= CACHE_LIMIT) {
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
