@@ -14,7 +14,7 @@ import { type ArchiveEntry, planArchive, segments } from './entries.ts';
 import { badGateway, unacceptable } from './errors.ts';
 import { normalizeModes } from './extract.ts';
 import { Budget } from './meter.ts';
-import { ociCall, saveBody } from './oci-access.ts';
+import { nodeStream, ociCall, saveBody } from './oci-access.ts';
 import { type Content, REQUIRED_FILE, type Source, pathArchiveKind } from './request.ts';
 
 type ObjectStorageSource = Extract<Source, { type: 'objectStorage' }>;
@@ -79,21 +79,42 @@ async function listAll(
   return objects;
 }
 
-/** Downloads one object into `dest`, checking its Content-MD5 when the service states one. */
+/**
+ * Downloads one object into `dest`, checking its Content-MD5 when the service states one. Once
+ * `signal` aborts, the body is not (or no longer) saved: the download fails with the abort's reason.
+ */
 async function getObject(
   client: ObjectStorageClient,
   src: ObjectStorageSource,
   objectName: string,
   dest: string,
   budget: Budget,
+  signal?: AbortSignal,
 ) {
   const what = `GetObject oci://${src.bucket}@${src.namespace}/${objectName}`;
   const res = await ociCall(what, () =>
     client.getObject({ namespaceName: src.namespace, bucketName: src.bucket, objectName }),
   );
+  // The SDK takes no signal: a request already sent is answered, but its body is then dropped.
+  const body = nodeStream(res.value);
+  // Without an error: a web stream's cancel would reject unobserved with it. saveBody then fails with
+  // a premature close, which the caller ignores for the reason it aborted with.
+  const stop = (): void => {
+    body.destroy();
+  };
+  if (signal?.aborted === true) {
+    stop();
+    signal.throwIfAborted();
+  }
+  signal?.addEventListener('abort', stop, { once: true });
   // Multipart objects carry no Content-MD5 (only a digest of their parts): nothing to compare then.
   const expected = res.contentMd5 as string | undefined;
-  const saved = await saveBody(res.value, dest, budget, what, { md5: expected !== undefined });
+  let saved;
+  try {
+    saved = await saveBody(body, dest, budget, what, { md5: expected !== undefined });
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
   if (expected !== undefined && saved.md5 !== expected) {
     throw badGateway(`${what}: content MD5 ${saved.md5 ?? ''} differs from the stated ${expected}`);
   }
@@ -155,17 +176,34 @@ async function fetchFolder(
   );
   const files = entries.filter((e) => e.type === 'file');
   const digests = new Map<string, string>();
+  // The first failure stops every worker: none starts another object, a download under way is
+  // cut off, and the error is thrown only once all of them have settled, so nothing is written into
+  // req.tmp after this returns (the caller removes it, and may start the same name again).
+  const stop = new AbortController();
+  /** What the workers threw, the first (the one that stopped the others) first. */
+  const failures: unknown[] = [];
+  const stopped = (): boolean => stop.signal.aborted;
   let next = 0;
   const worker = async (): Promise<void> => {
-    for (let e = files[next++]; e !== undefined; e = files[next++]) {
-      // planArchive refused every name segments() cannot place inside the folder.
-      const rel = segments(e.path) ?? [];
-      const target = join(dest, ...rel);
-      await mkdir(dirname(target), { recursive: true });
-      digests.set(rel.join('/'), (await getObject(client, src, e.object, target, budget)).sha256);
+    try {
+      while (!stopped()) {
+        const e = files[next++];
+        if (e === undefined) return;
+        // planArchive refused every name segments() cannot place inside the folder.
+        const rel = segments(e.path) ?? [];
+        const target = join(dest, ...rel);
+        await mkdir(dirname(target), { recursive: true });
+        if (stopped()) return;
+        const saved = await getObject(client, src, e.object, target, budget, stop.signal);
+        digests.set(rel.join('/'), saved.sha256);
+      }
+    } catch (err) {
+      failures.push(err);
+      stop.abort(err);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+  await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+  if (failures.length > 0) throw failures[0];
   for (const e of entries) {
     if (e.type === 'directory') await mkdir(join(dest, ...(segments(e.path) ?? [])), { recursive: true });
   }

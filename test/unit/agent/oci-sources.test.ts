@@ -10,8 +10,9 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
+import { fetchObjectStorage } from '../../../src/agent/object-storage.ts';
 import { fetchOnce } from '../../../src/agent/once.ts';
-import type { OciAccess } from '../../../src/agent/oci-access.ts';
+import { type OciAccess, ociClients } from '../../../src/agent/oci-access.ts';
 import { type AgentServer, startAgentServer } from '../../../src/agent/server.ts';
 import { type ApiKey, apiKeySecret, makeApiKey } from '../../support/oci-keys.ts';
 import { type OciStorageEmulator, startOciStorageEmulator } from '../../support/oci-storage-emulator.ts';
@@ -298,6 +299,60 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
       const r = await post(a, { name: 'flaky', modelId: MODEL_ID });
       assert.equal(r.status, 200, r.body.error?.message);
       assert.ok(emu.requests.some((c) => c.status === 503));
+    } finally {
+      emu.faults.latencyMs = 0;
+    }
+  });
+
+  it('stops every download at the first failure and returns only once none writes any more', async () => {
+    // Many objects behind latency; one of them is gone by the time it is read (a real 404).
+    const files = Array.from({ length: 24 }, (_, i) => `many/w-${String(i).padStart(2, '0')}.bin`);
+    emu.putObject(NS, BUCKET, 'many/adapter_config.json', config);
+    for (const f of files) emu.putObject(NS, BUCKET, f, randomBytes(1024));
+    const client = await ociClients(access(), secretsDir).objectStorage();
+    const getObject = client.getObject.bind(client);
+    client.getObject = (r) =>
+      getObject(r.objectName === files[4] ? { ...r, objectName: 'many/vanished.bin' } : r);
+    const staging = join(dir, 'abort-staging');
+    await mkdir(staging);
+    const tmp = await mkdtemp(join(staging, 'many-'));
+    const isGet = (c: { method: string; url: string }) => c.method === 'GET' && c.url.includes('/o/many%2F');
+    const before = emu.requests.length;
+    emu.faults.latencyMs = 40;
+    try {
+      await assert.rejects(
+        fetchObjectStorage(
+          client,
+          {
+            type: 'objectStorage',
+            uri: `oci://${BUCKET}@${NS}/many/`,
+            namespace: NS,
+            bucket: BUCKET,
+            prefix: 'many/',
+          },
+          { name: 'many', tmp, maxBytes: 1 << 20, content: 'adapter' },
+          () => Promise.reject(new Error('no archive here')),
+        ),
+        (err: Error) => {
+          assert.match(
+            err.message,
+            /^GetObject oci:\/\/adapters@tenancyns\/many\/w-04\.bin: 404 ObjectNotFound: /,
+          );
+          return true;
+        },
+      );
+      const seen = emu.requests.slice(before);
+      assert.ok(
+        seen.every((c) => c.status !== 0),
+        'every request the fetch made was answered before it returned',
+      );
+      const gets = seen.filter(isGet).length;
+      assert.ok(gets < files.length, `stopped early (${gets} GETs for ${files.length + 1} objects)`);
+      // The caller discards its staging folder; nothing comes back or is fetched after that.
+      await rm(tmp, { recursive: true });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(emu.requests.slice(before).filter(isGet).length, gets, 'no GetObject after the failure');
+      assert.deepEqual(await readdir(staging), [], 'nothing written into the staging folder afterwards');
     } finally {
       emu.faults.latencyMs = 0;
     }
