@@ -2,6 +2,7 @@
  * OCI credentials, by the four ways a pod can hold them. Shared by the oci backend (which reads the
  * api-key Secret through the API) and the fetch agent (which gets it mounted as files).
  */
+import { createPrivateKey } from 'node:crypto';
 import * as common from 'oci-common';
 
 export const AUTH_TYPES = ['apiKey', 'workloadIdentity', 'instancePrincipal', 'resourcePrincipal'] as const;
@@ -37,6 +38,16 @@ export function apiKeyMaterial(data: Readonly<Record<string, string>>, secretNam
   const privateKey = data.privateKey ?? '';
   if (!privateKey.includes('PRIVATE KEY-----')) {
     throw new OciAuthError(`Secret "${secretName}": privateKey is not a PEM private key`);
+  }
+  // Read the key here, before the SDK does: given a wrong passphrase the SDK's key library throws
+  // again from an async callback nothing can catch, which would end the whole process.
+  try {
+    createPrivateKey({ key: privateKey, passphrase: data.passphrase ?? '' });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new OciAuthError(
+      `Secret "${secretName}": privateKey cannot be read (${typeof code === 'string' ? code : 'invalid key'}); check passphrase`,
+    );
   }
   const material: ApiKeyMaterial = {
     tenancy: (data.tenancy ?? '').trim(),

@@ -53,12 +53,14 @@ interface Pass {
   etag?: string;
   onTargetGroup: boolean;
   modelStates?: Map<string, string>;
+  /** The deployment was looked for in OCI this pass (found or not). */
+  observed: boolean;
   protect: () => Promise<void>;
 }
 
 const SERVING_STATES = new Set(['ACTIVE', 'NEEDS_ATTENTION']);
 /** Groups that can still be (or become) the one deployed. */
-const USABLE_GROUP = new Set(['CREATING', 'ACTIVE', 'FAILED']);
+const USABLE_GROUP = new Set(['CREATING', 'ACTIVE']);
 /** Groups a cleanup may delete now; CREATING and DELETING ones are waited for. */
 const DELETABLE_GROUP = new Set(['ACTIVE', 'FAILED', 'INACTIVE']);
 
@@ -84,7 +86,7 @@ export class OciBackend {
     log: Logger,
     protect: () => Promise<void>,
   ): Promise<BackendResult> {
-    const pass: Pass = { oci: { ...(d.status?.oci ?? {}) }, onTargetGroup: false, protect };
+    const pass: Pass = { oci: { ...(d.status?.oci ?? {}) }, onTargetGroup: false, observed: false, protect };
     let step: Step;
     try {
       const client = await this.opts.clients(d);
@@ -107,6 +109,8 @@ export class OciBackend {
                 onTargetGroup: pass.onTargetGroup,
               },
         modelStates: pass.modelStates,
+        observed: pass.observed,
+        previous: d.status,
         step,
         oci: pass.oci,
       },
@@ -151,6 +155,7 @@ export class OciBackend {
 
     // The deployment first: while a work request runs, status must still say what serves.
     await this.observeDeployment(client, d, pass);
+    pass.observed = true;
     const md = pass.md;
     if (md !== undefined) pass.oci.lifecycleState = stateOf(md);
     const tracked = await this.trackWorkRequest(client, pass);
@@ -169,21 +174,21 @@ export class OciBackend {
       );
     }
 
-    const ours = await this.ourGroups(client, d);
-    const target = ours.find(
-      (g) => g.freeformTags?.[TAG_MEMBERS] === want.hash && USABLE_GROUP.has(stateOf(g)),
-    );
+    const all = await this.ourGroups(client, d, true);
+    const ours = all.filter((g) => stateOf(g) !== 'DELETED');
+    const sameSet = all.filter((g) => g.freeformTags?.[TAG_MEMBERS] === want.hash);
+    const target = sameSet.find((g) => USABLE_GROUP.has(stateOf(g)));
     if (target === undefined) {
-      return this.createGroup(client, d, group, want, md, pass, log);
+      const failed = sameSet.filter((g) => stateOf(g) === 'FAILED');
+      if (failed.length > 0) return this.dropFailedGroups(client, failed, log);
+      // Groups of this set that are gone salt the token: a new attempt is a new create, not the
+      // replay of one OCI already answered (tokens live 24 h). So does the StackedModelGroup's uid,
+      // for a group deleted and made again with the same generation.
+      const salt = [group.metadata.uid ?? '', ...sameSet.map((g) => g.id).sort()].join(',');
+      return this.createGroup(client, d, group, want, md, salt, pass, log);
     }
     if (stateOf(target) === 'CREATING') {
       return progressing('CreatingModelGroup', `OCI model group ${target.id} is CREATING`);
-    }
-    if (stateOf(target) === 'FAILED') {
-      return problem(
-        'ModelGroupFailed',
-        `OCI model group ${target.id} FAILED: ${target.lifecycleDetails ?? 'no details'}`,
-      );
     }
 
     if (md === undefined) return this.createDeployment(client, d, group, target.id, pass, log);
@@ -349,7 +354,8 @@ export class OciBackend {
       }
       throw err;
     }
-    if (wr.timeFinished === undefined) {
+    // JSON null and absent both mean "not finished".
+    if (wr.timeFinished == null) {
       return progressing(
         'WorkRequestInProgress',
         `${wr.operationType} ${String(wr.percentComplete)}% done (${id})`,
@@ -358,6 +364,9 @@ export class OciBackend {
     delete pass.oci.workRequestId;
     const outcome: string = wr.status;
     if (outcome === 'FAILED') {
+      // What it carried did not happen: the next pass must see a spec not yet applied (and retry
+      // it), not an OCI that drifted from what we applied.
+      delete pass.oci.appliedConfig;
       const errors = await client.listWorkRequestErrors({ workRequestId: id });
       const text = errors.items.map((e) => `${e.code}: ${e.message}`).join('; ');
       return problem('WorkRequestFailed', `${wr.operationType} failed: ${text === '' ? 'no details' : text}`);
@@ -401,13 +410,39 @@ export class OciBackend {
   private async ourGroups(
     client: ds.DataScienceClient,
     d: StackedDeployment,
+    includeDeleted = false,
   ): Promise<ds.models.ModelGroupSummary[]> {
     const oci = spec(d);
     const out = await madeBy(
       client.listModelGroupsRecordIterator({ compartmentId: oci.compartmentId, projectId: oci.projectId }),
       d,
+      includeDeleted,
     );
     return out.sort((a, b) => timeOf(b.timeCreated) - timeOf(a.timeCreated));
+  }
+
+  /**
+   * A group that FAILED is deleted and the failure reported; the next poll (not this pass: no hot
+   * loop on a model OCI cannot load) makes a fresh one.
+   */
+  private async dropFailedGroups(
+    client: ds.DataScienceClient,
+    failed: readonly ds.models.ModelGroupSummary[],
+    log: Logger,
+  ): Promise<Step> {
+    for (const g of failed) {
+      try {
+        await client.deleteModelGroup({ modelGroupId: g.id });
+        log.info('deleted FAILED OCI model group', { modelGroupId: g.id });
+      } catch (err) {
+        if (!isOciNotFound(err) && ociFailure(err).status !== 409) throw err;
+      }
+    }
+    const first = failed[0];
+    return problem(
+      'ModelGroupFailed',
+      `OCI model group ${first?.id ?? ''} FAILED (${first?.lifecycleDetails ?? 'no details'}); deleted, retried at the next poll`,
+    );
   }
 
   /** CLONE of the deployed group when it has the same base (OCI keeps the lineage), else CREATE. */
@@ -417,6 +452,7 @@ export class OciBackend {
     group: StackedModelGroup,
     want: DesiredGroup,
     md: ds.models.ModelDeployment | undefined,
+    salt: string,
     pass: Pass,
     log: Logger,
   ): Promise<Step> {
@@ -442,7 +478,7 @@ export class OciBackend {
     body ??= createGroupDetails(d, group, want, history);
     const res = await client.createModelGroup({
       createBaseModelGroupDetails: body,
-      opcRetryToken: retryToken(d.metadata.uid ?? '', 'model-group', body),
+      opcRetryToken: retryToken(d.metadata.uid ?? '', 'model-group', body, salt),
     });
     pass.oci.workRequestId = res.opcWorkRequestId;
     const how = body.createType === 'CLONE' ? `CLONE of ${sourceId ?? ''}` : 'CREATE';
@@ -538,6 +574,7 @@ export class OciBackend {
     const pass: Pass = {
       oci: { ...(d.status?.oci ?? {}) },
       onTargetGroup: false,
+      observed: false,
       protect: () => Promise.resolve(),
     };
     await this.observeDeployment(client, d, pass);
@@ -583,14 +620,16 @@ function stateOf(o: { lifecycleState?: unknown } | undefined): string {
   return typeof o?.lifecycleState === 'string' ? o.lifecycleState : '';
 }
 
-/** The records of a list that this object made (its uid tag) and that still exist. */
+/** The records of a list that this object made (its uid tag); DELETED ones only when asked. */
 async function madeBy<T extends { freeformTags?: Record<string, string>; lifecycleState?: unknown }>(
   records: AsyncIterable<T>,
   d: StackedDeployment,
+  includeDeleted = false,
 ): Promise<T[]> {
   const out: T[] = [];
   for await (const r of records) {
-    if (r.freeformTags?.[TAG_UID] === d.metadata.uid && stateOf(r) !== 'DELETED') out.push(r);
+    if (r.freeformTags?.[TAG_UID] !== d.metadata.uid) continue;
+    if (includeDeleted || stateOf(r) !== 'DELETED') out.push(r);
   }
   return out;
 }

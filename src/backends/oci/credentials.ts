@@ -38,7 +38,15 @@ export function secretClientFactory(core: CoreV1Api, metrics?: OciMetrics): Clie
     if (cached !== undefined) return cached;
     const material = data === undefined ? undefined : apiKeyMaterial(data, secretName ?? '');
     const provider = await authProvider(oci.auth.type, material);
-    const raw = dataScienceClient(provider, { region: oci.region, endpoint: oci.endpoint });
+    let raw: ds.DataScienceClient;
+    try {
+      raw = dataScienceClient(provider, { region: oci.region, endpoint: oci.endpoint });
+    } catch (err) {
+      // The SDK parses the key and the region here; what it refuses is the user's to fix.
+      throw new OciAuthError(
+        `cannot build the OCI client: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
     const client = metrics === undefined ? raw : instrumented(raw, metrics);
     if (cache.size >= CACHE_LIMIT) {
       const oldest = cache.keys().next().value;

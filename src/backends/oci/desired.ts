@@ -9,6 +9,7 @@ import * as ds from 'oci-datascience';
 const UpdateType = ds.models.UpdateModelGroupDeploymentConfigurationDetails.UpdateType;
 import type { DeploymentSpec, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
+import { isSubset } from '../../runtime/apply.ts';
 
 export type OciSpec = NonNullable<DeploymentSpec['oci']>;
 
@@ -335,7 +336,8 @@ export function zdtUpdateDetails(
 /**
  * Names the fields where the live deployment differs from the spec (the group id aside: that is a
  * LIVE update of its own). Empty means in sync. Compares what we set, so service defaults the
- * response adds (defaultEnvironmentVariables, system data) never count as drift.
+ * response adds (defaultEnvironmentVariables, system data, infrastructure defaults) never count as
+ * drift; the environment variables are compared whole, since an extra one changes the container.
  */
 export function configDrift(
   live: ds.models.ModelDeployment,
@@ -350,7 +352,9 @@ export function configDrift(
     ds.models.ModelGroupDeploymentConfigurationDetails | undefined;
   const wantCfg =
     want.modelDeploymentConfigurationDetails as ds.models.ModelGroupDeploymentConfigurationDetails;
-  if (!sameJson(cfg?.infrastructureConfigurationDetails, wantCfg.infrastructureConfigurationDetails)) {
+  // A subset test: the service may fill in what we leave out (bandwidth, cool-down, shape config);
+  // counting those as drift would update the deployment on every poll.
+  if (!isSubset(wantCfg.infrastructureConfigurationDetails, cfg?.infrastructureConfigurationDetails)) {
     drift.push('infrastructure');
   }
   const env = ocirEnvironment(cfg?.environmentConfigurationDetails);
@@ -376,9 +380,10 @@ function ocirEnvironment(
 
 /** The group id a live deployment serves. */
 export function deployedGroupId(live: ds.models.ModelDeployment): string | undefined {
+  // Read defensively: a deployment changed in OCI to another deployment type has no group block.
   const cfg = live.modelDeploymentConfigurationDetails as
-    ds.models.ModelGroupDeploymentConfigurationDetails | undefined;
-  return cfg?.modelGroupConfigurationDetails.modelGroupId;
+    Partial<ds.models.ModelGroupDeploymentConfigurationDetails> | undefined;
+  return cfg?.modelGroupConfigurationDetails?.modelGroupId;
 }
 
 /**

@@ -44,6 +44,13 @@ export class OciTransientError extends Error {
   }
 }
 
+/** The SDK throws plain `{code, message}` objects for network errors, not Errors. */
 function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof Error) return err.message;
+  if (err !== null && typeof err === 'object') {
+    const { code, message } = err as { code?: unknown; message?: unknown };
+    const parts = [code, message].filter((x) => typeof x === 'string' || typeof x === 'number');
+    if (parts.length > 0) return parts.map(String).join(': ');
+  }
+  return String(err);
 }

@@ -2,7 +2,7 @@
 import type { AdapterStatus, DeploymentStatus } from '../../api/v1alpha1/deployment.ts';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
 import type { Verdict } from '../../controllers/ready.ts';
-import { conditionSetter, type Condition } from '../../runtime/conditions.ts';
+import { conditionSetter, type BoolConditionSetter, type Condition } from '../../runtime/conditions.ts';
 
 /** Where the reconcile step stands: still moving, settled, or stuck on something a user must fix. */
 export interface Step {
@@ -25,6 +25,13 @@ export interface OciFacts {
   };
   /** ListModelDeploymentModelStates by modelId; undefined when not read. */
   modelStates?: ReadonlyMap<string, string> | undefined;
+  /**
+   * Whether this pass read the deployment. When an error came first (credentials, an outage), what
+   * the last status said about the deployment still holds and is kept, not replaced by "none".
+   */
+  observed: boolean;
+  /** The status before this pass. */
+  previous?: Omit<DeploymentStatus, 'observedGeneration'> | undefined;
   step: Step;
   oci: NonNullable<DeploymentStatus['oci']>;
 }
@@ -34,16 +41,23 @@ const SERVING = new Set(['ACTIVE', 'UPDATING', 'NEEDS_ATTENTION']);
 
 function adapterStatuses(f: OciFacts): AdapterStatus[] {
   const instances = f.deployment?.instances ?? 0;
+  const before = new Map((f.previous?.adapters ?? []).map((a) => [a.inferenceKey, a]));
+  const serving = f.deployment !== undefined && SERVING.has(f.deployment.lifecycleState);
   return f.members.map((m) => {
     const raw = m.modelId === undefined ? undefined : f.modelStates?.get(m.modelId);
+    const last = before.get(m.inferenceKey);
+    // Model states are read only once settled; meanwhile (a LIVE or ZDT update) a member keeps the
+    // state it had, and only a new one is Loading.
+    const kept = f.modelStates === undefined && serving && last !== undefined ? last.state : undefined;
     const state: AdapterStatus['state'] =
       f.deployment === undefined
         ? 'Pending'
-        : raw === 'SUCCESS' && f.deployment.onTargetGroup
-          ? 'Loaded'
-          : raw === 'FAILED'
-            ? 'Failed'
-            : 'Loading';
+        : (kept ??
+          (raw === 'SUCCESS' && f.deployment.onTargetGroup
+            ? 'Loaded'
+            : raw === 'FAILED'
+              ? 'Failed'
+              : 'Loading'));
     const entry: AdapterStatus = {
       inferenceKey: m.inferenceKey,
       state,
@@ -51,7 +65,7 @@ function adapterStatuses(f: OciFacts): AdapterStatus[] {
       readyReplicas: instances,
     };
     if (m.modelId !== undefined) entry.modelId = m.modelId;
-    if (state === 'Failed') entry.message = 'OCI reports the model FAILED on the deployment';
+    if (state === 'Failed') entry.message = last?.message ?? 'OCI reports the model FAILED on the deployment';
     return entry;
   });
 }
@@ -62,6 +76,7 @@ export function ociStatus(
   now: Date,
 ): { status: Omit<DeploymentStatus, 'observedGeneration'>; verdict: Verdict } {
   const set = conditionSetter(f.generation, now);
+  if (!f.observed && current.some((c) => c.type === 'Available')) return unobserved(f, current, set);
   const md = f.deployment;
   const adapters = adapterStatuses(f);
   const serving = md !== undefined && SERVING.has(md.lifecycleState);
@@ -142,6 +157,32 @@ export function ociStatus(
   };
   if (md !== undefined) status.endpoint = `${md.url.replace(/\/+$/, '')}/predict`;
   return { status, verdict };
+}
+
+/**
+ * An error came before the deployment was read: what the last status said it serves still holds
+ * (Available, the adapters, the endpoint); only the step's own news is new.
+ */
+function unobserved(
+  f: OciFacts,
+  current: readonly Condition[],
+  set: BoolConditionSetter,
+): { status: Omit<DeploymentStatus, 'observedGeneration'>; verdict: Verdict } {
+  let conds = [...current];
+  conds =
+    f.step.kind === 'problem'
+      ? set(conds, 'Degraded', true, f.step.reason, f.step.message)
+      : set(conds, 'Degraded', false, 'AsExpected', 'nothing is failing');
+  conds =
+    f.step.kind === 'progressing'
+      ? set(conds, 'Progressing', true, f.step.reason, f.step.message)
+      : set(conds, 'Progressing', false, 'Complete', 'the OCI resources match the spec');
+  const status: Omit<DeploymentStatus, 'observedGeneration'> = {
+    ...(f.previous ?? {}),
+    conditions: conds,
+    oci: f.oci,
+  };
+  return { status, verdict: { ready: false, reason: f.step.reason, message: f.step.message } };
 }
 
 function titleCase(state: string): string {

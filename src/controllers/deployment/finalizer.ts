@@ -1,7 +1,7 @@
 /**
  * The finalizer that keeps an oci StackedDeployment until its OCI resources are gone. Patched with
- * a JSON patch guarded by a `test` of the list, so a concurrent change of finalizers is a 409
- * retry, never a lost entry.
+ * a JSON patch guarded by a `test` (of the list, or of the resourceVersion when there is none), so
+ * a concurrent change of finalizers fails the patch and is retried, never lost.
  */
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../api/v1alpha1/common.ts';
@@ -15,9 +15,14 @@ export function hasFinalizer(d: StackedDeployment, name = OCI_FINALIZER): boolea
 
 async function patchFinalizers(api: CustomObjectsApi, d: StackedDeployment, next: string[]): Promise<void> {
   const current = d.metadata.finalizers;
+  // `add` of the whole list would replace one the server has and the cache not yet: with no list to
+  // test, the resourceVersion is the precondition.
   const ops =
     current === undefined
-      ? [{ op: 'add', path: '/metadata/finalizers', value: next }]
+      ? [
+          { op: 'test', path: '/metadata/resourceVersion', value: d.metadata.resourceVersion },
+          { op: 'add', path: '/metadata/finalizers', value: next },
+        ]
       : [
           { op: 'test', path: '/metadata/finalizers', value: current },
           { op: 'replace', path: '/metadata/finalizers', value: next },

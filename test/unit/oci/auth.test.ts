@@ -83,3 +83,28 @@ describe('OCI credentials', () => {
     await assert.rejects(authProvider('apiKey', undefined), /auth type apiKey needs the api-key Secret/);
   });
 });
+
+describe('OCI credentials from an encrypted key', () => {
+  const encrypted = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    .privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'right' })
+    .toString();
+
+  it('takes the right passphrase', async () => {
+    const m = apiKeyMaterial({ ...full, privateKey: encrypted, passphrase: 'right' }, 'enc');
+    assert.ok((await authProvider('apiKey', m)) instanceof common.SimpleAuthenticationDetailsProvider);
+  });
+
+  it('refuses a wrong or missing passphrase as a condition, before the SDK can crash the process', () => {
+    for (const passphrase of ['wrong', undefined]) {
+      assert.throws(
+        () =>
+          apiKeyMaterial({ ...full, privateKey: encrypted, ...(passphrase ? { passphrase } : {}) }, 'enc'),
+        (e: unknown) =>
+          e instanceof OciAuthError &&
+          /^Secret "enc": privateKey cannot be read \(.+\); check passphrase$/.test(e.message) &&
+          !e.message.includes('right') &&
+          !e.message.includes('wrong'),
+      );
+    }
+  });
+});

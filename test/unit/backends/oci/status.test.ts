@@ -24,6 +24,7 @@ function facts(over: Partial<OciFacts> = {}): OciFacts {
     ]),
     step: { kind: 'settled', reason: 'Serving', message: 'ok' },
     oci: { modelDeploymentId: 'ocid1.md' },
+    observed: true,
     ...over,
   };
 }
@@ -118,6 +119,49 @@ describe('oci status', () => {
     assert.equal(verdict.reason, 'NotAuthenticated');
     assert.equal(findCondition(status.conditions, 'Available')?.status, 'True', 'it still serves');
     assert.equal(status.oci?.modelDeploymentId, 'ocid1.md');
+  });
+
+  it('keeps what the last status said the deployment serves when an error came before reading it', () => {
+    const serving = ociStatus(facts(), [], NOW).status;
+    const { status, verdict } = ociStatus(
+      facts({
+        observed: false,
+        deployment: undefined,
+        modelStates: undefined,
+        previous: serving,
+        step: { kind: 'problem', reason: 'NotAuthenticated', message: 'OCI rejected the credentials' },
+      }),
+      serving.conditions ?? [],
+      NOW,
+    );
+    assert.equal(verdict.reason, 'NotAuthenticated');
+    assert.equal(status.endpoint, serving.endpoint, 'the endpoint still serves');
+    assert.deepEqual(status.adapters, serving.adapters);
+    assert.equal(findCondition(status.conditions, 'Available')?.status, 'True');
+    assert.equal(findCondition(status.conditions, 'Degraded')?.reason, 'NotAuthenticated');
+  });
+
+  it("during an update keeps each member's last state, and only a new member is Loading", () => {
+    const before = ociStatus(facts(), [], NOW).status;
+    const { status } = ociStatus(
+      facts({
+        members: [...members, { inferenceKey: 'sql-lora-3', modelId: 'M3' }],
+        deployment: { lifecycleState: 'UPDATING', url: 'u', instances: 2, onTargetGroup: false },
+        modelStates: undefined,
+        previous: before,
+        step: { kind: 'progressing', reason: 'DeploymentUpdating', message: 'UPDATING' },
+      }),
+      before.conditions ?? [],
+      NOW,
+    );
+    assert.deepEqual(
+      status.adapters?.map((a) => [a.inferenceKey, a.state]),
+      [
+        ['sql-lora-1', 'Loaded'],
+        ['sql-lora-2', 'Loaded'],
+        ['sql-lora-3', 'Loading'],
+      ],
+    );
   });
 
   it('is a fixed point: the same facts give the same conditions', () => {
