@@ -146,6 +146,12 @@ describe('oci desired state', () => {
     const { d, g } = fixture();
     const live = liveFrom(createDeploymentDetails(d, g, 'G1'));
     assert.deepEqual(configDrift(live, d, g), []);
+    // What the service fills in on its own is not drift.
+    const cfg =
+      live.modelDeploymentConfigurationDetails as ds.models.ModelGroupDeploymentConfigurationDetails;
+    cfg.infrastructureConfigurationDetails.maximumBandwidthMbps = 10;
+    cfg.infrastructureConfigurationDetails.instanceConfiguration.subnetId = 'ocid1.subnet.oc1..s';
+    assert.deepEqual(configDrift(live, d, g), []);
     d.spec.oci!.infrastructure.instanceCount = 3;
     d.spec.oci!.container.image = 'iad.ocir.io/ns/vllm:0.7';
     d.spec.oci!.displayName = 'renamed';
