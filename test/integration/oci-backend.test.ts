@@ -307,6 +307,25 @@ describe('oci backend against the OCI emulator', function () {
     assert.deepEqual(liveGroups(uid), []);
   });
 
+  it('reports a model group that FAILED, deletes it and makes a fresh one at the next poll', async () => {
+    await start();
+    emu.outOfBand.failNextGroupCreates(1, 'model ocid1.datasciencemodel.oc1.iad.aaaaaaaalora4 is not ACTIVE');
+    await apply(group('failing', [4]));
+    await apply(deployment('failing', 'failing', emu));
+    const ready = await waitForReady(cp, NS, 'sdep', 'failing', 'True', 'Serving', 60_000);
+    const uid = ready.metadata.uid ?? '';
+    const made = emu.modelGroups().filter((g) => g.freeformTags['k8s-uid'] === uid);
+    assert.deepEqual(
+      made.map((g) => g.lifecycleState),
+      ['DELETED', 'ACTIVE'],
+      'the FAILED group deleted, a second one serving',
+    );
+    const reasons = (await eventsFor(cp, NS, 'failing')).map((e) => `${e.type}/${e.reason}`);
+    assert.ok(reasons.includes('Warning/ModelGroupFailed'), reasons.join(', '));
+    await remove('sdep', 'failing');
+    assert.deepEqual(liveGroups(uid), []);
+  });
+
   it('reports wrong credentials as a clear condition without a hot loop, and recovers when the Secret is fixed', async () => {
     await start();
     const wrong = makeApiKey('stranger');

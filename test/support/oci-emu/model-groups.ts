@@ -222,6 +222,13 @@ export function createModelGroup(store: Store, call: Call): Reply {
     delayMs: store.delays.groupCreateMs,
     finish: () => {
       if (group.lifecycleState !== 'CREATING') return `model group ${group.id} went ${group.lifecycleState}`;
+      if (store.failingGroupCreates.count > 0) {
+        store.failingGroupCreates.count--;
+        group.lifecycleState = 'FAILED';
+        group.lifecycleDetails = store.failingGroupCreates.details;
+        touch(rec, store.nowIso());
+        return store.failingGroupCreates.details;
+      }
       group.lifecycleState = 'ACTIVE';
       touch(rec, store.nowIso());
       return undefined;

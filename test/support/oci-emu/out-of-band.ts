@@ -48,5 +48,9 @@ export function outOfBand(store: Store): OutOfBand {
       }
       rec.memberStates.set(modelId, state);
     },
+    failNextGroupCreates(count: number, details: string): void {
+      store.failingGroupCreates.count = count;
+      store.failingGroupCreates.details = details;
+    },
   };
 }

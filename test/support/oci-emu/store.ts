@@ -52,6 +52,8 @@ export class Store {
   readonly workRequests = new Map<string, WorkRecord>();
   readonly models = new Set<string>();
   readonly created = { modelGroups: 0, modelDeployments: 0 };
+  /** Group creates that end FAILED instead of ACTIVE (a model the service cannot stack, say). */
+  readonly failingGroupCreates = { count: 0, details: '' };
   readonly #timers = new Set<NodeJS.Timeout>();
   #seq = 0;
   #closed = false;

@@ -269,6 +269,8 @@ export interface OutOfBand {
   updateDeployment(id: string, mutate: (d: ModelDeployment) => void): void;
   setDeploymentState(id: string, state: ModelDeploymentState, details?: string): void;
   setMemberState(deploymentId: string, modelId: string, state: MemberState): void;
+  /** The next `count` model group creates end FAILED with these lifecycleDetails. */
+  failNextGroupCreates(count: number, details: string): void;
 }
 
 export interface OciEmulator {
