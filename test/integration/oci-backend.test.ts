@@ -7,7 +7,7 @@ import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
 import type { ControlPlane } from '../support/controlplane.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { startOciEmulator, type OciEmulator } from '../support/oci-emulator.ts';
-import { apiKeySecret, makeApiKey, type ApiKey } from '../support/oci-keys.ts';
+import { apiKeySecret, makeApiKey, predict, type ApiKey } from '../support/oci-keys.ts';
 import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
 import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
 
@@ -143,6 +143,12 @@ describe('oci backend against the OCI emulator', function () {
     ).environmentConfigurationDetails.environmentVariables;
     assert.match(params.PARAMS ?? '', /--enable-lora --max-lora-rank 64/);
     assert.equal(params.VLLM_ALLOW_RUNTIME_LORA_UPDATING, 'true');
+    // The endpoint answers the seed's predict calls: by inference key, and by OCID.
+    const endpoint = ociStatus(ready)?.endpoint ?? '';
+    for (const model of ['sql-lora-1', 'sql-lora-2', 'basemodel', BASE, lora(1)]) {
+      assert.equal((await predict(key, endpoint, model)).status, 200, `predict ${model}`);
+    }
+    assert.equal((await predict(key, endpoint, 'sql-lora-3')).status, 404, 'not a member yet');
 
     // Add sql-lora-3, remove sql-lora-1: a CLONE with patches, a LIVE update, the old group deleted.
     await apply(group('sql', [2, 3]));
@@ -161,6 +167,8 @@ describe('oci backend against the OCI emulator', function () {
       50,
     );
     assert.deepEqual(unavailable, [], 'Available stayed True through the member change');
+    assert.equal((await predict(key, endpoint, 'sql-lora-3')).status, 200, 'the new member answers');
+    assert.equal((await predict(key, endpoint, 'sql-lora-1')).status, 404, 'the removed one does not');
     const newGroup = emu.modelGroups().find((g) => g.id === ociStatus(updated)?.oci?.modelGroupId);
     assert.ok(newGroup, 'the new group');
     assert.equal(newGroup.createType, 'CLONE');

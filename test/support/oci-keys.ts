@@ -1,6 +1,7 @@
 // An OCI API signing key as a user makes one: an RSA pair, its fingerprint, and the Secret the
 // operator reads (tenancy, user, fingerprint, privateKey, region).
 import { generateKeyPairSync } from 'node:crypto';
+import * as common from 'oci-common';
 import { keyFingerprint } from './oci-emu/signature.ts';
 
 export interface ApiKey {
@@ -43,4 +44,37 @@ export function apiKeySecret(name: string, key: ApiKey, region = 'us-ashburn-1')
       region,
     },
   };
+}
+
+/**
+ * POST to an OCI deployment's /predict, signed by the SDK's own signer like the seed's client (the
+ * SDK has no predict method). Returns the status and the parsed body.
+ */
+export async function predict(
+  key: ApiKey,
+  endpoint: string,
+  model: string,
+): Promise<{ status: number; body: unknown }> {
+  const headers = new Headers({ 'content-type': 'application/json' });
+  const body = JSON.stringify({
+    model,
+    prompt: '[user] Write a SQL query [/user] [assistant]',
+    max_tokens: 8,
+  });
+  const provider = new common.SimpleAuthenticationDetailsProvider(
+    key.tenancy,
+    key.user,
+    key.fingerprint,
+    key.privateKeyPem,
+    null,
+  );
+  await new common.DefaultRequestSigner(provider).signHttpRequest({
+    method: 'POST',
+    uri: endpoint,
+    headers,
+    body,
+  });
+  const res = await fetch(endpoint, { method: 'POST', headers, body });
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
 }
