@@ -76,6 +76,8 @@ export class VllmBackend {
   private readonly core: CoreV1Api;
   private readonly clock: () => Date;
   private readonly backoff = new PodBackoff();
+  /** The last sync of each pod incarnation, reported again while the pod backs off. */
+  private readonly lastSync = new Map<string, PodSync>();
 
   constructor(opts: VllmBackendOptions) {
     this.opts = opts;
@@ -100,9 +102,11 @@ export class VllmBackend {
       .byIndex(PODS_BY_DEPLOYMENT, `${ns}/${d.metadata.name ?? ''}`)
       .map((p) => podView(p, port));
     const nowMs = this.clock().getTime();
-    const syncs = await this.syncAdapters(pods, wantedAdapters(group), nowMs, log);
+    const { synced, waiting } = await this.syncAdapters(pods, wantedAdapters(group), nowMs, log);
     const now = this.clock();
-    await this.updateGates(d, pods, syncs, members.length, now, log);
+    // Gates and Events from this pass's syncs only: a backed-off pod's last result is old news.
+    await this.updateGates(d, pods, synced, members.length, now, log);
+    const syncs = [...synced, ...waiting];
 
     const { status, verdict } = vllmStatus(
       {
@@ -155,19 +159,24 @@ export class VllmBackend {
     }
   }
 
-  /** Syncs every serving pod that is not backing off; records failures for the backoff. */
+  /**
+   * Syncs every serving pod that is not backing off and records failures for the backoff; for the
+   * pods that are, hands back their last result.
+   */
   private async syncAdapters(
     pods: readonly PodView[],
     wanted: readonly WantedAdapter[],
     nowMs: number,
     log: Logger,
-  ): Promise<PodSync[]> {
-    const candidates = servingCandidates(pods).filter((p) => this.backoff.ready(backoffKey(p), nowMs));
+  ): Promise<{ synced: PodSync[]; waiting: PodSync[] }> {
+    const serving = servingCandidates(pods);
+    const candidates = serving.filter((p) => this.backoff.ready(backoffKey(p), nowMs));
     const clients = { vllm: this.opts.client, agent: this.opts.agent };
     const syncs = await mapLimit(candidates, this.opts.podConcurrency ?? 8, (p) =>
       syncPod(clients, p, wanted, this.opts.loadsPerPod ?? 4),
     );
     for (const s of syncs) {
+      this.lastSync.set(backoffKey(s.pod), s);
       if (s.error === undefined) {
         this.backoff.forget(backoffKey(s.pod));
         continue;
@@ -175,8 +184,16 @@ export class VllmBackend {
       const retryInMs = this.backoff.fail(backoffKey(s.pod), nowMs);
       log.warn('adapter sync failed; backing off', { pod: s.pod.name, error: s.error, retryInMs });
     }
-    this.backoff.retain(new Set(pods.map(backoffKey)));
-    return syncs;
+    const live = new Set(pods.map(backoffKey));
+    this.backoff.retain(live);
+    for (const k of this.lastSync.keys()) if (!live.has(k)) this.lastSync.delete(k);
+    // A pod that backs off keeps its last result in status (and its gate as it was) until the
+    // retry, rather than dropping out of the replica counts and flapping them.
+    const waiting = serving
+      .filter((p) => !candidates.includes(p))
+      .map((p) => this.lastSync.get(backoffKey(p)))
+      .filter((s): s is PodSync => s !== undefined);
+    return { synced: syncs, waiting };
   }
 
   /** Opens and closes the pods' readiness gates, and tells the user about lost adapters. */
