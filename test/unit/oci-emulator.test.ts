@@ -2,17 +2,11 @@
 // signing), so that what it accepts and refuses is what the operator's client will send.
 
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import * as common from 'oci-common';
 import * as ds from 'oci-datascience';
-import {
-  type OciEmulator,
-  type OciEmulatorOptions,
-  keyFingerprint,
-  startOciEmulator,
-} from '../support/oci-emulator.ts';
+import { type OciEmulator, type OciEmulatorOptions, startOciEmulator } from '../support/oci-emulator.ts';
+import { apiKeyProvider, makeApiKey, type ApiKey } from '../support/oci-keys.ts';
 
-const TENANCY = 'ocid1.tenancy.oc1..aaaaaaaatenancy';
 const USER = 'ocid1.user.oc1..aaaaaaaatester';
 const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
 const PROJECT = 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject';
@@ -26,37 +20,9 @@ const LOG = { logGroupId: 'ocid1.loggroup.oc1.iad.aaaaaaaaloggroup', logId: 'oci
 const IMAGE = 'iad.ocir.io/ociodscdev/dsmc/inferencing/odsc-vllm-serving:0.6.4.post1.1';
 const UpdateType = ds.models.UpdateModelGroupDeploymentConfigurationDetails.UpdateType;
 
-interface ApiKey {
-  user: string;
-  keyId: string;
-  fingerprint: string;
-  privateKeyPem: string;
-  publicKeyPem: string;
-}
-
-function makeKey(user = USER): ApiKey {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const fingerprint = keyFingerprint(publicKeyPem);
-  return {
-    user,
-    keyId: `${TENANCY}/${user}/${fingerprint}`,
-    fingerprint,
-    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    publicKeyPem,
-  };
-}
-
-function provider(key: ApiKey): common.SimpleAuthenticationDetailsProvider {
-  return new common.SimpleAuthenticationDetailsProvider(
-    TENANCY,
-    key.user,
-    key.fingerprint,
-    key.privateKeyPem,
-    null,
-    common.Region.US_ASHBURN_1,
-  );
-}
+/** Keys of users of the test tenancy; the emulator's callers are tester unless a test says. */
+const makeKey = (name = 'tester'): ApiKey => makeApiKey(name);
+const provider = (key: ApiKey) => apiKeyProvider(key, common.Region.US_ASHBURN_1);
 
 // Fast retries for the tests that let the SDK retry: its default waits 1, 2, 4 ... seconds.
 const QUICK_RETRY: common.RetryConfiguration = {
@@ -683,6 +649,12 @@ describe('OCI Data Science emulator: model deployments', () => {
     assert.equal(e.statusCode, 400);
     assert.equal(e.serviceCode, 'InvalidParameter');
     assert.match(e.message, /VLLM_ALLOW_RUNTIME_LORA_UPDATING_X/);
+    const other32 = await ociError(
+      client.createModelDeployment({
+        createModelDeploymentDetails: seedDeployment(groupId, { ABCDEFGHIJKLMNOPQRSTUVWXYZ_ABCDE: 'x' }),
+      }),
+    );
+    assert.equal(other32.statusCode, 400, 'only the seed key may have 32 characters');
     const big = await ociError(
       client.createModelDeployment({
         createModelDeploymentDetails: seedDeployment(groupId, { BIG: 'x'.repeat(2000) }),
@@ -1058,7 +1030,7 @@ describe('OCI Data Science emulator: signatures', () => {
   });
 
   it('a key the emulator does not know, or a registered keyId signed with another key, is 401', async () => {
-    const stranger = makeClient(emu, makeKey('ocid1.user.oc1..aaaaaaaastranger'));
+    const stranger = makeClient(emu, makeKey('stranger'));
     const e = await ociError(stranger.getModelGroup({ modelGroupId: groupId }));
     stranger.close();
     assert.equal(e.statusCode, 401);

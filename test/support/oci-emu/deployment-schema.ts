@@ -29,10 +29,11 @@ import type {
 } from './types.ts';
 
 const RESERVED_PORTS = [24224, 8446, 8447];
-// The SDK's doc comment says keys of 2-31 characters, yet Oracle's own stacked-inferencing payload
-// (the seed) sets VLLM_ALLOW_RUNTIME_LORA_UPDATING, 32 characters, which the service evidently takes:
-// the documented working payload wins, by exactly that one character.
-const ENV_KEY = /^[A-Za-z][A-Za-z0-9_]{1,31}$/;
+// Keys of 2-31 characters (reference §3), with one exception: Oracle's own stacked-inferencing
+// payload (the seed) sets VLLM_ALLOW_RUNTIME_LORA_UPDATING, 32 characters, so the service must take
+// that key; any other key of 32 or more is refused.
+const ENV_KEY = /^[A-Za-z][A-Za-z0-9_]{1,30}$/;
+const ENV_KEY_SEED_EXCEPTION = 'VLLM_ALLOW_RUNTIME_LORA_UPDATING';
 const ENV_MAX_BYTES = 2048;
 // OCIR hosts: <region-key>.ocir.io, <region>.ocir.io or ocir.<region>.oci.oraclecloud.com.
 const OCIR_IMAGE =
@@ -46,8 +47,8 @@ const port: Check = (v, at) => {
 
 const envKey: Check = (v, at) => {
   const k = v as string;
-  if (!ENV_KEY.test(k) || k.endsWith('_')) {
-    throw invalid(`${at} '${k}' must match [A-Za-z][A-Za-z0-9_]{1,31} and not end with '_'`);
+  if ((!ENV_KEY.test(k) && k !== ENV_KEY_SEED_EXCEPTION) || k.endsWith('_')) {
+    throw invalid(`${at} '${k}' must match [A-Za-z][A-Za-z0-9_]{1,30} and not end with '_'`);
   }
 };
 

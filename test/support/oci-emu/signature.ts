@@ -75,11 +75,10 @@ export function verifySignedRequest(
     .filter((n) => n !== '')
     .map((n) => n.toLowerCase());
   const method = (req.method ?? '').toUpperCase();
-  const required = ['(request-target)', 'host'];
+  // The SDK signs x-date, never date (reference §5): a signature over date alone is not one it makes.
+  const required = ['x-date', '(request-target)', 'host'];
   if (BODY_METHODS.has(method)) required.push('content-type', 'content-length', 'x-content-sha256');
   const missing = required.filter((n) => !names.includes(n));
-  const dateName = names.includes('x-date') ? 'x-date' : names.includes('date') ? 'date' : undefined;
-  if (!dateName) missing.push('x-date');
   if (missing.length > 0) return fail(`Required headers not signed: ${missing.join(' ')}`);
 
   const lines: string[] = [];
@@ -103,8 +102,8 @@ export function verifySignedRequest(
   }
   if (!good) return fail('The signature does not match the request');
 
-  const when = Date.parse(header(req, dateName ?? 'x-date') ?? '');
-  if (Number.isNaN(when)) return fail(`Header ${dateName ?? 'x-date'} is not a date`);
+  const when = Date.parse(header(req, 'x-date') ?? '');
+  if (Number.isNaN(when)) return fail('Header x-date is not a date');
   if (Math.abs(now - when) > MAX_SKEW_MS) {
     return fail(`Request date is more than 5 minutes away from the server's clock`);
   }
