@@ -8,17 +8,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  KubeConfig,
-  KubernetesObjectApi,
-  PatchStrategy,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { writeAdapter } from '../test/support/adapters.ts';
-import { fmt, median, until } from './support.ts';
-import { startControlPlane } from '../test/support/controlplane.ts';
+import { fmt, median, startBenchCluster, until } from './support.ts';
 import { startKubelet, type Kubelet } from '../test/support/kubelet.ts';
-import { installApi, startOperator } from '../test/support/operator.ts';
+import { startOperator } from '../test/support/operator.ts';
 
 const LOAD_MS = Number(process.env.LOAD_MS ?? 200);
 const REPLICAS = Number(process.env.REPLICAS ?? 4);
@@ -39,17 +33,10 @@ function groupSpec(keys: string[]): KubernetesObject & { spec: unknown } {
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'bench-'));
-  const cp = await startControlPlane();
+  const { cp, api, apply } = await startBenchCluster(NS);
   let kubelet: Kubelet | undefined;
   let operator: Awaited<ReturnType<typeof startOperator>> | undefined;
   try {
-    await installApi(cp);
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfigPath);
-    const api = KubernetesObjectApi.makeApiClient(kc);
-    const apply = (o: KubernetesObject) =>
-      api.patch(o, undefined, undefined, 'bench', true, PatchStrategy.ServerSideApply);
-    await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     const keys = Array.from({ length: 3 + RUNS }, (_, i) => `lora-${i + 1}`);
     for (const k of keys) writeAdapter(join(root, 'pvc', NS, 'adapters', k), 16);
     kubelet = await startKubelet({
@@ -69,7 +56,7 @@ async function main(): Promise<void> {
       kind: 'PersistentVolumeClaim',
       metadata: { name: 'adapters', namespace: NS },
       spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-    } as KubernetesObject);
+    });
     let members = keys.slice(0, 3);
     await apply(groupSpec(members));
     await apply({
@@ -77,7 +64,7 @@ async function main(): Promise<void> {
       kind: 'StackedDeployment',
       metadata: { name: 'bench', namespace: NS },
       spec: { modelGroupRef: { name: 'bench' }, backend: 'vllm', engine: {}, vllm: { replicas: REPLICAS } },
-    } as KubernetesObject);
+    });
     const k = kubelet;
     const sims = () =>
       k

@@ -7,17 +7,11 @@
  *   npm run bench:oci        (RUNS, POLL_S, REST_S override the defaults 7, 2, 10)
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  KubeConfig,
-  KubernetesObjectApi,
-  PatchStrategy,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
-import { startControlPlane } from '../test/support/controlplane.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { startOciEmulator } from '../test/support/oci-emulator.ts';
 import { apiKeySecret, makeApiKey } from '../test/support/oci-keys.ts';
-import { installApi, startOperator } from '../test/support/operator.ts';
-import { fmt, median, until } from './support.ts';
+import { startOperator } from '../test/support/operator.ts';
+import { fmt, median, startBenchCluster, until } from './support.ts';
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const POLL_S = Number(process.env.POLL_S ?? 2);
@@ -51,16 +45,9 @@ async function main(): Promise<void> {
       deploymentDeleteMs: 0,
     },
   });
-  const cp = await startControlPlane();
+  const { cp, apply } = await startBenchCluster(NS);
   let operator: Awaited<ReturnType<typeof startOperator>> | undefined;
   try {
-    await installApi(cp);
-    const kc = new KubeConfig();
-    kc.loadFromFile(cp.kubeconfigPath);
-    const api = KubernetesObjectApi.makeApiClient(kc);
-    const apply = (o: object) =>
-      api.patch(o, undefined, undefined, 'bench', true, PatchStrategy.ServerSideApply);
-    await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     await apply({ ...apiKeySecret('oci-api-key', key), metadata: { name: 'oci-api-key', namespace: NS } });
     operator = await startOperator(cp, {
       identity: 'bench-oci',

@@ -8,6 +8,7 @@ import { OciMetrics } from './backends/oci/metrics.ts';
 import { setupControllers } from './controllers/setup.ts';
 import { captureSdkWarnings } from './oci/client.ts';
 import { EventRecorder } from './runtime/events.ts';
+import { errorText } from './runtime/errors.ts';
 import { createLogger } from './runtime/logger.ts';
 import { Manager } from './runtime/manager.ts';
 import { ControllerMetrics, createRegistry } from './runtime/metrics.ts';
@@ -87,7 +88,7 @@ export async function runOperator(config: Config): Promise<number> {
     await manager.done;
     return 0;
   } catch (err) {
-    logger.error('stopped with an error', { error: err instanceof Error ? err.message : String(err) });
+    logger.error('stopped with an error', { error: errorText(err) });
     return 1;
   }
 }

@@ -21,10 +21,8 @@ export const unacceptable = (message: string): AgentError => new AgentError(422,
 /** The remote failed or could not be reached: worth retrying later. */
 export const badGateway = (message: string): AgentError => new AgentError(502, message);
 
-/** Text for an unknown thrown value. */
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+/** Text for an unknown thrown value (the operator's helper, under the agent's name for it). */
+export { errorText as errorMessage } from '../runtime/errors.ts';
 
 /**
  * A uri fit for logs and error messages: the query string of a pre-signed URL is a credential, so

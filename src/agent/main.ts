@@ -73,7 +73,7 @@ export function parseAgentArgs(
       },
     }));
   } catch (err) {
-    throw new AgentArgsError(err instanceof Error ? err.message : String(err));
+    throw new AgentArgsError(errorMessage(err));
   }
   const pick = (flag: string, envName?: string): string | undefined => {
     const fromEnv = envName === undefined ? undefined : env[envName];
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     server.close().then(
       () => logger.info('stopped'),
       (err: unknown) => {
-        logger.error('close failed', { error: err instanceof Error ? err.message : String(err) });
+        logger.error('close failed', { error: errorMessage(err) });
         process.exitCode = 1;
       },
     );

@@ -25,6 +25,8 @@ import { GROUP, VERSION } from '../api/v1alpha1/common.ts';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deployment.ts';
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
 import { Controller, generationChanged, ownerKeys } from '../runtime/controller.ts';
+import { findCondition } from '../runtime/conditions.ts';
+import { READY } from './ready.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -190,14 +192,32 @@ export function setupControllers(opts: SetupOptions): void {
     metrics: opts.metrics,
   });
   deploymentController.watch(deployments, undefined, generationChanged);
-  // A group's spec and its Ready verdict both matter to its deployments.
-  deploymentController.watch(groups, (g) => deployments.byIndex(DEPLOYMENTS_BY_GROUP, key(g)).map(key));
+  // A group's spec and its Ready verdict matter to its deployments; the rest of its status (which
+  // deployments serve each member, written after every deployment status change) does not, and a
+  // reconcile would cost pod calls or OCI reads for nothing.
+  deploymentController.watch(
+    groups,
+    (g) => deployments.byIndex(DEPLOYMENTS_BY_GROUP, key(g)).map(key),
+    specOrReadyChanged,
+  );
   // What the vllm backend owns: a changed or deleted child, and every pod transition, re-syncs.
   const ownedBy = ownerKeys('StackedDeployment', GROUP);
   deploymentController.watch(workloads, ownedBy);
   deploymentController.watch(services, ownedBy);
   deploymentController.watch(pods, podDeploymentKeys);
   opts.manager.addController(deploymentController);
+}
+
+function specOrReadyChanged(oldGroup: StackedModelGroup | undefined, group: StackedModelGroup): boolean {
+  if (generationChanged(oldGroup, group)) return true;
+  const before = findCondition(oldGroup?.status?.conditions, READY);
+  const after = findCondition(group.status?.conditions, READY);
+  return (
+    before?.status !== after?.status ||
+    before?.reason !== after?.reason ||
+    before?.message !== after?.message ||
+    before?.observedGeneration !== after?.observedGeneration
+  );
 }
 
 function key(o: KubernetesObject): string {

@@ -4,6 +4,7 @@
  */
 import { createPrivateKey } from 'node:crypto';
 import * as common from 'oci-common';
+import { errorText } from '../runtime/errors.ts';
 
 export const AUTH_TYPES = ['apiKey', 'workloadIdentity', 'instancePrincipal', 'resourcePrincipal'] as const;
 export type OciAuthType = (typeof AUTH_TYPES)[number];
@@ -126,8 +127,4 @@ async function guardAsync<T>(what: string, build: () => Promise<T>): Promise<T> 
   } catch (err) {
     throw new OciAuthError(`${what} credentials unavailable: ${errorText(err)}`);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -75,3 +75,17 @@ export function errorMeta(err: unknown): { error: string; code?: number; reason?
   if (status?.reason !== undefined) out.reason = status.reason;
   return out;
 }
+
+/**
+ * Text of any thrown value: an Error's message; for the plain `{code, message}` objects some
+ * libraries throw (the OCI SDK on network failures), both; String() otherwise.
+ */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  const code = field(err, 'code');
+  const message = field(err, 'message');
+  if (typeof message === 'string') {
+    return typeof code === 'string' || typeof code === 'number' ? `${String(code)}: ${message}` : message;
+  }
+  return String(err);
+}

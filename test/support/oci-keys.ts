@@ -29,6 +29,21 @@ export function makeApiKey(name = 'operator'): ApiKey {
   };
 }
 
+/** The SDK's signer for this key, as a client outside the operator would build it. */
+export function apiKeyProvider(
+  key: ApiKey,
+  region?: common.Region,
+): common.SimpleAuthenticationDetailsProvider {
+  return new common.SimpleAuthenticationDetailsProvider(
+    key.tenancy,
+    key.user,
+    key.fingerprint,
+    key.privateKeyPem,
+    null,
+    region,
+  );
+}
+
 /** The api-key Secret as `kubectl apply` takes it. */
 export function apiKeySecret(name: string, key: ApiKey, region = 'us-ashburn-1'): object {
   return {
@@ -61,13 +76,7 @@ export async function predict(
     prompt: '[user] Write a SQL query [/user] [assistant]',
     max_tokens: 8,
   });
-  const provider = new common.SimpleAuthenticationDetailsProvider(
-    key.tenancy,
-    key.user,
-    key.fingerprint,
-    key.privateKeyPem,
-    null,
-  );
+  const provider = apiKeyProvider(key);
   await new common.DefaultRequestSigner(provider).signHttpRequest({
     method: 'POST',
     uri: endpoint,

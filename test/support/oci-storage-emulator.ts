@@ -3,11 +3,13 @@
 // (`/20190101/models/{modelId}/artifact/content`), answering in the services' shapes, headers and error
 // codes. Every request must carry a valid OCI signature from a registered key (the real SDK signs
 // them); unsigned or badly signed requests get 401 NotAuthenticated. Faults: latency, and 503s.
+import { buffer } from 'node:stream/consumers';
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiKey } from './oci-keys.ts';
+import { ApiError } from './oci-emu/errors.ts';
 import { verifySignedRequest } from './oci-emu/signature.ts';
 
 interface StoredObject {
@@ -45,16 +47,6 @@ export interface OciStorageEmulator {
     unavailable(count?: number): void;
   };
   close(): Promise<void>;
-}
-
-class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
 }
 
 /** Fields a ListObjects summary may carry, named by the `fields` query parameter. */
@@ -248,11 +240,10 @@ export async function startOciStorageEmulator(opts: EmulatorOptions = {}): Promi
       status: 0,
     };
     requests.push(seen);
-    const chunks: Buffer[] = [];
-    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    const body = await buffer(req);
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     try {
-      const verdict = verifySignedRequest(req, Buffer.concat(chunks), keys, strict);
+      const verdict = verifySignedRequest(req, body, keys, strict);
       if (!verdict.ok) throw new ApiError(401, 'NotAuthenticated', verdict.message);
       if (verdict.keyId !== undefined) seen.keyId = verdict.keyId;
       if (unavailable > 0) {

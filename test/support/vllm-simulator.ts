@@ -17,6 +17,7 @@
 //   - `loadLatencyMs` and `pauseLoads()` act in the engine step (inside the per-name lock, after the
 //     400 pre-checks); the 400s for an empty or duplicate name are immediate, as in vLLM.
 
+import { buffer } from 'node:stream/consumers';
 import { existsSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,7 +48,6 @@ import {
   isStr,
   nullable,
   parseJsonBody,
-  readBody,
   sendEmpty,
   sendError,
   sendJson,
@@ -350,7 +350,7 @@ export class VllmSimulator {
     res: ServerResponse,
     spec: Record<string, FieldSpec>,
   ): Promise<Record<string, unknown> | undefined> {
-    const parsed = parseJsonBody(req, await readBody(req));
+    const parsed = parseJsonBody(req, await buffer(req));
     if (!parsed.ok) {
       sendError(res, 400, parsed.error);
       return undefined;

@@ -4,7 +4,7 @@
  * upgrade, or written while validation was relaxed, still reach us and must become a clear condition
  * rather than a crash. The CEL rules run here through their TypeScript twins (see `cel()`).
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { TSchema } from 'typebox';
 import type { CelRule } from './common.ts';
@@ -101,19 +101,27 @@ export function formatIssues(issues: readonly ValidationIssue[]): string {
   return issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
 }
 
-const defaultingAjv = new Ajv({ strict: false, useDefaults: true, allErrors: true });
-addFormats(defaultingAjv, ['date-time', 'int64', 'int32']);
-const defaulters = {
-  StackedModelGroup: defaultingAjv.compile(StackedModelGroupSchema),
-  StackedDeployment: defaultingAjv.compile(StackedDeploymentSchema),
+const DEFAULTED_SCHEMAS = {
+  StackedModelGroup: StackedModelGroupSchema,
+  StackedDeployment: StackedDeploymentSchema,
 };
+type DefaultedKind = keyof typeof DEFAULTED_SCHEMAS;
+const defaulters = new Map<DefaultedKind, ValidateFunction>();
 
 /**
  * A copy of `obj` with the schema's defaults filled in, as the API server stores it. For tests and
- * tools that build objects without a server; the operator itself reads defaulted objects.
+ * tools that build objects without a server; the operator itself reads defaulted objects, so the
+ * defaulting validators are compiled on first use, not at the operator's start.
  */
-export function withDefaults<T>(kind: keyof typeof defaulters, obj: T): T {
+export function withDefaults<T>(kind: DefaultedKind, obj: T): T {
+  let defaulter = defaulters.get(kind);
+  if (defaulter === undefined) {
+    const ajv = new Ajv({ strict: false, useDefaults: true, allErrors: true });
+    addFormats(ajv, ['date-time', 'int64', 'int32']);
+    defaulter = ajv.compile(DEFAULTED_SCHEMAS[kind]);
+    defaulters.set(kind, defaulter);
+  }
   const copy = structuredClone(obj);
-  defaulters[kind](copy);
+  defaulter(copy);
   return copy;
 }

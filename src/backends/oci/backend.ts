@@ -16,14 +16,15 @@ import {
   TAG_MEMBERS,
   TAG_UID,
   cloneGroupDetails,
+  configDigest,
   configDrift,
   createDeploymentDetails,
   createGroupDetails,
   deployedGroupId,
   desiredGroup,
   liveUpdateDetails,
+  ociSpec,
   retryToken,
-  stableJson,
   versionHistoryDetails,
   versionLabel,
   zdtUpdateDetails,
@@ -32,7 +33,6 @@ import {
 } from './desired.ts';
 import { OciTransientError, isOciNotFound, ociFailure } from './errors.ts';
 import { ociStatus, type Step } from './status.ts';
-import { createHash } from 'node:crypto';
 
 export interface OciBackendOptions {
   clients: ClientFactory;
@@ -114,7 +114,6 @@ export class OciBackend {
         step,
         oci: pass.oci,
       },
-      d.status?.conditions ?? [],
       this.clock(),
     );
     const requeueAfterMs =
@@ -148,7 +147,7 @@ export class OciBackend {
     pass: Pass,
     log: Logger,
   ): Promise<Step> {
-    const oci = spec(d);
+    const oci = ociSpec(d);
     const want = desiredGroup(group);
     // Preflight refuses a model without its OCID before the backend runs.
     if (want === undefined) return problem('ModelIdMissing', 'the oci backend needs modelId on every model');
@@ -327,7 +326,7 @@ export class OciBackend {
     client: ds.DataScienceClient,
     d: StackedDeployment,
   ): Promise<ds.models.ModelGroupVersionHistorySummary[]> {
-    const oci = spec(d);
+    const oci = ociSpec(d);
     return madeBy(
       client.listModelGroupVersionHistoriesRecordIterator({
         compartmentId: oci.compartmentId,
@@ -393,7 +392,7 @@ export class OciBackend {
         if (!isOciNotFound(err)) throw err;
       }
     }
-    const oci = spec(d);
+    const oci = ociSpec(d);
     const [found] = await madeBy(
       client.listModelDeploymentsRecordIterator({
         compartmentId: oci.compartmentId,
@@ -412,7 +411,7 @@ export class OciBackend {
     d: StackedDeployment,
     includeDeleted = false,
   ): Promise<ds.models.ModelGroupSummary[]> {
-    const oci = spec(d);
+    const oci = ociSpec(d);
     const out = await madeBy(
       client.listModelGroupsRecordIterator({ compartmentId: oci.compartmentId, projectId: oci.projectId }),
       d,
@@ -542,7 +541,7 @@ export class OciBackend {
     log: Logger,
   ): Promise<void> {
     const superseded = ours.filter((g) => g.id !== targetId);
-    const retain = spec(d).retainModelGroups;
+    const retain = ociSpec(d).retainModelGroups;
     const kept = superseded.slice(0, retain);
     for (const g of superseded.slice(retain)) {
       if (!DELETABLE_GROUP.has(stateOf(g))) continue;
@@ -634,12 +633,6 @@ async function madeBy<T extends { freeformTags?: Record<string, string>; lifecyc
   return out;
 }
 
-function spec(d: StackedDeployment): NonNullable<StackedDeployment['spec']['oci']> {
-  const oci = d.spec.oci;
-  if (oci === undefined) throw new OciAuthError('spec.oci is missing');
-  return oci;
-}
-
 async function getGroup(client: ds.DataScienceClient, id: string): Promise<ds.models.ModelGroup | undefined> {
   try {
     return (await client.getModelGroup({ modelGroupId: id })).modelGroup;
@@ -683,12 +676,4 @@ function instanceCount(md: ds.models.ModelDeployment): number {
 
 function timeOf(t: Date | string | undefined): number {
   return t === undefined ? 0 : new Date(t).getTime();
-}
-
-/** Digest of the deployment configuration the spec asks for (group id aside). */
-function configDigest(d: StackedDeployment, group: StackedModelGroup): string {
-  return createHash('sha256')
-    .update(stableJson(createDeploymentDetails(d, group, '')))
-    .digest('hex')
-    .slice(0, 32);
 }

@@ -5,7 +5,7 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type * as ds from 'oci-datascience';
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
-import { isNotFound } from '../../runtime/errors.ts';
+import { errorText, isNotFound } from '../../runtime/errors.ts';
 import { OciAuthError, apiKeyMaterial, authProvider, decodeSecretData } from '../../oci/auth.ts';
 import { dataScienceClient } from '../../oci/client.ts';
 import { instrumented, type OciMetrics } from './metrics.ts';
@@ -43,9 +43,7 @@ export function secretClientFactory(core: CoreV1Api, metrics?: OciMetrics): Clie
       raw = dataScienceClient(provider, { region: oci.region, endpoint: oci.endpoint });
     } catch (err) {
       // The SDK parses the key and the region here; what it refuses is the user's to fix.
-      throw new OciAuthError(
-        `cannot build the OCI client: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      throw new OciAuthError(`cannot build the OCI client: ${errorText(err)}`);
     }
     const client = metrics === undefined ? raw : instrumented(raw, metrics);
     if (cache.size >= CACHE_LIMIT) {

@@ -358,7 +358,7 @@ export function configDrift(
     drift.push('infrastructure');
   }
   const env = ocirEnvironment(cfg?.environmentConfigurationDetails);
-  const wantEnv = environment(d, group);
+  const wantEnv = ocirEnvironment(wantCfg.environmentConfigurationDetails) ?? environment(d, group);
   if (
     env === undefined ||
     env.image !== wantEnv.image ||
@@ -395,6 +395,11 @@ export function retryToken(uid: string, what: string, body: unknown, salt = ''):
   return sha256(`${uid}\n${what}\n${salt}\n${stableJson(body)}`);
 }
 
+/** Digest of the deployment configuration the spec asks for (the group id aside). */
+export function configDigest(d: StackedDeployment, group: StackedModelGroup): string {
+  return sha256(stableJson(createDeploymentDetails(d, group, ''))).slice(0, 32);
+}
+
 /** JSON with sorted keys, so equal objects hash equally whatever order they were built in. */
 export function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
@@ -415,7 +420,7 @@ function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
 }
 
-function ociSpec(d: StackedDeployment): OciSpec {
+export function ociSpec(d: StackedDeployment): OciSpec {
   const oci = d.spec.oci;
   // The schema's CEL makes spec.oci required with backend oci; reaching here without it is a bug.
   if (oci === undefined) throw new Error('spec.oci is required for the oci backend');

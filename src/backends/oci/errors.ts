@@ -1,5 +1,6 @@
 /** What an OCI error means for a reconcile: wait and retry, or tell the user. */
 import * as common from 'oci-common';
+import { errorText } from '../../runtime/errors.ts';
 
 export interface OciFailure {
   /** HTTP status; 0 when no answer came (network, timeout). */
@@ -32,25 +33,10 @@ export function isOciNotFound(err: unknown): boolean {
   return err instanceof common.OciError && err.statusCode === 404;
 }
 
-export function isEtagMismatch(err: unknown): boolean {
-  return err instanceof common.OciError && err.statusCode === 412;
-}
-
 /** Transient OCI trouble, thrown so the work queue retries the key with backoff. */
 export class OciTransientError extends Error {
   override readonly name = 'OciTransientError';
   constructor(what: string, f: OciFailure) {
     super(`${what}: OCI answered ${String(f.status)} ${f.code}: ${f.message}`);
   }
-}
-
-/** The SDK throws plain `{code, message}` objects for network errors, not Errors. */
-function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  if (err !== null && typeof err === 'object') {
-    const { code, message } = err as { code?: unknown; message?: unknown };
-    const parts = [code, message].filter((x) => typeof x === 'string' || typeof x === 'number');
-    if (parts.length > 0) return parts.map(String).join(': ');
-  }
-  return String(err);
 }

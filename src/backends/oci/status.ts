@@ -72,10 +72,10 @@ function adapterStatuses(f: OciFacts): AdapterStatus[] {
 
 export function ociStatus(
   f: OciFacts,
-  current: readonly Condition[],
   now: Date,
 ): { status: Omit<DeploymentStatus, 'observedGeneration'>; verdict: Verdict } {
   const set = conditionSetter(f.generation, now);
+  const current = f.previous?.conditions ?? [];
   if (!f.observed && current.some((c) => c.type === 'Available')) return unobserved(f, current, set);
   const md = f.deployment;
   const adapters = adapterStatuses(f);

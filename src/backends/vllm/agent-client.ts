@@ -3,6 +3,7 @@
  * uri source into the pod's shared volume before vLLM loads it, and remove what is no longer needed.
  */
 import type { FetchRequest } from './desired.ts';
+import { errorText } from '../../runtime/errors.ts';
 
 export type FetchOutcome =
   | { kind: 'fetched' }
@@ -47,7 +48,7 @@ export class AgentClient {
         ? { kind: 'rejected', message: msg }
         : { kind: 'error', message: msg };
     } catch (err) {
-      return { kind: 'error', message: `fetch agent: ${err instanceof Error ? err.message : String(err)}` };
+      return { kind: 'error', message: `fetch agent: ${errorText(err)}` };
     }
   }
 

@@ -21,6 +21,7 @@ import { apiErrorStatus, applyIfChanged, errorMeta, isNotFound } from '../../run
 import type { Condition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Informer } from '../../runtime/informer.ts';
+import { errorText } from '../../runtime/errors.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { AgentClient } from './agent-client.ts';
 import { PodBackoff } from './backoff.ts';
@@ -154,7 +155,7 @@ export class VllmBackend {
       // The API server refused what we built from the user's spec (or is unwell): say so on the
       // object, where the user looks, and try again later rather than in a hot loop.
       log.warn('apply failed', errorMeta(err));
-      const reason = apiErrorStatus(err)?.message ?? (err instanceof Error ? err.message : String(err));
+      const reason = apiErrorStatus(err)?.message ?? errorText(err);
       return { ready: false, reason: 'ApplyFailed', message: `applying ${key}: ${reason}` };
     }
   }

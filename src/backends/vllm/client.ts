@@ -2,6 +2,7 @@
  * vLLM's runtime LoRA API as the operator uses it, with every answer vLLM gives turned into an
  * outcome the sync can act on (shapes and statuses: vLLM's serving.py; see the project's reference).
  */
+import { errorText } from '../../runtime/errors.ts';
 
 /** A card of GET /v1/models; adapters have a parent, base models do not. */
 export interface ModelCard {
@@ -78,7 +79,7 @@ export class VllmClient {
         ...(inPlace ? { load_inplace: true } : {}),
       });
     } catch (err) {
-      return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+      return { kind: 'error', message: errorText(err) };
     }
     if (res.ok) {
       await res.text();
@@ -98,7 +99,7 @@ export class VllmClient {
     try {
       res = await this.post(`${baseUrl}/v1/unload_lora_adapter`, { lora_name: name });
     } catch (err) {
-      return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+      return { kind: 'error', message: errorText(err) };
     }
     if (res.ok) {
       await res.text();

@@ -4,7 +4,6 @@ import type { Condition } from '../../runtime/conditions.ts';
 import { ADAPTERS_LOADED, AGENT_PORT, MODEL_FETCH_CONTAINER, VLLM_CONTAINER } from './names.ts';
 
 export interface PodView {
-  key: string;
   name: string;
   uid: string;
   /** http://podIP:port, when the pod has an IP. */
@@ -13,8 +12,6 @@ export interface PodView {
   agentUrl: string | undefined;
   /** vLLM answers its readiness probe: the base model serves. */
   containersReady: boolean;
-  /** The pod's own Ready condition (includes our readiness gate). */
-  ready: boolean;
   terminating: boolean;
   /** Our readiness-gate condition as the pod has it now. */
   gate: Condition | undefined;
@@ -44,20 +41,17 @@ function podCondition(pod: V1Pod, type: string) {
 }
 
 export function podView(pod: V1Pod, port: number): PodView {
-  const ns = pod.metadata?.namespace ?? '';
   const name = pod.metadata?.name ?? '';
   const ip = pod.status?.podIP;
   const scheduled = podCondition(pod, 'PodScheduled');
   const gate = podCondition(pod, ADAPTERS_LOADED);
   const vllm = pod.status?.containerStatuses?.find((c) => c.name === VLLM_CONTAINER);
   return {
-    key: `${ns}/${name}`,
     name,
     uid: pod.metadata?.uid ?? '',
     url: ip ? `http://${ip}:${port}` : undefined,
     agentUrl: ip ? `http://${ip}:${AGENT_PORT}` : undefined,
     containersReady: podCondition(pod, 'ContainersReady')?.status === 'True',
-    ready: podCondition(pod, 'Ready')?.status === 'True',
     terminating: pod.metadata?.deletionTimestamp !== undefined,
     gate: gate
       ? {

@@ -3,6 +3,7 @@
  * read the pod's model list, load what is missing, reload what moved, unload what is no longer a
  * member. Bounded concurrency across pods and within a pod.
  */
+import { errorText } from '../../runtime/errors.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { LoadOutcome, VllmClient } from './client.ts';
 import { planAdapters, type WantedAdapter } from './plan.ts';
@@ -82,7 +83,7 @@ export async function syncPod(
   try {
     plan = planAdapters(wanted, await client.listModels(url));
   } catch (err) {
-    return { ...result, error: err instanceof Error ? err.message : String(err) };
+    return { ...result, error: errorText(err) };
   }
   result.loaded.push(...plan.present);
   if (pod.gate?.status === 'True') result.lost = plan.load.map((w) => w.name);

@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError, invalid, missing, notAuthenticated, notFound } from './errors.ts';
 import type { FaultHit, Faults } from './faults.ts';
-import { type Call, type Reply, parseJsonObject, parseQuery, readBody, sendReply } from './http.ts';
+import { buffer } from 'node:stream/consumers';
+import { type Call, type Reply, parseJsonObject, parseQuery, sendReply } from './http.ts';
 import { newRequestId } from './ids.ts';
 import { type RetryTokens, bodyHash } from './retry-tokens.ts';
 import { matchRoute } from './routes.ts';
@@ -61,7 +62,7 @@ export async function dispatch(emu: Emulated, req: IncomingMessage, res: ServerR
   emu.log.push(record);
   let raw: Buffer;
   try {
-    raw = await readBody(req);
+    raw = await buffer(req);
   } catch {
     return; // the client went away
   }

@@ -44,17 +44,6 @@ export function sendReply(res: ServerResponse, requestId: string, reply: Reply):
   res.end(text);
 }
 
-export function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      resolve(Buffer.concat(chunks));
-    });
-    req.on('error', reject);
-  });
-}
-
 function decode(s: string): string {
   try {
     return decodeURIComponent(s);

@@ -47,17 +47,6 @@ export function sendError(res: ServerResponse, status: number, body: ErrorBody):
   sendJson(res, status, body);
 }
 
-export function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      resolve(Buffer.concat(chunks));
-    });
-    req.on('error', reject);
-  });
-}
-
 // ---- pydantic-style validation ------------------------------------------------------------------
 
 export interface FieldError {

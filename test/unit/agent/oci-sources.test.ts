@@ -4,7 +4,7 @@
  * against the loopback storage emulator, which verifies every signature.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,27 +17,12 @@ import { type AgentServer, startAgentServer } from '../../../src/agent/server.ts
 import { type ApiKey, apiKeySecret, makeApiKey } from '../../support/oci-keys.ts';
 import { type OciStorageEmulator, startOciStorageEmulator } from '../../support/oci-storage-emulator.ts';
 import { makeZip } from '../../support/zip.ts';
+import { postFetch, sha256, type Reply } from './fetch-api.ts';
 
 const NS = 'tenancyns';
 const BUCKET = 'adapters';
 const REGION = 'us-ashburn-1';
 const MODEL_ID = 'ocid1.datasciencemodel.oc1.iad.amaaaaaacatalog';
-
-interface Reply {
-  status: number;
-  body: {
-    name?: string;
-    path?: string;
-    sha256?: string;
-    bytes?: number;
-    cached?: boolean;
-    error?: { message: string };
-  };
-}
-
-function sha256(buf: Buffer): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
 
 /** The api-key Secret's files, as the kubelet would mount them. */
 function secretData(key: ApiKey): Record<string, string> {
@@ -91,16 +76,7 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
     secret,
   });
 
-  async function post(a: AgentServer, body: unknown): Promise<Reply> {
-    const res = await fetch(`${a.url}/v1/fetch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await res.text();
-    answers.push(text);
-    return { status: res.status, body: JSON.parse(text) as Reply['body'] };
-  }
+  const post = (a: AgentServer, body: unknown): Promise<Reply> => postFetch(a, body, answers);
 
   // The SDK reports its retries and failures with console.warn: kept out of the test output, checked.
   const warnings: string[] = [];

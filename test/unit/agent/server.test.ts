@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   chmod,
@@ -25,20 +25,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { type AgentServer, startAgentServer } from '../../../src/agent/server.ts';
+import { postFetch, sha256, type Reply } from './fetch-api.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-interface Reply {
-  status: number;
-  body: {
-    name?: string;
-    path?: string;
-    sha256?: string;
-    bytes?: number;
-    cached?: boolean;
-    error?: { message: string };
-  };
-}
 
 interface Listed {
   adapters: { name: string; uri: string; sha256: string; bytes: number }[];
@@ -53,10 +42,6 @@ const HAS_ZIP = (() => {
     return false;
   }
 })();
-
-function sha256(buf: Buffer): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -110,16 +95,7 @@ describe('agent/server', function () {
     res.writeHead(200, { 'content-length': body.length }).end(body);
   };
 
-  async function post(body: unknown, to: AgentServer = agent): Promise<Reply> {
-    const res = await fetch(`${to.url}/v1/fetch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await res.text();
-    bodies.push(text);
-    return { status: res.status, body: JSON.parse(text) as Reply['body'] };
-  }
+  const post = (body: unknown, to: AgentServer = agent): Promise<Reply> => postFetch(to, body, bodies);
 
   async function tgz(name: string, cwd: string, files: string[], opts: { preservePaths?: boolean } = {}) {
     const file = join(dir, `${name}.tgz`);

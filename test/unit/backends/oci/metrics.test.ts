@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import * as common from 'oci-common';
 import { Registry } from 'prom-client';
 import { OciMetrics, instrumented } from '../../../../src/backends/oci/metrics.ts';
 import { dataScienceClient } from '../../../../src/oci/client.ts';
 import { startOciEmulator, type OciEmulator } from '../../../support/oci-emulator.ts';
-import { makeApiKey } from '../../../support/oci-keys.ts';
+import { apiKeyProvider, makeApiKey } from '../../../support/oci-keys.ts';
 
 const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
 
@@ -20,13 +19,7 @@ describe('OCI call metrics', () => {
   it('counts every operation by result, including the pages a record iterator reads', async () => {
     const registry = new Registry();
     const metrics = new OciMetrics(registry);
-    const provider = new common.SimpleAuthenticationDetailsProvider(
-      key.tenancy,
-      key.user,
-      key.fingerprint,
-      key.privateKeyPem,
-      null,
-    );
+    const provider = apiKeyProvider(key);
     const client = instrumented(
       dataScienceClient(provider, { region: 'us-ashburn-1', endpoint: emu.url }),
       metrics,

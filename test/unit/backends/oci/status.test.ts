@@ -31,7 +31,7 @@ function facts(over: Partial<OciFacts> = {}): OciFacts {
 
 describe('oci status', () => {
   it('is Ready when ACTIVE on the target group with every member SUCCESS; endpoint is /predict', () => {
-    const { status, verdict } = ociStatus(facts(), [], NOW);
+    const { status, verdict } = ociStatus(facts(), NOW);
     assert.equal(verdict.ready, true);
     assert.equal(
       status.endpoint,
@@ -61,7 +61,6 @@ describe('oci status', () => {
         deployment: { lifecycleState: 'UPDATING', url: 'u', instances: 1, onTargetGroup: false },
         step: { kind: 'progressing', reason: 'LiveUpdating', message: 'LIVE update' },
       }),
-      [],
       NOW,
     );
     assert.equal(verdict.ready, false);
@@ -82,7 +81,6 @@ describe('oci status', () => {
           onTargetGroup: true,
         },
       }),
-      [],
       NOW,
     );
     assert.equal(verdict.reason, 'DeploymentNeedsAttention');
@@ -100,7 +98,6 @@ describe('oci status', () => {
           ['M2', 'FAILED'],
         ]),
       }),
-      [],
       NOW,
     );
     assert.equal(verdict.reason, 'AdapterFailed');
@@ -113,7 +110,6 @@ describe('oci status', () => {
       facts({
         step: { kind: 'problem', reason: 'NotAuthenticated', message: 'OCI rejected the credentials' },
       }),
-      [],
       NOW,
     );
     assert.equal(verdict.reason, 'NotAuthenticated');
@@ -122,7 +118,7 @@ describe('oci status', () => {
   });
 
   it('keeps what the last status said the deployment serves when an error came before reading it', () => {
-    const serving = ociStatus(facts(), [], NOW).status;
+    const serving = ociStatus(facts(), NOW).status;
     const { status, verdict } = ociStatus(
       facts({
         observed: false,
@@ -131,7 +127,6 @@ describe('oci status', () => {
         previous: serving,
         step: { kind: 'problem', reason: 'NotAuthenticated', message: 'OCI rejected the credentials' },
       }),
-      serving.conditions ?? [],
       NOW,
     );
     assert.equal(verdict.reason, 'NotAuthenticated');
@@ -142,7 +137,7 @@ describe('oci status', () => {
   });
 
   it("during an update keeps each member's last state, and only a new member is Loading", () => {
-    const before = ociStatus(facts(), [], NOW).status;
+    const before = ociStatus(facts(), NOW).status;
     const { status } = ociStatus(
       facts({
         members: [...members, { inferenceKey: 'sql-lora-3', modelId: 'M3' }],
@@ -151,7 +146,6 @@ describe('oci status', () => {
         previous: before,
         step: { kind: 'progressing', reason: 'DeploymentUpdating', message: 'UPDATING' },
       }),
-      before.conditions ?? [],
       NOW,
     );
     assert.deepEqual(
@@ -165,8 +159,9 @@ describe('oci status', () => {
   });
 
   it('is a fixed point: the same facts give the same conditions', () => {
-    const first = ociStatus(facts(), [], NOW).status.conditions ?? [];
-    const again = ociStatus(facts(), first, new Date('2026-11-27T13:00:00Z')).status.conditions;
+    const first = ociStatus(facts(), NOW).status.conditions ?? [];
+    const again = ociStatus(facts({ previous: { conditions: first } }), new Date('2026-11-27T13:00:00Z'))
+      .status.conditions;
     assert.deepEqual(again, first);
   });
 });

@@ -11,13 +11,11 @@ const members: Member[] = [{ inferenceKey: 'a' }, { inferenceKey: 'b' }];
 
 function pod(name: string, extra: Partial<PodView> = {}): PodView {
   return {
-    key: `ml/${name}`,
     name,
     uid: name,
     url: `http://127.0.1.2:8000`,
     agentUrl: `http://127.0.1.2:8089`,
     containersReady: true,
-    ready: false,
     terminating: false,
     gate: undefined,
     restartCount: 0,
