@@ -26,7 +26,7 @@ import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deplo
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
 import { Controller, generationChanged, ownerKeys } from '../runtime/controller.ts';
 import { findCondition } from '../runtime/conditions.ts';
-import { READY } from './ready.ts';
+import { READY } from '../runtime/ready.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import type { Logger } from '../runtime/logger.ts';

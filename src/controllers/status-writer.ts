@@ -9,7 +9,7 @@ import { findCondition, type Condition } from '../runtime/conditions.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { patchStatusIfChanged } from '../runtime/status.ts';
-import { READY } from './ready.ts';
+import { READY } from '../runtime/ready.ts';
 
 interface WithStatus extends KubernetesObject {
   status?: { conditions?: readonly Condition[] } | undefined;

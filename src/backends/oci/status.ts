@@ -1,7 +1,7 @@
 /** Pure: the status and Ready verdict of an oci StackedDeployment from what OCI reported. */
 import type { AdapterStatus, DeploymentStatus } from '../../api/v1alpha1/deployment.ts';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
-import type { Verdict } from '../../controllers/ready.ts';
+import type { Verdict } from '../../runtime/ready.ts';
 import { conditionSetter, type BoolConditionSetter, type Condition } from '../../runtime/conditions.ts';
 
 /** Where the reconcile step stands: still moving, settled, or stuck on something a user must fix. */

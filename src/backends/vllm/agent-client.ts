@@ -2,7 +2,7 @@
  * The fetch agent's API as the operator uses it (src/agent/server.ts is the other side): download a
  * uri source into the pod's shared volume before vLLM loads it, and remove what is no longer needed.
  */
-import type { FetchRequest } from './desired.ts';
+import type { FetchRequestBody as FetchRequest } from '../../api/agent/v1.ts';
 import { errorText } from '../../runtime/errors.ts';
 
 export type FetchOutcome =

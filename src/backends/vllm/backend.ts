@@ -15,7 +15,7 @@ import {
 } from '@kubernetes/client-node';
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
-import type { Verdict } from '../../controllers/ready.ts';
+import type { Verdict } from '../../runtime/ready.ts';
 import type { BackendResult } from '../result.ts';
 import { apiErrorStatus, applyIfChanged, errorMeta, isNotFound } from '../../runtime/apply.ts';
 import type { Condition } from '../../runtime/conditions.ts';

@@ -10,6 +10,7 @@ import type { Plain } from '../../runtime/model.ts';
 import { createHash } from 'node:crypto';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
 import type { WantedAdapter } from './plan.ts';
+import type { FetchRequestBody } from '../../api/agent/v1.ts';
 import {
   ADAPTERS_LOADED,
   AGENT_CONTAINER,
@@ -40,16 +41,8 @@ export interface BuildOptions {
  * an https or oci:// uri, or a Model Catalog modelId. Never a credential: the agent reads those from
  * the Secrets mounted into it.
  */
-export interface FetchRequest {
-  name: string;
-  uri?: string;
-  modelId?: string;
-  /** A base model (config.json) rather than an adapter (adapter_config.json). */
-  content?: 'model';
-  sha256?: string;
-  maxBytes?: number;
-  secret?: { name: string; key: string };
-}
+/** What the fetch agent must download before vLLM can read a model (the agent's wire contract). */
+export type FetchRequest = FetchRequestBody;
 
 /** Where vLLM reads a model from, and what must be fetched there first (uri and modelCatalog sources). */
 export interface AdapterSource {

@@ -6,7 +6,7 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import type { AdapterStatus, DeploymentStatus } from '../../api/v1alpha1/deployment.ts';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
 import { conditionSetter, setCondition, type Condition } from '../../runtime/conditions.ts';
-import type { Verdict } from '../../controllers/ready.ts';
+import type { Verdict } from '../../runtime/ready.ts';
 import { ADAPTERS_LOADED } from './names.ts';
 import type { PodView } from './pods.ts';
 import type { PodSync } from './sync.ts';

@@ -5,7 +5,7 @@
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { findCondition } from '../../runtime/conditions.ts';
-import type { Verdict } from '../ready.ts';
+import type { Verdict } from '../../runtime/ready.ts';
 import { adapterSource, baseSource, readsFromOci } from '../../backends/vllm/desired.ts';
 
 const MAX_NAMED = 5;

@@ -2,7 +2,7 @@
 import type { DeploymentStatus, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { formatIssues, type ValidationIssue } from '../../api/v1alpha1/validate.ts';
-import { withReady, type Verdict } from '../ready.ts';
+import { withReady, type Verdict } from '../../runtime/ready.ts';
 import { groupProblem } from './checks.ts';
 
 /**

@@ -4,7 +4,7 @@
  */
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { MemberStatus, ModelSource, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
-import type { Verdict } from '../ready.ts';
+import type { Verdict } from '../../runtime/ready.ts';
 
 /** What the reconciler found in the cluster, as plain data. */
 export interface GroupFacts {

@@ -1,7 +1,7 @@
 /** Pure: the status a StackedModelGroup should have, given its spec, the facts and the clock. */
 import type { ModelGroupStatus, StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { formatIssues, type ValidationIssue } from '../../api/v1alpha1/validate.ts';
-import { withReady } from '../ready.ts';
+import { withReady } from '../../runtime/ready.ts';
 import { groupVerdict, memberStatuses, type GroupFacts } from './checks.ts';
 
 /**

@@ -1,5 +1,5 @@
 /** The summary `Ready` condition both controllers set, from a verdict their pure checks return. */
-import { setCondition, type Condition } from '../runtime/conditions.ts';
+import { setCondition, type Condition } from './conditions.ts';
 
 export const READY = 'Ready';
 
