@@ -10,6 +10,7 @@ const UpdateType = ds.models.UpdateModelGroupDeploymentConfigurationDetails.Upda
 import type { DeploymentSpec, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { isSubset } from '../../runtime/apply.ts';
+import { engineArgs } from '../engine-args.ts';
 
 export type OciSpec = NonNullable<DeploymentSpec['oci']>;
 
@@ -179,20 +180,9 @@ export function cloneGroupDetails(
   };
 }
 
-/**
- * vLLM's flags in PARAMS. The base is served under its inference key and its OCID: the seed uses
- * the OCID, ADS the key, and clients may send either in "model".
- */
+/** vLLM's flags in PARAMS: the engine flags both backends share (OCI's container owns the rest). */
 export function params(d: StackedDeployment, group: StackedModelGroup): string {
-  const e = d.spec.engine;
-  const base = group.spec.baseModel;
-  const names = base.modelId === undefined ? [base.inferenceKey] : [base.inferenceKey, base.modelId];
-  const args = ['--served-model-name', ...names];
-  if (e.maxModelLen !== undefined) args.push('--max-model-len', String(e.maxModelLen));
-  args.push('--enable-lora', '--max-lora-rank', String(e.maxLoraRank), '--max-loras', String(e.maxLoras));
-  if (e.maxCpuLoras !== undefined) args.push('--max-cpu-loras', String(e.maxCpuLoras));
-  args.push(...(e.extraArgs ?? []));
-  return args.join(' ');
+  return engineArgs(d.spec.engine, group.spec.baseModel).join(' ');
 }
 
 export function environment(

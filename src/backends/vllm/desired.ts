@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
 import type { WantedAdapter } from './plan.ts';
 import type { FetchRequestBody } from '../../api/agent/v1.ts';
+import { engineArgs } from '../engine-args.ts';
 import {
   ADAPTERS_LOADED,
   AGENT_CONTAINER,
@@ -126,31 +127,22 @@ export function directPath(source: ModelSource | undefined): string | undefined 
   return undefined;
 }
 
-/** The vLLM command line, in the order vLLM documents its flags. */
+/**
+ * The vLLM command line: where the model is and how it is placed (flags only this backend sets; on
+ * OCI the service owns them), then the engine flags both backends share.
+ */
 export function vllmArgs(d: StackedDeployment, group: StackedModelGroup): string[] {
-  const e = d.spec.engine;
   const vllm = d.spec.vllm;
   const base = group.spec.baseModel;
-  const servedNames = base.modelId ? [base.inferenceKey, base.modelId] : [base.inferenceKey];
-  const args = [
+  return [
     '--model',
     baseSource(base)?.path ?? base.inferenceKey,
-    '--served-model-name',
-    ...servedNames,
     '--port',
     String(vllm?.port ?? 8000),
-    '--enable-lora',
-    '--max-loras',
-    String(e.maxLoras),
-    '--max-cpu-loras',
-    String(e.maxCpuLoras ?? e.maxLoras),
-    '--max-lora-rank',
-    String(e.maxLoraRank),
     '--tensor-parallel-size',
     String(vllm?.gpusPerReplica ?? 1),
+    ...engineArgs(d.spec.engine, base),
   ];
-  if (e.maxModelLen !== undefined) args.push('--max-model-len', String(e.maxModelLen));
-  return [...args, ...(e.extraArgs ?? [])];
 }
 
 /** Every PVC that the base or a member reads from, once, in a stable order. */

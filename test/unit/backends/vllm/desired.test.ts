@@ -62,18 +62,26 @@ describe('vllm backend: desired state (pure)', () => {
 
   it('passes the engine settings to vLLM and serves the base under its key and model id', () => {
     const { d, g } = fixture();
-    const args = vllmArgs(d, g);
-    const flag = (f: string) => args[args.indexOf(f) + 1];
-    assert.equal(flag('--model'), 'meta-llama/Llama-3.1-8B-Instruct');
-    assert.deepEqual(args.slice(args.indexOf('--served-model-name') + 1, args.indexOf('--port')), [
+    // Placement first (this backend's own flags), then the engine flags shared with the oci backend.
+    assert.deepEqual(vllmArgs(d, g), [
+      '--model',
+      'meta-llama/Llama-3.1-8B-Instruct',
+      '--port',
+      '8000',
+      '--tensor-parallel-size',
+      '1',
+      '--served-model-name',
       'basemodel',
       'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase',
+      '--max-model-len',
+      '4096',
+      '--enable-lora',
+      '--max-lora-rank',
+      '64',
+      '--max-loras',
+      '4',
+      '--enable-prefix-caching',
     ]);
-    assert.equal(flag('--max-lora-rank'), '64');
-    assert.equal(flag('--max-cpu-loras'), '4', 'defaults to maxLoras');
-    assert.equal(flag('--tensor-parallel-size'), '1', 'defaults to the GPUs per replica');
-    assert.ok(args.includes('--enable-lora'));
-    assert.equal(args.at(-1), '--enable-prefix-caching', 'extra args come last');
   });
 
   it('mounts each PVC once, read-only, and points vLLM at the member folder', () => {
