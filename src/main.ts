@@ -7,13 +7,14 @@ import { ConfigError, parseConfig, usage, type Config } from './config.ts';
 import { OciMetrics } from './backends/oci/metrics.ts';
 import { setupControllers } from './controllers/setup.ts';
 import { captureSdkWarnings } from './oci/client.ts';
+import { MANAGER_NAME } from './runtime/apply.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { errorText } from './runtime/errors.ts';
 import { createLogger } from './runtime/logger.ts';
 import { Manager } from './runtime/manager.ts';
 import { ControllerMetrics, createRegistry } from './runtime/metrics.ts';
 
-export const COMPONENT = 'stacked-operator';
+export const COMPONENT = MANAGER_NAME;
 
 export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();

@@ -1,11 +1,12 @@
 /** Informer indexes that map a changed object to the objects that depend on it. */
 import type { StackedDeployment } from '../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
+import { keyOf } from '../runtime/keys.ts';
 
 /** StackedDeployments by "namespace/modelGroupRef.name": a group change re-queues its deployments. */
 export const DEPLOYMENTS_BY_GROUP = 'byModelGroup';
 export function deploymentGroupKeys(d: StackedDeployment): string[] {
-  return [`${d.metadata.namespace ?? ''}/${d.spec.modelGroupRef.name}`];
+  return [keyOf(d.metadata.namespace, d.spec.modelGroupRef.name)];
 }
 
 /** StackedModelGroups by "namespace/claimName" of every PVC source: a PVC appearing re-checks them. */

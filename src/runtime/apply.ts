@@ -9,8 +9,19 @@ import { model } from './model.ts';
 /** Error helpers live in errors.ts; re-exported here where callers of the API expect them. */
 export { apiErrorCode, apiErrorStatus, errorMeta, isConflict, isNotFound } from './errors.ts';
 
+/**
+ * The operator's name, one source for every place that says who made or changed something: the
+ * field manager of its writes, the managed-by label and OCI tag of what it creates, its Events'
+ * reporting component and its User-Agent.
+ */
+export const MANAGER_NAME = 'stacked-operator';
+/** The recommended Kubernetes label that marks what the operator created; its value is MANAGER_NAME. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+/** A label selector for every Kubernetes object the operator created. */
+export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGER_NAME}`;
+
 /** The field manager of every write this operator makes, so managedFields show one owner. */
-export const FIELD_MANAGER = 'stacked-operator';
+export const FIELD_MANAGER = MANAGER_NAME;
 
 /**
  * Server-side applies obj (the complete desired state of the fields we own) and returns the object

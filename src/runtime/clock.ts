@@ -31,6 +31,21 @@ export const systemClock: Clock = {
 };
 
 /**
+ * The wall-clock time that status conditions and Events are stamped with: one type for every
+ * reconciler, backend and recorder that stamps, made from a {@link Clock} by {@link wallClockOf},
+ * so a test's fake clock can drive the timestamps and the timers alike.
+ */
+export type WallClock = () => Date;
+
+/** The wall-clock time of `clock`, which must count from the epoch (not fence.ts's monotonic one). */
+export function wallClockOf(clock: Clock): WallClock {
+  return () => new Date(clock.now());
+}
+
+/** The real wall clock: the default wherever a WallClock is optional. */
+export const systemWallClock: WallClock = wallClockOf(systemClock);
+
+/**
  * Resolves after ms on the given clock, or early (with false) when the signal aborts, so loops that
  * sleep between retries can be stopped without waiting out the sleep.
  */

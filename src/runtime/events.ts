@@ -8,6 +8,7 @@ import {
   setHeaderOptions,
   V1ObjectReference,
 } from '@kubernetes/client-node';
+import { systemWallClock, type WallClock } from './clock.ts';
 import { rfc3339 } from './conditions.ts';
 import { errorMeta, isNotFound } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -25,7 +26,7 @@ export interface EventRecorderOptions {
   /** Logger for failures to record (Events are best effort). */
   logger: Logger;
   /** Time source. */
-  clock?: () => Date;
+  clock?: WallClock;
   /** reportingInstance and source.host; defaults to the host name (the pod name in a cluster). */
   instance?: string;
   /** Client to use instead of one made from kc. */
@@ -74,7 +75,7 @@ export class EventRecorder {
   private readonly component: string;
   private readonly instance: string;
   private readonly log: Logger;
-  private readonly clock: () => Date;
+  private readonly clock: WallClock;
   private readonly seen = new Map<string, Seen>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly buckets = new Map<string, { tokens: number; last: number }>();
@@ -85,7 +86,7 @@ export class EventRecorder {
     this.component = opts.component;
     this.instance = opts.instance ?? hostname();
     this.log = opts.logger.child({ component: 'events' });
-    this.clock = opts.clock ?? (() => new Date());
+    this.clock = opts.clock ?? systemWallClock;
   }
 
   /** Records an Event about obj in the background. */

@@ -5,9 +5,16 @@ import type { KubernetesObject } from '@kubernetes/client-node';
  * (the same convention as client-go's MetaNamespaceKeyFunc).
  */
 export function objectKey(obj: KubernetesObject): string {
-  const name = obj.metadata?.name ?? '';
-  const ns = obj.metadata?.namespace;
-  return ns ? `${ns}/${name}` : name;
+  return keyOf(obj.metadata?.namespace, obj.metadata?.name ?? '');
+}
+
+/**
+ * The key of the object `name` in `namespace`, for an object known by reference (a modelGroupRef,
+ * a claimName, a Lease's options): the same string {@link objectKey} makes of the object itself, so
+ * a lookup or an index built from a reference meets the key of the object.
+ */
+export function keyOf(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
 }
 
 /**

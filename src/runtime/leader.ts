@@ -8,6 +8,7 @@ import {
 } from '@kubernetes/client-node';
 import { type Clock, sleep, systemClock } from './clock.ts';
 import { errorMeta, isNotFound } from './errors.ts';
+import { keyOf } from './keys.ts';
 import type { Logger } from './logger.ts';
 import { model } from './model.ts';
 
@@ -164,7 +165,7 @@ export class LeaderElector {
     this.retryMs = retryPeriodSeconds * 1000;
     this.api = opts.api ?? opts.kc.makeApiClient(CoordinationV1Api);
     this.releaseOnCancel = opts.releaseOnCancel ?? true;
-    this.log = opts.logger.child({ component: 'leader-election', lease: `${opts.namespace}/${opts.name}` });
+    this.log = opts.logger.child({ component: 'leader-election', lease: keyOf(opts.namespace, opts.name) });
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
   }

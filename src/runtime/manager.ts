@@ -2,6 +2,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Controller } from './controller.ts';
 import { errorMeta } from './errors.ts';
+import { keyOf } from './keys.ts';
 import { type HealthServer, startHealthServer } from './health.ts';
 import { LeaderElector, type LeaderElectorOptions } from './leader.ts';
 import type { Logger } from './logger.ts';
@@ -141,7 +142,7 @@ export class Manager {
       await this.startWorkloads();
       return;
     }
-    const leaseName = `${le.namespace}/${le.name}`;
+    const leaseName = keyOf(le.namespace, le.name);
     this.metrics.leaderStatus.set({ name: leaseName }, 0);
     const elector = new LeaderElector({
       kc: this.opts.kc,

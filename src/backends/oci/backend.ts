@@ -7,6 +7,7 @@
 import type * as ds from 'oci-datascience';
 import type { DeploymentStatus, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
+import { systemWallClock, type WallClock } from '../../runtime/clock.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { OciAuthError } from '../../oci/auth.ts';
@@ -41,7 +42,7 @@ export interface OciBackendOptions {
   pollIntervalMs: number;
   /** How often OCI is polled while it works (CREATING, UPDATING, a work request). */
   progressIntervalMs: number;
-  clock?: () => Date;
+  clock?: WallClock;
 }
 
 type OciStatus = NonNullable<DeploymentStatus['oci']>;
@@ -69,11 +70,11 @@ const problem = (reason: string, message: string): Step => ({ kind: 'problem', r
 
 export class OciBackend {
   private readonly opts: OciBackendOptions;
-  private readonly clock: () => Date;
+  private readonly clock: WallClock;
 
   constructor(opts: OciBackendOptions) {
     this.opts = opts;
-    this.clock = opts.clock ?? (() => new Date());
+    this.clock = opts.clock ?? systemWallClock;
   }
 
   /**

@@ -9,7 +9,8 @@ import * as ds from 'oci-datascience';
 const UpdateType = ds.models.UpdateModelGroupDeploymentConfigurationDetails.UpdateType;
 import type { DeploymentSpec, StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
-import { isSubset } from '../../runtime/apply.ts';
+import { MANAGER_NAME, isSubset } from '../../runtime/apply.ts';
+import { objectKey } from '../../runtime/keys.ts';
 import { engineArgs } from '../engine-args.ts';
 
 export type OciSpec = NonNullable<DeploymentSpec['oci']>;
@@ -22,7 +23,6 @@ export const TAG_UID = 'k8s-uid';
 export const TAG_OBJECT = 'k8s-object';
 export const TAG_MANAGED_BY = 'managed-by';
 export const TAG_MEMBERS = 'stacked-members';
-export const MANAGED_BY = 'stacked-operator';
 
 export interface GroupMember {
   modelId: string;
@@ -58,17 +58,17 @@ export function membersHash(baseModelId: string, members: readonly GroupMember[]
 export function ownerTags(d: StackedDeployment): Record<string, string> {
   return {
     [TAG_UID]: d.metadata.uid ?? '',
-    [TAG_OBJECT]: `${d.metadata.namespace ?? ''}/${d.metadata.name ?? ''}`,
-    [TAG_MANAGED_BY]: MANAGED_BY,
+    [TAG_OBJECT]: objectKey(d),
+    [TAG_MANAGED_BY]: MANAGER_NAME,
   };
 }
 
 function displayName(d: StackedDeployment): string {
-  return d.spec.oci?.displayName ?? `${d.metadata.namespace ?? ''}/${d.metadata.name ?? ''}`;
+  return d.spec.oci?.displayName ?? objectKey(d);
 }
 
 function groupDisplayName(group: StackedModelGroup): string {
-  return group.spec.displayName ?? `${group.metadata.namespace ?? ''}/${group.metadata.name ?? ''}`;
+  return group.spec.displayName ?? objectKey(group);
 }
 
 /** CREATE with the whole member list, the base first with its key, as the seed does. */
@@ -89,7 +89,7 @@ export function versionLabel(group: StackedModelGroup): string {
  */
 export function versionHistoryDetails(d: StackedDeployment): ds.models.CreateModelGroupVersionHistoryDetails {
   const oci = ociSpec(d);
-  const name = `${d.metadata.namespace ?? ''}/${d.metadata.name ?? ''}`;
+  const name = objectKey(d);
   return {
     compartmentId: oci.compartmentId,
     projectId: oci.projectId,

@@ -1,7 +1,9 @@
 /** Names, labels and paths shared by the vllm backend's builders and its tests. */
 import { createHash } from 'node:crypto';
+import { MANAGED_BY_LABEL, MANAGER_NAME } from '../../runtime/apply.ts';
 
-export const MANAGED_BY = 'stacked-operator';
+/** The managed-by label's value, kept for setup.ts (runtime's MANAGED_BY_SELECTOR is the selector). */
+export const MANAGED_BY = MANAGER_NAME;
 /** Pods (and the Deployment and Service) carry the StackedDeployment's name in this label. */
 export const DEPLOYMENT_LABEL = 'serving.stacked.dev/deployment';
 /** The pod condition the operator sets when every adapter is loaded there (a readiness gate). */
@@ -18,7 +20,7 @@ export function workloadName(sdepName: string): string {
 export function selectorLabels(sdepName: string): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'vllm',
-    'app.kubernetes.io/managed-by': MANAGED_BY,
+    [MANAGED_BY_LABEL]: MANAGER_NAME,
     [DEPLOYMENT_LABEL]: sdepName,
   };
 }

@@ -6,6 +6,7 @@ import type { CustomObjectsApi, V1PersistentVolumeClaim } from '@kubernetes/clie
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { validateModelGroup } from '../../api/v1alpha1/validate.ts';
+import type { WallClock } from '../../runtime/clock.ts';
 import type { ReconcileFn } from '../../runtime/controller.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Informer } from '../../runtime/informer.ts';
@@ -20,7 +21,7 @@ export interface ModelGroupDeps {
   claims: Informer<V1PersistentVolumeClaim>;
   api: CustomObjectsApi;
   events: EventRecorder;
-  clock: () => Date;
+  clock: WallClock;
 }
 
 export function modelGroupReconciler(deps: ModelGroupDeps): ReconcileFn {
