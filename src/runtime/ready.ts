@@ -29,3 +29,11 @@ export function withReady(
     now,
   );
 }
+
+const MAX_NAMED = 5;
+
+/** Names in a condition message: the first few and a count, so a message stays readable. */
+export function listNames(names: readonly string[]): string {
+  const shown = names.slice(0, MAX_NAMED).join(', ');
+  return names.length > MAX_NAMED ? `${shown} and ${names.length - MAX_NAMED} more` : shown;
+}

@@ -11,7 +11,9 @@ import { systemWallClock, type WallClock } from '../../runtime/clock.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { OciAuthError } from '../../oci/auth.ts';
-import type { BackendResult } from '../result.ts';
+import type { Backend, BackendContext, BackendResult, FinalizeResult } from '../backend.ts';
+import type { Verdict } from '../../runtime/ready.ts';
+import { ociPreflight } from './preflight.ts';
 import type { ClientFactory } from './credentials.ts';
 import {
   TAG_MEMBERS,
@@ -68,7 +70,7 @@ const DELETABLE_GROUP = new Set(['ACTIVE', 'FAILED', 'INACTIVE']);
 const progressing = (reason: string, message: string): Step => ({ kind: 'progressing', reason, message });
 const problem = (reason: string, message: string): Step => ({ kind: 'problem', reason, message });
 
-export class OciBackend {
+export class OciBackend implements Backend {
   private readonly opts: OciBackendOptions;
   private readonly clock: WallClock;
 
@@ -81,12 +83,16 @@ export class OciBackend {
    * `protect` puts the finalizer on the object; it runs before the first create, so an object whose
    * credentials never worked (nothing can exist in OCI) deletes without waiting on OCI.
    */
+  preflight(_d: StackedDeployment, group: StackedModelGroup): Verdict | undefined {
+    return ociPreflight(group);
+  }
+
   async reconcile(
     d: StackedDeployment,
     group: StackedModelGroup,
-    log: Logger,
-    protect: () => Promise<void>,
+    ctx: BackendContext,
   ): Promise<BackendResult> {
+    const { log, protect } = ctx;
     const pass: Pass = { oci: { ...(d.status?.oci ?? {}) }, onTargetGroup: false, observed: false, protect };
     let step: Step;
     try {
@@ -569,7 +575,23 @@ export class OciBackend {
    * The finalizer's work: the deployment first (a group in use cannot go), then every group this
    * object made. True when nothing is left; OCI trouble throws and the work queue retries.
    */
-  async finalize(d: StackedDeployment, log: Logger): Promise<{ done: boolean; message: string }> {
+  async finalize(d: StackedDeployment, ctx: BackendContext): Promise<FinalizeResult> {
+    try {
+      const r = await this.deleteAll(d, ctx.log);
+      return r.done ? { done: true } : { done: false, reason: 'Terminating', message: r.message };
+    } catch (err) {
+      // Credentials that no longer work keep the finalizer and say so: leaving GPUs running in a
+      // cloud account unseen is worse than an object stuck in Terminating.
+      if (!(err instanceof OciAuthError)) throw err;
+      return {
+        done: false,
+        reason: 'CleanupBlocked',
+        message: `cannot delete the OCI resources: ${err.message}`,
+      };
+    }
+  }
+
+  private async deleteAll(d: StackedDeployment, log: Logger): Promise<{ done: boolean; message: string }> {
     const client = await this.opts.clients(d);
     const pass: Pass = {
       oci: { ...(d.status?.oci ?? {}) },

@@ -1,6 +1,11 @@
 /**
  * The DataScienceClient a StackedDeployment talks through: its auth type, its api-key Secret (read
  * through the API, never logged), its region and endpoint. Clients are cached per Secret version.
+ *
+ * The Secret is read on every call, by a GET without resourceVersion (a consistent read), never
+ * taken from an informer: the operator watches Secrets by metadata only (controllers/indexes.ts),
+ * and the reconcile a Secret change triggers must see that change. Its resourceVersion in the
+ * cache key then makes a fixed or rotated Secret build a new client at once.
  */
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type * as ds from 'oci-datascience';

@@ -63,21 +63,31 @@ export class VllmClient {
   }
 
   /** The served models; throws when the server cannot be asked (the pod is then retried). */
-  async listModels(baseUrl: string): Promise<ModelCard[]> {
-    const res = await this.fetchFn(`${baseUrl}/v1/models`, { signal: AbortSignal.timeout(this.timeoutMs) });
+  async listModels(baseUrl: string, signal?: AbortSignal): Promise<ModelCard[]> {
+    const res = await this.fetchFn(`${baseUrl}/v1/models`, { signal: this.signal(signal) });
     if (!res.ok) throw new Error(`GET /v1/models answered ${res.status}: ${(await readError(res)).message}`);
     const body = (await res.json()) as { data?: ModelCard[] };
     return body.data ?? [];
   }
 
-  async load(baseUrl: string, name: string, path: string, inPlace = false): Promise<LoadOutcome> {
+  async load(
+    baseUrl: string,
+    name: string,
+    path: string,
+    inPlace = false,
+    signal?: AbortSignal,
+  ): Promise<LoadOutcome> {
     let res: Response;
     try {
-      res = await this.post(`${baseUrl}/v1/load_lora_adapter`, {
-        lora_name: name,
-        lora_path: path,
-        ...(inPlace ? { load_inplace: true } : {}),
-      });
+      res = await this.post(
+        `${baseUrl}/v1/load_lora_adapter`,
+        {
+          lora_name: name,
+          lora_path: path,
+          ...(inPlace ? { load_inplace: true } : {}),
+        },
+        signal,
+      );
     } catch (err) {
       return { kind: 'error', message: errorText(err) };
     }
@@ -94,10 +104,10 @@ export class VllmClient {
     return { kind: 'error', message: `load answered ${res.status}: ${message}` };
   }
 
-  async unload(baseUrl: string, name: string): Promise<UnloadOutcome> {
+  async unload(baseUrl: string, name: string, signal?: AbortSignal): Promise<UnloadOutcome> {
     let res: Response;
     try {
-      res = await this.post(`${baseUrl}/v1/unload_lora_adapter`, { lora_name: name });
+      res = await this.post(`${baseUrl}/v1/unload_lora_adapter`, { lora_name: name }, signal);
     } catch (err) {
       return { kind: 'error', message: errorText(err) };
     }
@@ -111,12 +121,18 @@ export class VllmClient {
     return { kind: 'error', message: `unload answered ${res.status}: ${message}` };
   }
 
-  private post(url: string, body: object): Promise<Response> {
+  /** The request's deadline, cut short when the reconcile is cancelled (lease lost, shutdown). */
+  private signal(cancel: AbortSignal | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    return cancel === undefined ? timeout : AbortSignal.any([timeout, cancel]);
+  }
+
+  private post(url: string, body: object, signal?: AbortSignal): Promise<Response> {
     return this.fetchFn(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
+      signal: this.signal(signal),
     });
   }
 }

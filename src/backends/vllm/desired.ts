@@ -9,7 +9,7 @@ import { controllerOwnerReference } from '../../runtime/apply.ts';
 import type { Plain } from '../../runtime/model.ts';
 import { createHash } from 'node:crypto';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
-import type { WantedAdapter } from './plan.ts';
+import { WANTED_ADAPTERS_ANNOTATION, type WantedAdapter } from './pod-state.ts';
 import type { FetchRequestBody } from '../../api/agent/v1.ts';
 import { engineArgs } from '../engine-args.ts';
 import {
@@ -198,6 +198,10 @@ export function buildDeployment(
       name: workloadName(name),
       namespace: d.metadata.namespace,
       labels,
+      // The adapter-sync controller reads what every pod must hold from here: written only for a
+      // spec that passed its checks, on the object itself (not the pod template, whose change
+      // would replace every pod).
+      annotations: { [WANTED_ADAPTERS_ANNOTATION]: JSON.stringify(wantedAdapters(group)) },
       ownerReferences: [controllerOwnerReference(d)],
     },
     spec: {

@@ -1,14 +1,6 @@
 /** Pure: what to load and unload on one pod, from the members wanted and the pod's model list. */
 import type { ModelCard } from './client.ts';
-import type { FetchRequestBody } from '../../api/agent/v1.ts';
-
-/** A member as vLLM sees it: the name clients use and the path vLLM reads the weights from. */
-export interface WantedAdapter {
-  name: string;
-  path: string;
-  /** For uri sources: what the fetch agent must download to `path` first. */
-  fetch?: FetchRequestBody;
-}
+import type { WantedAdapter } from './pod-state.ts';
 
 export interface AdapterPlan {
   /** Wanted and listed with the same path. */

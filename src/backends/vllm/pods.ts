@@ -1,11 +1,21 @@
 /** Pure: the facts about a vLLM pod that the adapter sync and the status need. */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Condition } from '../../runtime/conditions.ts';
-import { ADAPTERS_LOADED, AGENT_PORT, MODEL_FETCH_CONTAINER, VLLM_CONTAINER } from './names.ts';
+import {
+  ADAPTERS_LOADED,
+  AGENT_PORT,
+  DEPLOYMENT_LABEL,
+  MODEL_FETCH_CONTAINER,
+  VLLM_CONTAINER,
+} from './names.ts';
+import { readPodState, type PodAdapterState } from './pod-state.ts';
 
 export interface PodView {
   name: string;
+  namespace: string;
   uid: string;
+  /** The StackedDeployment the pod serves (its label). */
+  deployment: string | undefined;
   /** http://podIP:port, when the pod has an IP. */
   url: string | undefined;
   /** The fetch agent beside vLLM, when the pod has an IP. */
@@ -20,6 +30,14 @@ export interface PodView {
   unschedulable: string | undefined;
   /** Why the init container that fetches the base model keeps failing (its termination message). */
   baseFetchFailed: string | undefined;
+  /** What the last adapter sync found on this container incarnation; undefined before the first. */
+  state: PodAdapterState | undefined;
+}
+
+/** vLLM's port: the container port named http (the builder names it so), 8000 by default. */
+function vllmPort(pod: V1Pod): number {
+  const c = pod.spec?.containers.find((x) => x.name === VLLM_CONTAINER);
+  return c?.ports?.find((p) => p.name === 'http')?.containerPort ?? 8000;
 }
 
 /** Termination messages can be long (logs as a fallback); a condition needs the gist. */
@@ -40,15 +58,20 @@ function podCondition(pod: V1Pod, type: string) {
   return pod.status?.conditions?.find((c) => c.type === type);
 }
 
-export function podView(pod: V1Pod, port: number): PodView {
+export function podView(pod: V1Pod): PodView {
+  const port = vllmPort(pod);
   const name = pod.metadata?.name ?? '';
   const ip = pod.status?.podIP;
   const scheduled = podCondition(pod, 'PodScheduled');
   const gate = podCondition(pod, ADAPTERS_LOADED);
   const vllm = pod.status?.containerStatuses?.find((c) => c.name === VLLM_CONTAINER);
+  const restartCount = vllm?.restartCount ?? 0;
+  const state = readPodState(pod);
   return {
     name,
+    namespace: pod.metadata?.namespace ?? '',
     uid: pod.metadata?.uid ?? '',
+    deployment: pod.metadata?.labels?.[DEPLOYMENT_LABEL],
     url: ip ? `http://${ip}:${port}` : undefined,
     agentUrl: ip ? `http://${ip}:${AGENT_PORT}` : undefined,
     containersReady: podCondition(pod, 'ContainersReady')?.status === 'True',
@@ -62,12 +85,13 @@ export function podView(pod: V1Pod, port: number): PodView {
           lastTransitionTime: String(gate.lastTransitionTime ?? ''),
         }
       : undefined,
-    restartCount: vllm?.restartCount ?? 0,
+    restartCount,
     unschedulable:
       scheduled?.status === 'False' && scheduled.reason === 'Unschedulable'
         ? (scheduled.message ?? 'Unschedulable')
         : undefined,
     baseFetchFailed: baseFetchFailure(pod),
+    state: state?.restartCount === restartCount ? state : undefined,
   };
 }
 

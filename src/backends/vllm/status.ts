@@ -1,117 +1,70 @@
 /**
- * Pure: the readiness-gate condition of each pod and the StackedDeployment's status, from the pods'
- * facts and the sync results. The reconciler writes them only where they changed.
+ * Pure: the StackedDeployment's status from the pods' facts and the adapter states each pod
+ * publishes. The reconciler writes it only where it changed.
  */
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { AdapterStatus, DeploymentStatus } from '../../api/v1alpha1/deployment.ts';
 import type { Member } from '../../api/v1alpha1/modelgroup.ts';
-import { conditionSetter, setCondition, type Condition } from '../../runtime/conditions.ts';
-import type { Verdict } from '../../runtime/ready.ts';
-import { ADAPTERS_LOADED } from './names.ts';
-import type { PodView } from './pods.ts';
-import type { PodSync } from './sync.ts';
-
-/** The gate condition a pod should carry; undefined keeps whatever it has (no fresh knowledge). */
-export function desiredGate(
-  sync: PodSync,
-  memberCount: number,
-): Omit<Condition, 'lastTransitionTime'> | undefined {
-  if (sync.error !== undefined && sync.loaded.length === 0 && !sync.routeMissing) {
-    // vLLM could not be asked; its own readiness probe decides about traffic meanwhile.
-    return sync.pod.gate
-      ? { type: ADAPTERS_LOADED, status: 'False', reason: 'Unreachable', message: sync.error }
-      : undefined;
-  }
-  if (sync.routeMissing) {
-    return {
-      type: ADAPTERS_LOADED,
-      status: 'False',
-      reason: 'RuntimeLoraUpdatesDisabled',
-      message: 'vLLM has no /v1/load_lora_adapter route: VLLM_ALLOW_RUNTIME_LORA_UPDATING is off',
-    };
-  }
-  const settled = sync.loaded.length + sync.rejected.size;
-  if (settled === memberCount && sync.error === undefined) {
-    // A member the engine refuses is reported as Degraded; it must not keep every pod out of service.
-    const refused = sync.rejected.size > 0 ? `; ${sync.rejected.size} refused by the engine` : '';
-    return {
-      type: ADAPTERS_LOADED,
-      status: 'True',
-      reason: 'AdaptersLoaded',
-      message: `${sync.loaded.length} of ${memberCount} adapters loaded${refused}`,
-    };
-  }
-  return {
-    type: ADAPTERS_LOADED,
-    status: 'False',
-    reason: 'LoadingAdapters',
-    message: `${sync.loaded.length} of ${memberCount} adapters loaded`,
-  };
-}
-
-/** A True gate on a pod whose vLLM is not ready (and not going away) no longer holds: close it. */
-export function staleGate(pod: PodView): Omit<Condition, 'lastTransitionTime'> | undefined {
-  if (pod.containersReady || pod.terminating || pod.gate?.status !== 'True') return undefined;
-  return {
-    type: ADAPTERS_LOADED,
-    status: 'False',
-    reason: 'ContainerNotReady',
-    message: 'vLLM is not ready (restarted?): its adapters are reloaded once it is',
-  };
-}
-
-/** The pod's gate after applying `desired`, or undefined when nothing would change (no write). */
-export function gateUpdate(
-  pod: PodView,
-  desired: Omit<Condition, 'lastTransitionTime'> | undefined,
-  now: Date,
-): Condition | undefined {
-  if (desired === undefined) return undefined;
-  const current = pod.gate;
-  if (
-    current &&
-    current.status === desired.status &&
-    current.reason === desired.reason &&
-    current.message === desired.message
-  ) {
-    return undefined;
-  }
-  return setCondition(current ? [current] : [], desired, now)[0];
-}
+import { conditionSetter, type Condition } from '../../runtime/conditions.ts';
+import { listNames, type Verdict } from '../../runtime/ready.ts';
+import { isServing } from './gate.ts';
+import type { PodAdapterState } from './pod-state.ts';
+import { servingCandidates, type PodView } from './pods.ts';
 
 export interface VllmFacts {
   members: readonly Member[];
   desiredReplicas: number;
   pods: readonly PodView[];
-  syncs: readonly PodSync[];
   workload: V1Deployment | undefined;
   generation: number;
   endpoint: string;
 }
 
+/** The states of pods whose vLLM is up and that are not going away: what status counts. */
+function syncedStates(f: VllmFacts): PodAdapterState[] {
+  return servingCandidates(f.pods).flatMap((p) => (p.state ? [p.state] : []));
+}
+
 function adapterStatuses(f: VllmFacts): AdapterStatus[] {
-  const serving = f.syncs.filter((s) => s.error === undefined || s.loaded.length > 0);
+  const states = syncedStates(f);
   return f.members.map((m) => {
-    const loadedReplicas = serving.filter((s) => s.loaded.includes(m.inferenceKey)).length;
-    const rejection = serving.map((s) => s.rejected.get(m.inferenceKey)).find((msg) => msg !== undefined);
+    const key = m.inferenceKey;
+    const loadedReplicas = states.filter((s) => s.loaded.includes(key)).length;
+    const rejection = states.map((s) => s.failed[key]).find((msg) => msg !== undefined);
     const state: AdapterStatus['state'] =
       rejection !== undefined
         ? 'Failed'
-        : serving.length === 0
+        : states.length === 0
           ? 'Pending'
-          : loadedReplicas === serving.length
+          : loadedReplicas === states.length
             ? 'Loaded'
             : 'Loading';
-    const entry: AdapterStatus = {
-      inferenceKey: m.inferenceKey,
-      state,
-      loadedReplicas,
-      readyReplicas: serving.length,
-    };
+    const entry: AdapterStatus = { inferenceKey: key, state, loadedReplicas, readyReplicas: states.length };
     if (m.modelId !== undefined) entry.modelId = m.modelId;
     if (rejection !== undefined) entry.message = rejection;
+    else if (loadedReplicas === 0 && states.some((s) => s.fetching.includes(key))) {
+      entry.message = 'the fetch agent is downloading its files';
+    }
     return entry;
   });
+}
+
+/**
+ * Members that no replica holds although every synced replica tried and failed for a reason that
+ * is not the member's own (a transient error): they close no gate, so they must show here.
+ */
+function unavailable(f: VllmFacts, adapters: readonly AdapterStatus[]): [string, string] | undefined {
+  const states = syncedStates(f);
+  if (states.length === 0 || states.some((s) => s.error === undefined)) return undefined;
+  const names = adapters
+    .filter((a) => a.state === 'Loading' && a.loadedReplicas === 0)
+    .map((a) => a.inferenceKey)
+    .filter((k) => !states.some((s) => s.fetching.includes(k)));
+  if (names.length === 0) return undefined;
+  return [
+    'AdapterUnavailable',
+    `no replica could load ${listNames(names)}: ${states[0]?.error ?? ''}; retrying with backoff`,
+  ];
 }
 
 function rolloutInProgress(w: V1Deployment | undefined, desired: number): boolean {
@@ -130,12 +83,11 @@ export function vllmStatus(
   now: Date,
 ): { status: DeploymentStatus; verdict: Verdict } {
   const adapters = adapterStatuses(f);
-  const readyPods = f.syncs.filter((s) => {
-    const gate = desiredGate(s, f.members.length);
-    return gate?.status === 'True';
-  }).length;
+  const readyPods = f.pods.filter(isServing).length;
   const failed = adapters.filter((a) => a.state === 'Failed');
-  const routeMissing = f.syncs.some((s) => s.routeMissing);
+  const states = syncedStates(f);
+  const routeMissing = states.some((s) => s.routeMissing === true);
+  const nowhere = unavailable(f, adapters);
   const unschedulable = f.pods.find((p) => p.unschedulable !== undefined)?.unschedulable;
   const baseFetch = f.pods.find((p) => p.baseFetchFailed !== undefined)?.baseFetchFailed;
   const baseFetchMessage =
@@ -163,7 +115,7 @@ export function vllmStatus(
           unschedulable ?? baseFetchMessage ?? 'no replica serves yet',
         );
 
-  const adaptersReady = allLoaded && (f.syncs.length > 0 || f.members.length === 0 || scaledToZero);
+  const adaptersReady = allLoaded && (states.length > 0 || f.members.length === 0 || scaledToZero);
   const pending = adapters.filter((a) => a.state !== 'Loaded').map((a) => a.inferenceKey);
   conds = adaptersReady
     ? set(
@@ -188,11 +140,13 @@ export function vllmStatus(
       ]
     : failed.length > 0
       ? ['AdapterFailed', failed.map((a) => `member ${a.inferenceKey}: ${a.message ?? ''}`).join('; ')]
-      : unschedulable !== undefined
-        ? ['Unschedulable', unschedulable]
-        : baseFetchMessage !== undefined
-          ? ['BaseModelFetchFailed', baseFetchMessage]
-          : undefined;
+      : nowhere !== undefined
+        ? nowhere
+        : unschedulable !== undefined
+          ? ['Unschedulable', unschedulable]
+          : baseFetchMessage !== undefined
+            ? ['BaseModelFetchFailed', baseFetchMessage]
+            : undefined;
   conds = degraded
     ? set(conds, 'Degraded', true, degraded[0], degraded[1])
     : set(conds, 'Degraded', false, 'AsExpected', 'nothing is failing');

@@ -1,42 +1,27 @@
 /**
- * Adapter sync on each pod (never through the Service: every replica holds its own adapters):
- * read the pod's model list, load what is missing, reload what moved, unload what is no longer a
- * member. Bounded concurrency across pods and within a pod.
+ * Adapter sync on one pod (never through the Service: every replica holds its own adapters): read
+ * the pod's model list, load what is missing, reload what moved, unload what is no longer a member.
+ * Bounded concurrency within the pod; pods are synced independently, each by its own work-queue key.
  */
 import { errorText } from '../../runtime/errors.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { LoadOutcome, VllmClient } from './client.ts';
-import { planAdapters, type WantedAdapter } from './plan.ts';
+import { planAdapters } from './plan.ts';
+import type { PodAdapterState, WantedAdapter } from './pod-state.ts';
 import type { PodView } from './pods.ts';
 
 export interface PodSync {
-  pod: PodView;
-  /** Wanted adapters the pod now holds. */
-  loaded: string[];
-  /** Wanted adapters the engine refused, with its message (bad path, rank, config). */
-  rejected: Map<string, string>;
-  /** Adapters the pod lacked although its readiness gate said they were all there. */
-  lost: string[];
-  /** vLLM answers 404 on the load route: runtime LoRA updating is off. */
-  routeMissing: boolean;
-  /** Could not talk to the pod, or a transient failure: retry soon. */
-  error: string | undefined;
+  /** What the pod holds after the sync (restartCount is the caller's to set). */
+  state: Omit<PodAdapterState, 'restartCount'>;
+  /** Wanted adapters the pod listed before this sync touched it. */
+  listed: string[];
 }
 
-/**
- * Deletes downloaded folders no member uses any more (removed members, replaced sources). Only after
- * the loads and unloads above, so vLLM never loses files of an adapter it still serves.
- */
-async function removeStaleFetches(
-  agent: AgentClient,
-  pod: PodView,
-  wanted: readonly WantedAdapter[],
-): Promise<void> {
-  if (pod.agentUrl === undefined) return;
-  const held = await agent.list(pod.agentUrl);
-  if (held === undefined) return;
-  const keep = new Set(wanted.flatMap((w) => (w.fetch ? [w.fetch.name] : [])));
-  for (const name of held) if (!keep.has(name)) await agent.remove(pod.agentUrl, name);
+export interface SyncClients {
+  vllm: VllmClient;
+  agent: AgentClient;
+  /** Called before each write to the pod (load, unload, fetch, remove); throws to refuse it. */
+  beforeWrite?: () => void;
 }
 
 /** Runs fn over items with at most `limit` in flight. */
@@ -57,80 +42,118 @@ export async function mapLimit<T, R>(
   return results;
 }
 
-export interface SyncClients {
-  vllm: VllmClient;
-  agent: AgentClient;
+/**
+ * Deletes downloaded folders no member uses any more (removed members, replaced sources). Only after
+ * the loads and unloads, so vLLM never loses files of an adapter it still serves.
+ */
+async function removeStaleFetches(
+  clients: SyncClients,
+  agentUrl: string,
+  wanted: readonly WantedAdapter[],
+  signal: AbortSignal,
+): Promise<void> {
+  const held = await clients.agent.list(agentUrl, signal);
+  if (held === undefined) return;
+  const keep = new Set(wanted.flatMap((w) => (w.fetch ? [w.fetch.name] : [])));
+  for (const name of held) {
+    if (keep.has(name)) continue;
+    clients.beforeWrite?.();
+    await clients.agent.remove(agentUrl, name, signal);
+  }
 }
 
+/**
+ * Syncs one pod. Undefined when vLLM could not be asked for its models: nothing is known then, and
+ * the caller keeps the last state it published.
+ */
 export async function syncPod(
   clients: SyncClients,
   pod: PodView,
   wanted: readonly WantedAdapter[],
   loadsPerPod: number,
-): Promise<PodSync> {
-  const client = clients.vllm;
-  const result: PodSync = {
-    pod,
-    loaded: [],
-    rejected: new Map(),
-    lost: [],
-    routeMissing: false,
-    error: undefined,
-  };
+  signal: AbortSignal,
+): Promise<PodSync | undefined> {
   const url = pod.url;
-  if (url === undefined) return { ...result, error: 'pod has no IP yet' };
+  if (url === undefined) return undefined;
   let plan;
   try {
-    plan = planAdapters(wanted, await client.listModels(url));
-  } catch (err) {
-    return { ...result, error: errorText(err) };
+    plan = planAdapters(wanted, await clients.vllm.listModels(url, signal));
+  } catch {
+    return undefined;
   }
-  result.loaded.push(...plan.present);
-  if (pod.gate?.status === 'True') result.lost = plan.load.map((w) => w.name);
+  const loaded = new Set(plan.present);
+  const failed: Record<string, string> = {};
+  const fetching: string[] = [];
+  // Set inside the jobs below; the annotations keep the checker from narrowing them to their initial values.
+  let routeMissing = false as boolean;
+  let error = undefined as string | undefined;
 
   const record = (w: WantedAdapter, outcome: LoadOutcome): void => {
     switch (outcome.kind) {
       case 'loaded':
       case 'already-loaded':
-        result.loaded.push(w.name);
+        loaded.add(w.name);
         break;
       case 'rejected':
-        result.rejected.set(w.name, outcome.message);
+        failed[w.name] = outcome.message;
         break;
       case 'route-missing':
-        result.routeMissing = true;
+        routeMissing = true;
         break;
       case 'error':
-        result.error ??= `${w.name}: ${outcome.message}`;
+        error ??= `${w.name}: ${outcome.message}`;
         break;
     }
   };
-  /** uri sources: the agent downloads the files first; vLLM never sees a half-written folder. */
+  /** uri and OCI sources: the agent downloads the files first; vLLM never sees a half-written folder. */
   const fetched = async (w: WantedAdapter): Promise<boolean> => {
     if (w.fetch === undefined) return true;
-    const outcome = pod.agentUrl === undefined ? undefined : await clients.agent.fetch(pod.agentUrl, w.fetch);
-    if (outcome?.kind === 'fetched') return true;
-    if (outcome?.kind === 'rejected') result.rejected.set(w.name, outcome.message);
-    else result.error ??= `${w.name}: ${outcome?.message ?? 'pod has no IP'}`;
-    return false;
+    if (pod.agentUrl === undefined) return false;
+    clients.beforeWrite?.();
+    const outcome = await clients.agent.fetch(pod.agentUrl, w.fetch, signal);
+    switch (outcome.kind) {
+      case 'fetched':
+        return true;
+      case 'pending':
+        fetching.push(w.name);
+        return false;
+      case 'rejected':
+        failed[w.name] = outcome.message;
+        return false;
+      case 'error':
+        error ??= `${w.name}: ${outcome.message}`;
+        return false;
+    }
+  };
+  const load = (w: WantedAdapter, inPlace: boolean) => async () => {
+    if (!(await fetched(w))) return;
+    clients.beforeWrite?.();
+    record(w, await clients.vllm.load(url, w.name, w.path, inPlace, signal));
   };
   const jobs = [
-    ...plan.load.map((w) => async () => {
-      if (await fetched(w)) record(w, await client.load(url, w.name, w.path));
-    }),
-    ...plan.replace.map((w) => async () => {
-      if (await fetched(w)) record(w, await client.load(url, w.name, w.path, true));
-    }),
+    ...plan.load.map((w) => load(w, false)),
+    ...plan.replace.map((w) => load(w, true)),
     ...plan.unload.map((name) => async () => {
-      const outcome = await client.unload(url, name);
-      if (outcome.kind === 'route-missing') result.routeMissing = true;
-      if (outcome.kind === 'error') result.error ??= `unload ${name}: ${outcome.message}`;
+      clients.beforeWrite?.();
+      const outcome = await clients.vllm.unload(url, name, signal);
+      if (outcome.kind === 'route-missing') routeMissing = true;
+      if (outcome.kind === 'error') error ??= `unload ${name}: ${outcome.message}`;
     }),
   ];
-  await mapLimit(jobs, loadsPerPod, (job) => job());
-  await removeStaleFetches(clients.agent, pod, wanted);
-  // Keep the member order of the group, whatever order the loads finished in.
-  const loaded = new Set(result.loaded);
-  result.loaded = wanted.map((w) => w.name).filter((n) => loaded.has(n));
-  return result;
+  try {
+    await mapLimit(jobs, loadsPerPod, (job) => job());
+    if (pod.agentUrl !== undefined) await removeStaleFetches(clients, pod.agentUrl, wanted, signal);
+  } catch (err) {
+    // A refused write (lease lost) or an abort: what is known so far is still true.
+    error ??= errorText(err);
+  }
+  const state: PodSync['state'] = {
+    // Member order, whatever order the loads finished in.
+    loaded: wanted.map((w) => w.name).filter((n) => loaded.has(n)),
+    failed,
+    fetching: wanted.map((w) => w.name).filter((n) => fetching.includes(n)),
+  };
+  if (routeMissing) state.routeMissing = true;
+  if (error !== undefined) state.error = error;
+  return { state, listed: [...plan.present, ...plan.replace.map((w) => w.name)] };
 }

@@ -1,18 +1,16 @@
 /**
  * StackedDeployment reconciler: resolves the referenced group, checks what spans both objects, then
- * hands over to the backend. An oci deployment carries a finalizer from before its first OCI call
- * until the backend has deleted what it made.
+ * hands over to the deployment's backend. A backend that makes resources outside the cluster gets
+ * the finalizer put on the object before its first create, and takes it off only once it has
+ * deleted them.
  */
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { validateDeployment } from '../../api/v1alpha1/validate.ts';
-import type { OciBackend } from '../../backends/oci/backend.ts';
-import type { BackendResult } from '../../backends/result.ts';
-import type { VllmBackend } from '../../backends/vllm/backend.ts';
-import { OciAuthError } from '../../oci/auth.ts';
-import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.ts';
+import type { Backend, BackendContext } from '../../backends/backend.ts';
 import { setCondition } from '../../runtime/conditions.ts';
+import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Informer } from '../../runtime/informer.ts';
 import type { Logger } from '../../runtime/logger.ts';
@@ -25,30 +23,31 @@ export interface DeploymentDeps {
   deployments: Informer<StackedDeployment>;
   api: CustomObjectsApi;
   events: EventRecorder;
-  vllm: VllmBackend;
-  oci: OciBackend;
-  /** How soon a deletion waiting on OCI looks again. */
+  backends: Readonly<Record<StackedDeployment['spec']['backend'], Backend>>;
+  /** How soon a deletion waiting on the backend looks again. */
   cleanupPollMs: number;
   clock: () => Date;
 }
 
 export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
-  return async (key, log) => {
+  return async (key, log, signal) => {
     const d = deps.deployments.get(key);
     if (d === undefined) return;
-    if (d.metadata.deletionTimestamp !== undefined) return finalize(deps, d, log);
+    const backend = deps.backends[d.spec.backend];
+    const ctx: BackendContext = { log, signal, protect: protectOnce(deps.api, d, log) };
+    if (d.metadata.deletionTimestamp !== undefined) return finalize(deps, backend, d, ctx);
     const group = deps.groups.get(`${d.metadata.namespace ?? ''}/${d.spec.modelGroupRef.name}`);
     const validation = validateDeployment(d);
-    const problem = preflight(d, group, validation.valid ? [] : validation.issues);
+    const problem =
+      preflight(d, group, validation.valid ? [] : validation.issues) ??
+      (group === undefined ? undefined : backend.preflight(d, group));
     let desired;
     let requeueAfterMs: number | undefined;
     if (problem !== undefined || group === undefined) {
+      // What already runs keeps running (and its pods keep their adapters): only the new spec waits.
       desired = desiredDeploymentStatus(d, problem ?? groupMissing(), deps.clock());
     } else {
-      const result: BackendResult =
-        d.spec.backend === 'vllm'
-          ? await deps.vllm.reconcile(d, group, log)
-          : await deps.oci.reconcile(d, group, log, protectOnce(deps.api, d, log));
+      const result = await backend.reconcile(d, group, ctx);
       desired = desiredDeploymentStatus(d, result.verdict, deps.clock(), result.status);
       requeueAfterMs = result.requeueAfterMs;
     }
@@ -64,38 +63,31 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
   };
 }
 
-/**
- * Deletes the OCI resources, then lets the object go. Progress shows as Progressing=False/Terminating
- * on the object; credentials that no longer work keep the finalizer and say so, since leaving GPUs
- * running in a cloud account unseen is worse than an object stuck in Terminating.
- */
+/** Lets the backend delete what it made, then lets the object go; progress shows on the object. */
 async function finalize(
   deps: DeploymentDeps,
+  backend: Backend,
   d: StackedDeployment,
-  log: Logger,
+  ctx: BackendContext,
 ): Promise<ReconcileResult | undefined> {
   if (!hasFinalizer(d)) return undefined;
-  let message: string;
-  let reason = 'Terminating';
-  try {
-    const r = await deps.oci.finalize(d, log);
-    if (r.done) {
-      await removeFinalizer(deps.api, d);
-      log.info('OCI resources deleted; finalizer removed');
-      return undefined;
-    }
-    message = r.message;
-  } catch (err) {
-    if (!(err instanceof OciAuthError)) throw err;
-    reason = 'CleanupBlocked';
-    message = `cannot delete the OCI resources: ${err.message}`;
+  const r = await backend.finalize(d, ctx);
+  if (r.done) {
+    await removeFinalizer(deps.api, d);
+    ctx.log.info('backend resources deleted; finalizer removed');
+    return undefined;
   }
-  const now = deps.clock();
   const generation = d.metadata.generation ?? 0;
   const conditions = setCondition(
     d.status?.conditions ?? [],
-    { type: 'Progressing', status: 'True', reason, message, observedGeneration: generation },
-    now,
+    {
+      type: 'Progressing',
+      status: 'True',
+      reason: r.reason,
+      message: r.message,
+      observedGeneration: generation,
+    },
+    deps.clock(),
   );
   await writeStatus({
     api: deps.api,
@@ -103,7 +95,7 @@ async function finalize(
     obj: d,
     desired: { ...(d.status ?? {}), conditions },
     events: deps.events,
-    log,
+    log: ctx.log,
   });
   return { requeueAfterMs: deps.cleanupPollMs };
 }

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import type { StackedDeployment } from '../../../src/api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../../src/api/v1alpha1/modelgroup.ts';
 import { withDefaults } from '../../../src/api/v1alpha1/validate.ts';
-import { groupProblem } from '../../../src/controllers/deployment/checks.ts';
+import { ociPreflight } from '../../../src/backends/oci/preflight.ts';
+import { vllmPreflight } from '../../../src/backends/vllm/preflight.ts';
+import { groupProblem as sharedProblem } from '../../../src/controllers/deployment/checks.ts';
 import { desiredDeploymentStatus, preflight } from '../../../src/controllers/deployment/status.ts';
 import { sampleDeployment, sampleGroup } from '../../support/objects.ts';
 
@@ -15,6 +17,11 @@ function dep(
   d.metadata.generation = 2;
   m(d);
   return d;
+}
+/** The checks in the order the reconciler runs them: shared ones, then the backend's. */
+function groupProblem(d: StackedDeployment, g: StackedModelGroup | undefined) {
+  if (g === undefined) return sharedProblem(d, g);
+  return sharedProblem(d, g) ?? (d.spec.backend === 'oci' ? ociPreflight(g) : vllmPreflight(d, g));
 }
 const group = (m: (g: StackedModelGroup) => void = () => undefined) => sampleGroup('sql-assistants', m);
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { planAdapters } from '../../../../src/backends/vllm/plan.ts';
-import { PodBackoff } from '../../../../src/backends/vllm/backoff.ts';
 
 const base = { id: 'basemodel', root: 'meta-llama/Llama-3.1-8B-Instruct', parent: null };
 const card = (id: string, root: string) => ({ id, root, parent: 'basemodel' });
@@ -39,28 +38,5 @@ describe('vllm backend: adapter plan (pure)', () => {
   it('treats an empty model list (a restarted container) as everything to load', () => {
     const plan = planAdapters([{ name: 'a', path: 'p' }], [base]);
     assert.deepEqual(plan.load, [{ name: 'a', path: 'p' }]);
-  });
-});
-
-describe('vllm backend: per-pod backoff', () => {
-  it('doubles the delay per failure up to the cap, and forgets on success', () => {
-    const b = new PodBackoff(1000, 4000);
-    assert.equal(b.fail('p', 0), 1000);
-    assert.equal(b.fail('p', 0), 2000);
-    assert.equal(b.fail('p', 0), 4000);
-    assert.equal(b.fail('p', 0), 4000);
-    assert.equal(b.ready('p', 3999), false);
-    assert.equal(b.ready('p', 4000), true);
-    assert.equal(b.nextRetryMs(1000), 3000);
-    b.forget('p');
-    assert.equal(b.ready('p', 0), true);
-    assert.equal(b.nextRetryMs(0), undefined);
-  });
-
-  it('drops pods that are gone', () => {
-    const b = new PodBackoff();
-    b.fail('gone', 0);
-    b.retain(new Set(['other']));
-    assert.equal(b.nextRetryMs(0), undefined);
   });
 });

@@ -3,8 +3,8 @@ import { type V1ContainerStatus, V1Deployment, V1Pod } from '@kubernetes/client-
 import { model, type Plain } from '../../../../src/runtime/model.ts';
 import type { Member } from '../../../../src/api/v1alpha1/modelgroup.ts';
 import { podView, type PodView } from '../../../../src/backends/vllm/pods.ts';
-import { desiredGate, gateUpdate, vllmStatus, type VllmFacts } from '../../../../src/backends/vllm/status.ts';
-import type { PodSync } from '../../../../src/backends/vllm/sync.ts';
+import type { PodAdapterState } from '../../../../src/backends/vllm/pod-state.ts';
+import { vllmStatus, type VllmFacts } from '../../../../src/backends/vllm/status.ts';
 
 const T0 = new Date('2026-11-27T10:00:00Z');
 const members: Member[] = [{ inferenceKey: 'a' }, { inferenceKey: 'b' }];
@@ -12,7 +12,9 @@ const members: Member[] = [{ inferenceKey: 'a' }, { inferenceKey: 'b' }];
 function pod(name: string, extra: Partial<PodView> = {}): PodView {
   return {
     name,
+    namespace: 'ml',
     uid: name,
+    deployment: 'sql',
     url: `http://127.0.1.2:8000`,
     agentUrl: `http://127.0.1.2:8089`,
     containersReady: true,
@@ -21,20 +23,29 @@ function pod(name: string, extra: Partial<PodView> = {}): PodView {
     restartCount: 0,
     unschedulable: undefined,
     baseFetchFailed: undefined,
+    state: undefined,
     ...extra,
   };
 }
 
-function sync(p: PodView, loaded: string[], extra: Partial<PodSync> = {}): PodSync {
-  return { pod: p, loaded, rejected: new Map(), lost: [], routeMissing: false, error: undefined, ...extra };
+const OPEN = {
+  type: 'serving.stacked.dev/adapters-loaded',
+  status: 'True' as const,
+  reason: 'AdaptersLoaded',
+  message: '',
+  lastTransitionTime: '2026-11-27T10:00:00Z',
+};
+
+/** A serving pod (gate open) whose published state says it holds `loaded`. */
+function synced(name: string, loaded: string[], extra: Partial<PodAdapterState> = {}): PodView {
+  return pod(name, { gate: OPEN, state: { restartCount: 0, loaded, failed: {}, fetching: [], ...extra } });
 }
 
-function facts(syncs: PodSync[], extra: Partial<VllmFacts> = {}): VllmFacts {
+function facts(pods: PodView[], extra: Partial<VllmFacts> = {}): VllmFacts {
   return {
     members,
     desiredReplicas: 2,
-    pods: syncs.map((s) => s.pod),
-    syncs,
+    pods,
     workload: model(V1Deployment, {
       metadata: { generation: 1 },
       status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2 },
@@ -48,45 +59,10 @@ function facts(syncs: PodSync[], extra: Partial<VllmFacts> = {}): VllmFacts {
 const cond = (conds: { type: string; status: string; reason: string }[] | undefined, type: string) =>
   conds?.find((c) => c.type === type);
 
-describe('vllm backend: readiness gate and status (pure)', () => {
-  it('opens the gate only when every member is loaded', () => {
-    assert.equal(desiredGate(sync(pod('p'), ['a']), 2)?.status, 'False');
-    assert.deepEqual(desiredGate(sync(pod('p'), ['a', 'b']), 2), {
-      type: 'serving.stacked.dev/adapters-loaded',
-      status: 'True',
-      reason: 'AdaptersLoaded',
-      message: '2 of 2 adapters loaded',
-    });
-  });
-
-  it('does not keep pods out of service for a member the engine refuses', () => {
-    const gate = desiredGate(
-      sync(pod('p'), ['a'], {
-        rejected: new Map([['b', 'LoRA rank 128 is greater than max_lora_rank 64.']]),
-      }),
-      2,
-    );
-    assert.equal(gate?.status, 'True');
-    assert.match(gate.message, /1 refused by the engine/);
-  });
-
-  it('closes the gate with a clear reason when runtime updates are off', () => {
-    assert.equal(
-      desiredGate(sync(pod('p'), [], { routeMissing: true }), 2)?.reason,
-      'RuntimeLoraUpdatesDisabled',
-    );
-  });
-
-  it('writes the gate only when it changes', () => {
-    const desired = desiredGate(sync(pod('p'), ['a', 'b']), 2);
-    const written = gateUpdate(pod('p'), desired, T0);
-    assert.equal(written?.lastTransitionTime, '2026-11-27T10:00:00Z');
-    assert.equal(gateUpdate(pod('p', { gate: written }), desired, T0), undefined);
-  });
-
+describe('vllm backend: status from the pods (pure)', () => {
   it('is Ready when every replica serves every adapter', () => {
     const { status, verdict } = vllmStatus(
-      facts([sync(pod('p1'), ['a', 'b']), sync(pod('p2'), ['a', 'b'])]),
+      facts([synced('p1', ['a', 'b']), synced('p2', ['a', 'b'])]),
       [],
       T0,
     );
@@ -105,8 +81,8 @@ describe('vllm backend: readiness gate and status (pure)', () => {
   });
 
   it('is Degraded naming a refused member, while the others are served', () => {
-    const rejected = new Map([['b', 'Loading lora b failed: No adapter found for /mnt/pvc/x/b']]);
-    const { status, verdict } = vllmStatus(facts([sync(pod('p1'), ['a'], { rejected })]), [], T0);
+    const failed = { b: 'Loading lora b failed: No adapter found for /mnt/pvc/x/b' };
+    const { status, verdict } = vllmStatus(facts([synced('p1', ['a'], { failed })]), [], T0);
     assert.equal(verdict.ready, false);
     assert.equal(verdict.reason, 'AdapterFailed');
     assert.match(verdict.message, /member b: Loading lora b failed: No adapter found/);
@@ -120,7 +96,7 @@ describe('vllm backend: readiness gate and status (pure)', () => {
       url: undefined,
       unschedulable: '0/1 nodes are available: 1 Insufficient nvidia.com/gpu.',
     });
-    const { verdict, status } = vllmStatus(facts([], { pods: [waiting] }), [], T0);
+    const { verdict, status } = vllmStatus(facts([waiting]), [], T0);
     assert.equal(verdict.reason, 'Unschedulable');
     assert.equal(cond(status.conditions, 'Available')?.status, 'False');
   });
@@ -128,7 +104,7 @@ describe('vllm backend: readiness gate and status (pure)', () => {
   it('says why no replica starts when the base model cannot be fetched', () => {
     const message = 'sha256 mismatch for base-1: expected 00, got ff';
     const waiting = pod('p1', { containersReady: false, baseFetchFailed: message });
-    const { verdict, status } = vllmStatus(facts([], { pods: [waiting] }), [], T0);
+    const { verdict, status } = vllmStatus(facts([waiting]), [], T0);
     assert.deepEqual(verdict, {
       ready: false,
       reason: 'BaseModelFetchFailed',
@@ -145,7 +121,6 @@ describe('vllm backend: readiness gate and status (pure)', () => {
     const p = (init: Plain<V1ContainerStatus>[]) =>
       podView(
         model(V1Pod, { metadata: { name: 'p', namespace: 'ml' }, status: { initContainerStatuses: init } }),
-        8000,
       );
     const failed: Plain<V1ContainerStatus> = {
       name: 'fetch-model',
@@ -167,9 +142,59 @@ describe('vllm backend: readiness gate and status (pure)', () => {
   });
 
   it('is a fixed point at rest', () => {
-    const f = facts([sync(pod('p1'), ['a', 'b'])]);
+    const f = facts([synced('p1', ['a', 'b'])]);
     const first = vllmStatus(f, [], T0).status;
     const again = vllmStatus(f, first.conditions ?? [], new Date('2026-11-27T11:00:00Z')).status;
     assert.deepEqual(again, first);
+  });
+
+  it('counts a pod whose state is of an older container incarnation as knowing nothing', () => {
+    const restarted = podView(
+      model(V1Pod, {
+        metadata: {
+          name: 'p1',
+          namespace: 'ml',
+          annotations: {
+            'serving.stacked.dev/adapter-state': JSON.stringify({ restartCount: 0, loaded: ['a', 'b'] }),
+          },
+        },
+        status: {
+          conditions: [{ type: 'ContainersReady', status: 'True' }],
+          podIP: '127.0.1.2',
+          containerStatuses: [{ name: 'vllm', image: 'v', imageID: '', ready: true, restartCount: 1 }],
+        },
+      }),
+    );
+    assert.equal(restarted.state, undefined);
+    const { status } = vllmStatus(facts([restarted]), [], T0);
+    assert.deepEqual(
+      status.adapters?.map((a) => a.state),
+      ['Pending', 'Pending'],
+    );
+  });
+
+  it('is Degraded when every replica fails to load a member for a transient reason, naming it', () => {
+    const error = 'b: load answered 503: engine busy';
+    const { status, verdict } = vllmStatus(
+      facts([synced('p1', ['a'], { error }), synced('p2', ['a'], { error })]),
+      [],
+      T0,
+    );
+    assert.equal(verdict.reason, 'AdapterUnavailable');
+    assert.match(verdict.message, /no replica could load b: b: load answered 503/);
+    assert.equal(cond(status.conditions, 'Available')?.status, 'True', 'a is still served on both');
+    assert.equal(status.readyReplicas, 2);
+  });
+
+  it('reports a member whose files are still downloading as Loading, not Degraded', () => {
+    const { status, verdict } = vllmStatus(facts([synced('p1', ['a'], { fetching: ['b'] })]), [], T0);
+    assert.equal(verdict.reason, 'LoadingAdapters');
+    assert.deepEqual(
+      status.adapters?.map((a) => [a.state, a.message]),
+      [
+        ['Loaded', undefined],
+        ['Loading', 'the fetch agent is downloading its files'],
+      ],
+    );
   });
 });
