@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { type Agent, request } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { AgentError, badGateway, displayUri, errorMessage, unacceptable } from './errors.ts';
-import { Budget, Meter } from './meter.ts';
+import { Budget, Meter, type Progress } from './meter.ts';
 
 export const MAX_REDIRECTS = 5;
 /** A remote that sends nothing for this long is given up on (the operator retries later). */
@@ -26,6 +26,10 @@ export interface DownloadOptions {
   token?: string;
   /** Carries the trusted CAs. */
   agent: Agent;
+  /** Cancels the download: the connection is closed and the download fails with the abort's reason. */
+  signal?: AbortSignal | undefined;
+  /** Counts the bytes saved, for the job's status. */
+  progress?: Progress | undefined;
 }
 
 export interface DownloadResult {
@@ -43,9 +47,15 @@ export function checkSha256(name: string, expected: string | undefined, got: str
   }
 }
 
-function get(url: URL, headers: Record<string, string>, agent: Agent): Promise<IncomingMessage> {
+function get(
+  url: URL,
+  headers: Record<string, string>,
+  agent: Agent,
+  signal: AbortSignal | undefined,
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers, agent }, resolve);
+    // The signal also ends the response of a request it aborts, half-way through its body or not.
+    const req = request(url, { method: 'GET', headers, agent, ...(signal ? { signal } : {}) }, resolve);
     // The socket timeout also covers a body that stalls half-way.
     req.setTimeout(IDLE_TIMEOUT_MS, () => {
       req.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`));
@@ -68,8 +78,9 @@ async function open(opts: DownloadOptions): Promise<{ res: IncomingMessage; url:
     }
     let res: IncomingMessage;
     try {
-      res = await get(url, headers, opts.agent);
+      res = await get(url, headers, opts.agent, opts.signal);
     } catch (err) {
+      opts.signal?.throwIfAborted();
       throw badGateway(`GET ${displayUri(url)}: ${errorMessage(err)}`);
     }
     const status = res.statusCode ?? 0;
@@ -106,10 +117,13 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
     res.destroy();
     throw tooLarge(opts.name, opts.maxBytes);
   }
-  const meter = new Meter(new Budget(opts.maxBytes, () => tooLarge(opts.name, opts.maxBytes)));
+  const meter = new Meter(new Budget(opts.maxBytes, () => tooLarge(opts.name, opts.maxBytes)), {
+    progress: opts.progress,
+  });
   try {
     await pipeline(res, meter, createWriteStream(opts.dest, { flags: 'wx' }));
   } catch (err) {
+    opts.signal?.throwIfAborted();
     if (err instanceof AgentError) throw err;
     // Not all of the body arrived: the remote or the network failed, not our disk.
     if (!res.complete) throw badGateway(`GET ${displayUri(url)}: ${errorMessage(err)}`);

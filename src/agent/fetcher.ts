@@ -1,8 +1,9 @@
 /**
  * One fetch from request to installed folder: cache check, credentials, verified download (https,
  * OCI Object Storage or the Model Catalog), safe extraction, atomic install. Work on one name is
- * serialized, so concurrent requests for it share one download (the later ones find the folder
- * complete) and a delete never races a fetch.
+ * serialized, so a delete never races a fetch and a fetch cancelled for a newer request has cleaned
+ * up before the newer one starts. A fetch can be cancelled with an AbortSignal: the download stops,
+ * its staging folder is removed, nothing is installed.
  */
 import { readFile } from 'node:fs/promises';
 import type { Agent } from 'node:https';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { download } from './download.ts';
 import { badRequest, displayUri } from './errors.ts';
 import { extractArchive } from './extract.ts';
+import type { Progress } from './meter.ts';
 import { fetchModelCatalog } from './model-catalog.ts';
 import { type OciFetch, type Retrieved, type Unpack, fetchObjectStorage } from './object-storage.ts';
 import type { OciClients } from './oci-access.ts';
@@ -31,6 +33,16 @@ export interface FetchResult {
 }
 
 export type Log = (msg: string, meta?: Record<string, unknown>) => void;
+
+/** How a caller follows and stops one fetch (the server's jobs; the one-shot mode needs none). */
+export interface FetchControl {
+  /** Aborting it stops the fetch, which then fails with the abort's reason. */
+  signal?: AbortSignal;
+  /** Counts the bytes downloaded so far. */
+  progress?: Progress;
+  /** Called when the folder is not there already and the download starts. */
+  onDownload?: () => void;
+}
 
 export interface FetcherOptions {
   store: Store;
@@ -80,20 +92,26 @@ export class Fetcher {
   }
 
   /** Downloads and unpacks the source into the staging folder `tmp`. */
-  private async retrieve(req: FetchRequest, tmp: string): Promise<Retrieved> {
+  private async retrieve(req: FetchRequest, tmp: string, control: FetchControl): Promise<Retrieved> {
     const { name } = req;
-    const unpack: Unpack = (kind, file) =>
-      extractArchive(kind, file, join(tmp, 'x'), {
+    const { signal, progress } = control;
+    // Extraction itself cannot be stopped half-way (it is local and bounded): a cancel waits for it.
+    const unpack: Unpack = async (kind, file) => {
+      signal?.throwIfAborted();
+      return extractArchive(kind, file, join(tmp, 'x'), {
         name,
         maxExpandedBytes: req.maxBytes * EXPANSION_FACTOR,
         required: REQUIRED_FILE[req.content],
       });
+    };
     const oci: OciFetch = {
       name,
       tmp,
       maxBytes: req.maxBytes,
       content: req.content,
       ...(req.sha256 !== undefined ? { sha256: req.sha256 } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+      ...(progress !== undefined ? { progress } : {}),
     };
     const { source } = req;
     switch (source.type) {
@@ -107,6 +125,8 @@ export class Fetcher {
           dest: archive,
           maxBytes: req.maxBytes,
           agent: this.opts.agent,
+          signal,
+          progress,
           ...(req.sha256 !== undefined ? { sha256: req.sha256 } : {}),
           ...(token !== undefined ? { token } : {}),
         });
@@ -119,20 +139,25 @@ export class Fetcher {
     }
   }
 
-  async fetch(req: FetchRequest): Promise<FetchResult> {
+  async fetch(req: FetchRequest, control: FetchControl = {}): Promise<FetchResult> {
     const { store, log } = this.opts;
     const { name } = req;
+    const { signal } = control;
     const uri = sourceId(req.source);
     return this.exclusive(name, async () => {
+      signal?.throwIfAborted();
       const path = store.path(name);
       const have = await store.complete(name);
       if (have && have.uri === uri && (req.sha256 === undefined || have.sha256 === req.sha256)) {
         return { name, path, sha256: have.sha256, bytes: have.bytes, cached: true };
       }
       log('downloading', { name, uri: displayUri(uri), maxBytes: req.maxBytes });
+      control.onDownload?.();
       const tmp = await store.temp(name);
       try {
-        const got = await this.retrieve(req, tmp);
+        const got = await this.retrieve(req, tmp, control);
+        // The last moment a cancel can keep the folder from being replaced.
+        signal?.throwIfAborted();
         await store.install(name, got.folder, tmp, { name, uri, sha256: got.sha256, bytes: got.bytes });
         log('fetched', { name, uri: displayUri(uri), sha256: got.sha256, bytes: got.bytes });
         return { name, path, sha256: got.sha256, bytes: got.bytes, cached: false };

@@ -20,22 +20,36 @@ export class Budget {
   }
 }
 
+/** Bytes written so far by one fetch, whatever its source: what its job status shows while it runs. */
+export class Progress {
+  bytes = 0;
+}
+
+export interface MeterOptions {
+  /** Also compute the MD5 (OCI states one for single-part objects). */
+  md5?: boolean;
+  progress?: Progress;
+}
+
 /** Counts and hashes what passes, and fails the pipeline as soon as the budget is spent. */
 export class Meter extends Transform {
   readonly hash = createHash('sha256');
   readonly md5: Hash | undefined;
   bytes = 0;
   private readonly budget: Budget;
+  private readonly progress: Progress | undefined;
 
-  constructor(budget: Budget, opts: { md5?: boolean } = {}) {
+  constructor(budget: Budget, opts: MeterOptions = {}) {
     super();
     this.budget = budget;
     this.md5 = opts.md5 === true ? createHash('md5') : undefined;
+    this.progress = opts.progress;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     this.budget.used += chunk.length;
+    if (this.progress !== undefined) this.progress.bytes += chunk.length;
     if (this.budget.used > this.budget.max) {
       done(this.budget.exceeded());
       return;
@@ -59,7 +73,7 @@ export async function saveStream(
   source: Readable,
   dest: string,
   budget: Budget,
-  opts: { md5?: boolean } = {},
+  opts: MeterOptions = {},
 ): Promise<Saved> {
   const meter = new Meter(budget, opts);
   await pipeline(source, meter, createWriteStream(dest, { flags: 'wx', mode: 0o644 }));

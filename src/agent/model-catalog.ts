@@ -16,6 +16,7 @@ export async function fetchModelCatalog(
   unpack: Unpack,
 ): Promise<Retrieved> {
   const what = `GetModelArtifactContent ${modelId}`;
+  // The SDK takes no signal: a cancel drops the body once it comes.
   const res = await ociCall(what, () => client.getModelArtifactContent({ modelId }));
   const declared = res.contentLength as number | undefined;
   if (declared !== undefined && declared > req.maxBytes) {
@@ -25,7 +26,7 @@ export async function fetchModelCatalog(
   }
   const file = join(req.tmp, 'artifact.zip');
   const budget = new Budget(req.maxBytes, () => tooLarge(req.name, req.maxBytes));
-  const saved = await saveBody(res.value, file, budget, what);
+  const saved = await saveBody(res.value, file, budget, what, { signal: req.signal, progress: req.progress });
   checkSha256(req.name, req.sha256, saved.sha256);
   return { folder: await unpack('zip', file), sha256: saved.sha256, bytes: saved.bytes };
 }

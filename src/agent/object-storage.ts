@@ -13,8 +13,8 @@ import { checkSha256, tooLarge } from './download.ts';
 import { type ArchiveEntry, planArchive, segments } from './entries.ts';
 import { badGateway, unacceptable } from './errors.ts';
 import { normalizeModes } from './extract.ts';
-import { Budget } from './meter.ts';
-import { nodeStream, ociCall, saveBody } from './oci-access.ts';
+import { Budget, type Progress } from './meter.ts';
+import { ociCall, saveBody } from './oci-access.ts';
 import { type Content, REQUIRED_FILE, type Source, pathArchiveKind } from './request.ts';
 
 type ObjectStorageSource = Extract<Source, { type: 'objectStorage' }>;
@@ -34,6 +34,10 @@ export interface OciFetch {
   maxBytes: number;
   sha256?: string;
   content: Content;
+  /** Cancels the fetch (a DELETE, or a newer request for the name): nothing more is read or written. */
+  signal?: AbortSignal;
+  /** Counts the bytes saved, for the job's status. */
+  progress?: Progress;
 }
 
 /** What a fetch produced: the folder to install and what its marker records. */
@@ -51,12 +55,14 @@ async function listAll(
   client: ObjectStorageClient,
   src: ObjectStorageSource,
   prefix: string,
-  opts: { pages?: number } = {},
+  opts: { pages?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<models.ObjectSummary[]> {
   const objects: models.ObjectSummary[] = [];
   let start: string | undefined;
   let pages = 0;
   do {
+    // The SDK takes no signal: a cancelled fetch stops between pages.
+    opts.signal?.throwIfAborted();
     const res = await ociCall(`ListObjects oci://${src.bucket}@${src.namespace}/${prefix}`, () =>
       client.listObjects({
         namespaceName: src.namespace,
@@ -89,32 +95,16 @@ async function getObject(
   objectName: string,
   dest: string,
   budget: Budget,
-  signal?: AbortSignal,
+  opts: { signal?: AbortSignal | undefined; progress?: Progress | undefined },
 ) {
   const what = `GetObject oci://${src.bucket}@${src.namespace}/${objectName}`;
+  // The SDK takes no signal: a request already sent is answered, but its body is then dropped.
   const res = await ociCall(what, () =>
     client.getObject({ namespaceName: src.namespace, bucketName: src.bucket, objectName }),
   );
-  // The SDK takes no signal: a request already sent is answered, but its body is then dropped.
-  const body = nodeStream(res.value);
-  // Without an error: a web stream's cancel would reject unobserved with it. saveBody then fails with
-  // a premature close, which the caller ignores for the reason it aborted with.
-  const stop = (): void => {
-    body.destroy();
-  };
-  if (signal?.aborted === true) {
-    stop();
-    signal.throwIfAborted();
-  }
-  signal?.addEventListener('abort', stop, { once: true });
   // Multipart objects carry no Content-MD5 (only a digest of their parts): nothing to compare then.
   const expected = res.contentMd5 as string | undefined;
-  let saved;
-  try {
-    saved = await saveBody(body, dest, budget, what, { md5: expected !== undefined });
-  } finally {
-    signal?.removeEventListener('abort', stop);
-  }
+  const saved = await saveBody(res.value, dest, budget, what, { ...opts, md5: expected !== undefined });
   if (expected !== undefined && saved.md5 !== expected) {
     throw badGateway(`${what}: content MD5 ${saved.md5 ?? ''} differs from the stated ${expected}`);
   }
@@ -132,7 +122,7 @@ async function fetchArchive(
   if (object.size !== undefined && object.size > req.maxBytes) throw tooLarge(req.name, req.maxBytes);
   const file = join(req.tmp, 'archive');
   const budget = new Budget(req.maxBytes, () => tooLarge(req.name, req.maxBytes));
-  const saved = await getObject(client, src, object.name, file, budget);
+  const saved = await getObject(client, src, object.name, file, budget, req);
   checkSha256(req.name, req.sha256, saved.sha256);
   return { folder: await unpack(kind, file), sha256: saved.sha256, bytes: saved.bytes };
 }
@@ -144,7 +134,7 @@ async function fetchFolder(
   req: OciFetch,
 ): Promise<Retrieved> {
   const where = `oci://${src.bucket}@${src.namespace}/${folderPrefix}`;
-  const objects = await listAll(client, src, folderPrefix);
+  const objects = await listAll(client, src, folderPrefix, { signal: req.signal });
   if (objects.length === 0) throw unacceptable(`${req.name}: no objects under ${where}`);
   const total = objects.reduce((n, o) => n + (o.size ?? 0), 0);
   if (total > req.maxBytes) {
@@ -180,6 +170,12 @@ async function fetchFolder(
   // cut off, and the error is thrown only once all of them have settled, so nothing is written into
   // req.tmp after this returns (the caller removes it, and may start the same name again).
   const stop = new AbortController();
+  // A cancelled fetch stops them the same way.
+  const cancel = (): void => {
+    stop.abort(req.signal?.reason);
+  };
+  if (req.signal?.aborted === true) cancel();
+  req.signal?.addEventListener('abort', cancel, { once: true });
   /** What the workers threw, the first (the one that stopped the others) first. */
   const failures: unknown[] = [];
   const stopped = (): boolean => stop.signal.aborted;
@@ -194,7 +190,10 @@ async function fetchFolder(
         const target = join(dest, ...rel);
         await mkdir(dirname(target), { recursive: true });
         if (stopped()) return;
-        const saved = await getObject(client, src, e.object, target, budget, stop.signal);
+        const saved = await getObject(client, src, e.object, target, budget, {
+          signal: stop.signal,
+          progress: req.progress,
+        });
         digests.set(rel.join('/'), saved.sha256);
       }
     } catch (err) {
@@ -202,7 +201,13 @@ async function fetchFolder(
       stop.abort(err);
     }
   };
-  await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+  try {
+    await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+  } finally {
+    req.signal?.removeEventListener('abort', cancel);
+  }
+  // Cancelled between two objects, no worker failed: the cancel is the outcome, not a half folder.
+  req.signal?.throwIfAborted();
   if (failures.length > 0) throw failures[0];
   for (const e of entries) {
     if (e.type === 'directory') await mkdir(join(dest, ...(segments(e.path) ?? [])), { recursive: true });
@@ -226,7 +231,7 @@ export async function fetchObjectStorage(
   const kind = pathArchiveKind(src.prefix);
   if (kind !== undefined) {
     // Names sort by bytes, so an object named exactly the prefix comes first among those it begins.
-    const [first] = await listAll(client, src, src.prefix, { pages: 1 });
+    const [first] = await listAll(client, src, src.prefix, { pages: 1, signal: req.signal });
     if (first?.name === src.prefix) return fetchArchive(client, src, first, kind, req, unpack);
     if (req.sha256 !== undefined) {
       throw unacceptable(`${req.name}: no object ${src.prefix} in oci://${src.bucket}@${src.namespace}`);

@@ -21,7 +21,7 @@ import {
 } from '../oci/auth.ts';
 import { dataScienceClient, objectStorageClient } from '../oci/client.ts';
 import { AgentError, badGateway, badRequest, errorMessage } from './errors.ts';
-import { type Budget, type Saved, saveStream } from './meter.ts';
+import { type Budget, type MeterOptions, type Saved, saveStream } from './meter.ts';
 
 export interface OciAccess {
   region: string;
@@ -126,26 +126,37 @@ export function nodeStream(value: Readable | ReadableStream | undefined | null):
 /**
  * Saves a response body to `dest`: a failure of the remote half-way is a 502 naming `what`; a full
  * disk or any other failure of ours stays what it is; the budget's and AgentErrors pass through.
+ * Once `signal` aborts, the body is not (or no longer) saved and the save fails with its reason.
  */
 export async function saveBody(
   value: Readable | ReadableStream | undefined | null,
   dest: string,
   budget: Budget,
   what: string,
-  opts: { md5?: boolean } = {},
+  opts: MeterOptions & { signal?: AbortSignal | undefined } = {},
 ): Promise<Saved> {
+  const { signal, ...meter } = opts;
   const body = nodeStream(value);
   const seen = { remoteFailed: false };
   body.once('error', () => {
     seen.remoteFailed = true;
   });
+  // Without an error: a web stream's cancel would reject unobserved with it. The save then fails
+  // with a premature close, replaced below by the abort's reason.
+  const stop = (): void => {
+    body.destroy();
+  };
+  signal?.addEventListener('abort', stop, { once: true });
   try {
-    return await saveStream(body, dest, budget, opts);
+    signal?.throwIfAborted();
+    return await saveStream(body, dest, budget, meter);
   } catch (err) {
+    signal?.throwIfAborted();
     if (err instanceof AgentError) throw err;
     if (seen.remoteFailed) throw badGateway(`${what}: ${errorMessage(err)}`);
     throw err;
   } finally {
+    signal?.removeEventListener('abort', stop);
     body.destroy();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * One-shot mode: one fetch into the root, then done. An init container runs it for a base model
- * from a uri or the Model Catalog, so vLLM starts with the weights already on its volume.
+ * from a uri or the Model Catalog, so vLLM starts with the weights already on its volume. Unlike the
+ * server's jobs it waits for the download: the container's exit is what lets vLLM start.
  */
 import { badRequest } from './errors.ts';
 import type { FetchResult } from './fetcher.ts';

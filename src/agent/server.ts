@@ -1,17 +1,21 @@
 /**
  * The fetch agent's HTTP API, served next to vLLM in each pod: the operator asks it to download an
  * adapter (an https archive, an oci:// location or a Model Catalog artifact) into the shared volume,
- * then tells vLLM to load that folder.
+ * reads the job back until the folder is there (jobs.ts), then tells vLLM to load that folder. The
+ * routes and bodies are the contract in src/api/agent/v1.ts.
  */
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { getCACertificates } from 'node:tls';
-import { AgentError, badRequest, displayUri, errorMessage } from './errors.ts';
+import { FETCH_PATH, type FetchListBody, type FetchRequestBody, fetchRequestKey } from '../api/agent/v1.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { AgentError, badRequest, errorMessage } from './errors.ts';
 import { Fetcher, type Log } from './fetcher.ts';
+import { Jobs, type RetryBackoff } from './jobs.ts';
 import { type OciAccess, ociClients } from './oci-access.ts';
-import { checkName, parseFetchRequest, sourceId } from './request.ts';
+import { checkName, parseFetchRequest } from './request.ts';
 import { Store } from './store.ts';
 
 export const DEFAULT_MAX_BYTES = 10 * 1024 ** 3;
@@ -34,6 +38,10 @@ export interface AgentOptions {
   /** Access to OCI for oci:// and Model Catalog sources; without it those requests get a 400. */
   oci?: OciAccess;
   log?: (msg: string, meta?: Record<string, unknown>) => void;
+  /** The retry advice given with a failed job (tests shorten it). */
+  retryBackoff?: RetryBackoff;
+  /** Time for job start times and retry advice (tests). */
+  clock?: Clock;
 }
 
 /** A store and a fetcher on it, as both the server and the one-shot mode (main.ts --fetch) use them. */
@@ -104,9 +112,27 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** The name in /v1/fetch/<name>, or a 400. */
+function jobName(path: string): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(path.slice(`${FETCH_PATH}/`.length));
+  } catch {
+    throw badRequest('name is not valid');
+  }
+  return checkName(name);
+}
+
 export async function startAgentServer(opts: AgentOptions): Promise<AgentServer> {
   const prepared = await prepare(opts);
   const { fetcher, store, defaultMaxBytes, log } = prepared;
+  const jobs = new Jobs({
+    fetcher,
+    store,
+    log,
+    ...(opts.clock !== undefined ? { clock: opts.clock } : {}),
+    ...(opts.retryBackoff !== undefined ? { backoff: opts.retryBackoff } : {}),
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://agent').pathname;
@@ -116,45 +142,40 @@ export async function startAgentServer(opts: AgentOptions): Promise<AgentServer>
       res.end('ok');
       return;
     }
-    if (path === '/v1/fetch' && method === 'POST') {
+    if (path === FETCH_PATH && method === 'POST') {
       const body = await readJson(req);
       const fetch = parseFetchRequest(body, defaultMaxBytes);
-      try {
-        sendJson(res, 200, await fetcher.fetch(fetch));
-      } catch (err) {
-        log('fetch failed', {
-          name: fetch.name,
-          uri: displayUri(sourceId(fetch.source)),
-          status: err instanceof AgentError ? err.status : 500,
-          error: errorMessage(err),
-        });
-        throw err;
-      }
+      // parseFetchRequest accepted it: a FetchRequestBody, as the operator sent it, so both sides
+      // compute the same key from the same fields.
+      const status = await jobs.submit(fetch, fetchRequestKey(body as FetchRequestBody));
+      sendJson(res, status.state === 'Fetching' ? 202 : 200, status);
       return;
     }
-    if (path === '/v1/fetch' && method === 'GET') {
+    if (path === FETCH_PATH && method === 'GET') {
       const adapters = (await store.list()).map(({ name, uri, sha256, bytes }) => ({
         name,
         uri,
         sha256,
         bytes,
       }));
-      sendJson(res, 200, { adapters });
+      const list: FetchListBody = { adapters, jobs: jobs.list() };
+      sendJson(res, 200, list);
       return;
     }
-    if (path.startsWith('/v1/fetch/') && method === 'DELETE') {
-      let name: string;
-      try {
-        name = decodeURIComponent(path.slice('/v1/fetch/'.length));
-      } catch {
-        throw badRequest('name is not valid');
-      }
-      await fetcher.remove(checkName(name));
+    if (path.startsWith(`${FETCH_PATH}/`) && method === 'GET') {
+      const name = jobName(path);
+      const status = await jobs.get(name);
+      if (status === undefined) sendError(res, 404, `no fetch job or folder named ${name}`);
+      else sendJson(res, 200, status);
+      return;
+    }
+    if (path.startsWith(`${FETCH_PATH}/`) && method === 'DELETE') {
+      await jobs.remove(jobName(path));
       res.writeHead(204);
       res.end();
       return;
     }
-    const known = path === '/healthz' || path === '/v1/fetch' || path.startsWith('/v1/fetch/');
+    const known = path === '/healthz' || path === FETCH_PATH || path.startsWith(`${FETCH_PATH}/`);
     sendError(res, known ? 405 : 404, known ? `${method} is not allowed on ${path}` : `no route for ${path}`);
   }
 
@@ -182,15 +203,22 @@ export async function startAgentServer(opts: AgentOptions): Promise<AgentServer>
 
   return {
     url: `http://${host}:${port}`,
-    close: () =>
-      new Promise<void>((resolveClose, reject) => {
+    close: async () => {
+      const closed = new Promise<void>((resolveClose, reject) => {
         server.close((err) => {
-          prepared.close();
           if (err) reject(err);
           else resolveClose();
         });
-        // Keep-alive connections would otherwise hold close() open; busy ones finish first.
-        server.closeIdleConnections();
-      }),
+      });
+      // Keep-alive connections would otherwise hold close() open; busy ones finish first.
+      server.closeIdleConnections();
+      try {
+        // Downloads run in the background: stopped here, or they would keep the process alive.
+        await jobs.close();
+        await closed;
+      } finally {
+        prepared.close();
+      }
+    },
   };
 }

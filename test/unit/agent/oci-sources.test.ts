@@ -17,7 +17,8 @@ import { type AgentServer, startAgentServer } from '../../../src/agent/server.ts
 import { type ApiKey, apiKeySecret, makeApiKey } from '../../support/oci-keys.ts';
 import { type OciStorageEmulator, startOciStorageEmulator } from '../../support/oci-storage-emulator.ts';
 import { makeZip } from '../../support/zip.ts';
-import { postFetch, sha256, type Reply } from './fetch-api.ts';
+import { fetchSettled, getJob, postFetch, sha256, type Reply } from './fetch-api.ts';
+import { until } from './remote.ts';
 
 const NS = 'tenancyns';
 const BUCKET = 'adapters';
@@ -42,6 +43,8 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
   let key: ApiKey;
   let stranger: ApiKey;
   const agents: AgentServer[] = [];
+  /** The root of each agent. */
+  const roots = new Map<AgentServer, string>();
   const logs: string[] = [];
   const answers: string[] = [];
   const config = JSON.stringify({ r: 8, peft_type: 'LORA', target_modules: ['q_proj'] });
@@ -66,6 +69,7 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
       log: (msg, meta) => logs.push(JSON.stringify({ msg, meta })),
     });
     agents.push(a);
+    roots.set(a, root);
     return a;
   }
 
@@ -76,7 +80,14 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
     secret,
   });
 
-  const post = (a: AgentServer, body: unknown): Promise<Reply> => postFetch(a, body, answers);
+  /** POSTs and follows the job until it settles. */
+  const post = (a: AgentServer, body: unknown): Promise<Reply> => fetchSettled(a, body, answers);
+  const folder = (a: AgentServer, name: string): string => join(roots.get(a) ?? '', name);
+  /** A failure of the source's own (a 400, 422 or 502 of the synchronous API). */
+  const assertRejected = (r: Reply): void => {
+    assert.equal(r.body.state, 'Failed', JSON.stringify(r.body));
+    assert.equal(r.body.reason, 'Rejected');
+  };
 
   // The SDK reports its retries and failures with console.warn: kept out of the test output, checked.
   const warnings: string[] = [];
@@ -156,8 +167,8 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
     const a = await agent(access());
     const before = emu.requests.length;
     const r = await post(a, { name: 'sql-1', uri: `oci://${BUCKET}@${NS}/sql` });
-    assert.equal(r.status, 200, r.body.error?.message);
-    const root = r.body.path!;
+    assert.equal(r.body.state, 'Fetched', r.body.message);
+    const root = folder(a, 'sql-1');
     assert.deepEqual((await readdir(root, { recursive: true })).sort(), [
       'adapter_config.json',
       'adapter_model.safetensors',
@@ -174,26 +185,29 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
       'every call signed with the Secret key',
     );
     assert.ok(!calls.some((c) => c.url.includes('sql-other')), 'the neighbour is not read');
-    // Asked again: answered from the folder, without a download.
-    const again = await post(a, { name: 'sql-1', uri: `oci://${BUCKET}@${NS}/sql` });
-    assert.equal(again.body.cached, true);
+    // Asked again: answered from the folder at once, without a download.
+    const calls2 = emu.requests.length;
+    const again = await postFetch(a, { name: 'sql-1', uri: `oci://${BUCKET}@${NS}/sql` }, answers);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.state, 'Fetched');
     assert.equal(again.body.sha256, r.body.sha256, 'the manifest digest is stable');
+    assert.equal(emu.requests.length, calls2, 'no call to OCI');
   });
 
   it('downloads, checks and extracts a prefix naming one archive object', async () => {
     const a = await agent(access());
     const uri = `oci://${BUCKET}@${NS}/archives/sql.tgz`;
     const r = await post(a, { name: 'sql-2', uri, sha256: sha256(archive) });
-    assert.equal(r.status, 200, r.body.error?.message);
+    assert.equal(r.body.state, 'Fetched', r.body.message);
     assert.equal(r.body.sha256, sha256(archive));
-    assert.deepEqual((await readdir(r.body.path!)).sort(), [
+    assert.deepEqual((await readdir(folder(a, 'sql-2'))).sort(), [
       'adapter_config.json',
       'adapter_model.safetensors',
     ]);
     const bad = await post(a, { name: 'sql-3', uri, sha256: '0'.repeat(64) });
-    assert.equal(bad.status, 422);
+    assertRejected(bad);
     assert.equal(
-      bad.body.error?.message,
+      bad.body.message,
       `sha256 mismatch for sql-3: expected ${'0'.repeat(64)}, got ${sha256(archive)}`,
     );
     assert.ok(!existsSync(join(dir, `root-${agents.length - 1}`, 'sql-3')), 'nothing installed');
@@ -202,13 +216,13 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
   it('extracts a Model Catalog artifact, and names an unknown model', async () => {
     const a = await agent(access());
     const r = await post(a, { name: 'cat-1', modelId: MODEL_ID });
-    assert.equal(r.status, 200, r.body.error?.message);
-    assert.deepEqual(await readFile(join(r.body.path!, 'adapter_config.json'), 'utf8'), config);
+    assert.equal(r.body.state, 'Fetched', r.body.message);
+    assert.deepEqual(await readFile(join(folder(a, 'cat-1'), 'adapter_config.json'), 'utf8'), config);
     const unknown = 'ocid1.datasciencemodel.oc1.iad.amaaaaaanothere';
     const missing = await post(a, { name: 'cat-2', modelId: unknown });
-    assert.equal(missing.status, 502);
+    assertRejected(missing);
     assert.match(
-      missing.body.error?.message ?? '',
+      missing.body.message ?? '',
       new RegExp(`^GetModelArtifactContent ${unknown}: 404 NotAuthorizedOrNotFound: `),
     );
   });
@@ -216,9 +230,9 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
   it('fails with a clear message, and no key material, when the key is not the registered one', async () => {
     const a = await agent(access('wrong-key'));
     const r = await post(a, { name: 'sql-4', uri: `oci://${BUCKET}@${NS}/sql/` });
-    assert.equal(r.status, 502);
+    assertRejected(r);
     assert.match(
-      r.body.error?.message ?? '',
+      r.body.message ?? '',
       /^ListObjects oci:\/\/adapters@tenancyns\/sql\/: 401 NotAuthenticated: /,
     );
     const text = JSON.stringify(r.body);
@@ -227,19 +241,19 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
       name: 'sql-5',
       modelId: MODEL_ID,
     });
-    assert.equal(incomplete.status, 400);
-    assert.equal(incomplete.body.error?.message, 'Secret "no-fingerprint" lacks fingerprint');
+    assertRejected(incomplete);
+    assert.equal(incomplete.body.message, 'Secret "no-fingerprint" lacks fingerprint');
     const none = await post(await agent(undefined), { name: 'sql-6', modelId: MODEL_ID });
-    assert.equal(none.status, 400);
-    assert.match(none.body.error?.message ?? '', /no OCI access .* set spec\.vllm\.oci/);
+    assertRejected(none);
+    assert.match(none.body.message ?? '', /no OCI access .* set spec\.vllm\.oci/);
   });
 
   it('enforces maxBytes on the sum of the objects and on one archive', async () => {
     const a = await agent(access());
-    const folder = await post(a, { name: 'big-1', uri: `oci://${BUCKET}@${NS}/sql/`, maxBytes: 1000 });
-    assert.equal(folder.status, 422);
+    const objects = await post(a, { name: 'big-1', uri: `oci://${BUCKET}@${NS}/sql/`, maxBytes: 1000 });
+    assertRejected(objects);
     assert.match(
-      folder.body.error?.message ?? '',
+      objects.body.message ?? '',
       /^big-1: the objects under oci:\/\/adapters@tenancyns\/sql\/ total \d+ bytes, more than maxBytes 1000$/,
     );
     const one = await post(a, {
@@ -247,18 +261,19 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
       uri: `oci://${BUCKET}@${NS}/archives/sql.tgz`,
       maxBytes: 1000,
     });
-    assert.equal(one.status, 422);
-    assert.equal(one.body.error?.message, 'big-2: archive exceeds maxBytes 1000');
+    assertRejected(one);
+    assert.equal(one.body.message, 'big-2: archive exceeds maxBytes 1000');
     const cat = await post(a, { name: 'big-3', modelId: MODEL_ID, maxBytes: 1000 });
-    assert.equal(cat.body.error?.message, 'big-3: archive exceeds maxBytes 1000');
+    assertRejected(cat);
+    assert.equal(cat.body.message, 'big-3: archive exceeds maxBytes 1000');
   });
 
   it('refuses an object name that escapes the folder before writing anything', async () => {
     const root = join(dir, 'escape-root');
     const a = await agent(access(), root);
     const r = await post(a, { name: 'evil', uri: `oci://${BUCKET}@${NS}/evil/` });
-    assert.equal(r.status, 422);
-    assert.equal(r.body.error?.message, 'evil: object ../../outside.txt escapes the folder');
+    assertRejected(r);
+    assert.equal(r.body.message, 'evil: object ../../outside.txt escapes the folder');
     assert.ok(
       !emu.requests.some((c) => c.operation === 'GetObject' && c.url.includes('evil')),
       'nothing downloaded',
@@ -273,7 +288,7 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
     emu.faults.unavailable(1);
     try {
       const r = await post(a, { name: 'flaky', modelId: MODEL_ID });
-      assert.equal(r.status, 200, r.body.error?.message);
+      assert.equal(r.body.state, 'Fetched', r.body.message);
       assert.ok(emu.requests.some((c) => c.status === 503));
     } finally {
       emu.faults.latencyMs = 0;
@@ -329,6 +344,35 @@ describe('agent: OCI Object Storage and Model Catalog sources (real SDK, signed 
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.equal(emu.requests.slice(before).filter(isGet).length, gets, 'no GetObject after the failure');
       assert.deepEqual(await readdir(staging), [], 'nothing written into the staging folder afterwards');
+    } finally {
+      emu.faults.latencyMs = 0;
+    }
+  });
+
+  it('cancels an oci:// download on DELETE: no object is read after it answers, nothing is left', async () => {
+    const files = Array.from({ length: 24 }, (_, i) => `slow/w-${String(i).padStart(2, '0')}.bin`);
+    emu.putObject(NS, BUCKET, 'slow/adapter_config.json', config);
+    for (const f of files) emu.putObject(NS, BUCKET, f, randomBytes(1024));
+    const root = join(dir, 'cancel-root');
+    const a = await agent(access(), root);
+    const isGet = (c: { method: string; url: string }) => c.method === 'GET' && c.url.includes('/o/slow%2F');
+    const before = emu.requests.length;
+    emu.faults.latencyMs = 100;
+    try {
+      const posted = await postFetch(a, { name: 'slow', uri: `oci://${BUCKET}@${NS}/slow/` }, answers);
+      assert.equal(posted.status, 202, JSON.stringify(posted.body));
+      await until('the first object downloads', () =>
+        emu.requests.slice(before).some((c) => isGet(c) && c.status === 200) ? true : undefined,
+      );
+      const res = await fetch(`${a.url}/v1/fetch/slow`, { method: 'DELETE' });
+      assert.equal(res.status, 204);
+      const gets = emu.requests.slice(before).filter(isGet).length;
+      assert.ok(gets < files.length, `stopped early (${gets} GETs for ${files.length + 1} objects)`);
+      assert.deepEqual(await readdir(join(root, '.staging')), [], 'the staging folder is gone');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(emu.requests.slice(before).filter(isGet).length, gets, 'no GetObject after the DELETE');
+      assert.deepEqual(await readdir(root), ['.staging'], 'nothing installed');
+      assert.equal((await getJob(a, 'slow', answers)).status, 404);
     } finally {
       emu.faults.latencyMs = 0;
     }

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { type AgentServer, startAgentServer } from '../../../src/agent/server.ts';
-import { postFetch, sha256, type Reply } from './fetch-api.ts';
+import { fetchSettled, postFetch, sha256, type Reply } from './fetch-api.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -74,8 +74,6 @@ describe('agent/server', function () {
   /** The Authorization header of each request, per path. */
   const auth = new Map<string, string | undefined>();
   const logs: { msg: string; meta?: Record<string, unknown> }[] = [];
-  /** Called after each log line (lets a test wait for the agent to reach a step). */
-  let onLog: (() => void) | undefined;
   const bodies: string[] = [];
 
   const serve = (req: IncomingMessage, res: ServerResponse) => {
@@ -95,7 +93,15 @@ describe('agent/server', function () {
     res.writeHead(200, { 'content-length': body.length }).end(body);
   };
 
-  const post = (body: unknown, to: AgentServer = agent): Promise<Reply> => postFetch(to, body, bodies);
+  /** POSTs and follows the job until it settles. */
+  const post = (body: unknown, to: AgentServer = agent): Promise<Reply> => fetchSettled(to, body, bodies);
+  /** A failure of the source's own (a 400, 422 or 502 of the synchronous API), with its message. */
+  const assertRejected = (r: Reply, message: string | RegExp): void => {
+    assert.equal(r.body.state, 'Failed', JSON.stringify(r.body));
+    assert.equal(r.body.reason, 'Rejected');
+    if (typeof message === 'string') assert.equal(r.body.message, message);
+    else assert.match(r.body.message ?? '', message);
+  };
 
   async function tgz(name: string, cwd: string, files: string[], opts: { preservePaths?: boolean } = {}) {
     const file = join(dir, `${name}.tgz`);
@@ -147,7 +153,6 @@ describe('agent/server', function () {
     await tgz('flat', src, ['adapter_config.json', 'adapter_model.safetensors']);
     await tgz('nested', src, ['mydir']);
     await tgz('private', src, ['adapter_config.json', 'adapter_model.safetensors']);
-    await tgz('gated', src, ['adapter_config.json']);
     await tgz('v2', join(src, 'mydir'), ['adapter_config.json']);
     // Unsafe or wrong ones.
     await writeFile(join(dir, 'evil'), 'evil');
@@ -224,7 +229,6 @@ describe('agent/server', function () {
       secretsDir,
       log: (msg, meta) => {
         logs.push(meta === undefined ? { msg } : { msg, meta });
-        onLog?.();
       },
     });
   });
@@ -248,13 +252,11 @@ describe('agent/server', function () {
   it('fetches and extracts a .tar.gz, then lists it', async () => {
     const archive = archives.get('/flat.tgz')!;
     const res = await post({ name: 'flat', uri: `${base}/flat.tgz`, sha256: sha256(archive) });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body, {
       name: 'flat',
-      path: join(root, 'flat'),
+      state: 'Fetched',
       sha256: sha256(archive),
       bytes: archive.length,
-      cached: false,
     });
     assert.deepEqual((await readdir(join(root, 'flat'))).sort(), [
       'adapter_config.json',
@@ -269,7 +271,7 @@ describe('agent/server', function () {
 
   it('uses the single top-level folder of an archive as the adapter folder', async () => {
     const res = await post({ name: 'nested', uri: `${base}/nested.tgz` });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.state, 'Fetched', JSON.stringify(res.body));
     assert.deepEqual((await readdir(join(root, 'nested'))).sort(), [
       'adapter_config.json',
       'adapter_model.safetensors',
@@ -282,7 +284,7 @@ describe('agent/server', function () {
     if (!HAS_ZIP) this.skip(); // the zip CLI builds the fixtures; yauzl only reads
     for (const name of ['flat', 'nested']) {
       const res = await post({ name: `${name}-zip`, uri: `${base}/${name}.zip` });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.state, 'Fetched', JSON.stringify(res.body));
       assert.equal(res.body.sha256, sha256(archives.get(`/${name}.zip`)!));
       assert.deepEqual((await readdir(join(root, `${name}-zip`))).sort(), [
         'adapter_config.json',
@@ -298,69 +300,39 @@ describe('agent/server', function () {
   it('keeps symlinks of a .zip that stay inside the folder, refuses the others', async function () {
     if (!HAS_ZIP) this.skip();
     const res = await post({ name: 'inside-link', uri: `${base}/inside-link.zip` });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.state, 'Fetched', JSON.stringify(res.body));
     assert.equal(await readlink(join(root, 'inside-link', 'config-link.json')), 'adapter_config.json');
     const outside = await post({ name: 'symlink-zip', uri: `${base}/symlink.zip` });
-    assert.equal(outside.status, 422);
-    assert.equal(outside.body.error?.message, 'symlink-zip: symlink passwd points outside the folder');
+    assertRejected(outside, 'symlink-zip: symlink passwd points outside the folder');
     await assertNothingLeft('symlink-zip');
   });
 
-  it('answers a repeated request from the folder without downloading again', async () => {
+  it('answers a repeated request at once (200 Fetched) from the folder, without downloading again', async () => {
     const uri = `${base}/redirect.tgz`; // also follows a redirect
     const first = await post({ name: 'again', uri });
-    assert.equal(first.status, 200, JSON.stringify(first.body));
-    assert.equal(first.body.cached, false);
+    assert.equal(first.body.state, 'Fetched', JSON.stringify(first.body));
     const count = hits.get('/redirect.tgz');
-    const second = await post({ name: 'again', uri, sha256: first.body.sha256 });
+    const second = await postFetch(agent, { name: 'again', uri, sha256: first.body.sha256 }, bodies);
     assert.equal(second.status, 200);
-    assert.deepEqual(second.body, { ...first.body, cached: true });
+    assert.equal(second.body.state, 'Fetched');
+    assert.equal(second.body.sha256, first.body.sha256);
+    assert.equal(second.body.bytes, first.body.bytes);
     assert.equal(hits.get('/redirect.tgz'), count, 'no second download');
   });
 
   it('replaces a folder when the same name is asked with another uri', async () => {
-    assert.equal((await post({ name: 'replaced', uri: `${base}/flat.tgz` })).status, 200);
+    assert.equal((await post({ name: 'replaced', uri: `${base}/flat.tgz` })).body.state, 'Fetched');
     const res = await post({ name: 'replaced', uri: `${base}/v2.tgz` });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.equal(res.body.cached, false);
+    assert.equal(res.body.state, 'Fetched', JSON.stringify(res.body));
+    assert.equal(res.body.sha256, sha256(archives.get('/v2.tgz')!));
     assert.deepEqual(await readdir(join(root, 'replaced')), ['adapter_config.json']);
-  });
-
-  it('shares one download between concurrent requests for a name', async () => {
-    let arrived = () => {};
-    const arrival = new Promise<void>((resolve) => (arrived = resolve));
-    let release = () => {};
-    const released = new Promise<void>((resolve) => (release = resolve));
-    routes.set('/gated.tgz', (_req, res) => {
-      arrived();
-      void released.then(() => res.writeHead(200).end(archives.get('/gated.tgz')));
-    });
-    const queued = new Promise<void>((resolve) => {
-      onLog = () => {
-        if (logs.some((l) => l.msg.startsWith('waiting') && l.meta?.['name'] === 'shared')) resolve();
-      };
-    });
-    const body = { name: 'shared', uri: `${base}/gated.tgz` };
-    const first = post(body);
-    await arrival; // the first request is downloading...
-    const second = post(body);
-    await queued; // ...and the second waits for it
-    release();
-    const [a, b] = await Promise.all([first, second]);
-    onLog = undefined;
-    assert.equal(a.status, 200);
-    assert.equal(b.status, 200);
-    assert.equal(a.body.cached, false);
-    assert.equal(b.body.cached, true);
-    assert.equal(hits.get('/gated.tgz'), 1);
   });
 
   it('refuses a sha256 mismatch and leaves nothing behind', async () => {
     const wrong = 'ab'.repeat(32);
     const res = await post({ name: 'mismatch', uri: `${base}/flat.tgz`, sha256: wrong });
-    assert.equal(res.status, 422);
-    assert.equal(
-      res.body.error?.message,
+    assertRejected(
+      res,
       `sha256 mismatch for mismatch: expected ${wrong}, got ${sha256(archives.get('/flat.tgz')!)}`,
     );
     await assertNothingLeft('mismatch');
@@ -368,67 +340,56 @@ describe('agent/server', function () {
 
   it('refuses an archive whose Content-Length exceeds maxBytes', async () => {
     const res = await post({ name: 'big', uri: `${base}/big.tgz`, maxBytes: 1_000_000 });
-    assert.equal(res.status, 422);
-    assert.equal(res.body.error?.message, 'big: archive exceeds maxBytes 1000000');
+    assertRejected(res, 'big: archive exceeds maxBytes 1000000');
     await assertNothingLeft('big');
   });
 
   it('stops a body without Content-Length as soon as it exceeds maxBytes', async () => {
     const res = await post({ name: 'endless', uri: `${base}/endless.tgz`, maxBytes: 100_000 });
-    assert.equal(res.status, 422);
-    assert.equal(res.body.error?.message, 'endless: archive exceeds maxBytes 100000');
+    assertRejected(res, 'endless: archive exceeds maxBytes 100000');
     await assertNothingLeft('endless');
   });
 
   it('refuses entries escaping the folder', async () => {
     const traversal = await post({ name: 'traversal', uri: `${base}/traversal.tgz` });
-    assert.equal(traversal.status, 422);
-    assert.equal(traversal.body.error?.message, 'traversal: archive entry ../evil escapes the folder');
+    assertRejected(traversal, 'traversal: archive entry ../evil escapes the folder');
     await assertNothingLeft('traversal');
     const link = await post({ name: 'symlink', uri: `${base}/symlink.tgz` });
-    assert.equal(link.status, 422);
-    assert.equal(link.body.error?.message, 'symlink: symlink passwd points outside the folder');
+    assertRejected(link, 'symlink: symlink passwd points outside the folder');
     await assertNothingLeft('symlink');
   });
 
   it('refuses a .zip entry escaping the folder', async function () {
     if (!HAS_ZIP) this.skip();
     const res = await post({ name: 'traversal-zip', uri: `${base}/traversal.zip` });
-    assert.equal(res.status, 422);
-    assert.match(res.body.error?.message ?? '', /^traversal-zip: cannot read archive: invalid relative path/);
+    assertRejected(res, /^traversal-zip: cannot read archive: invalid relative path/);
     await assertNothingLeft('traversal-zip');
   });
 
   it('refuses an archive without adapter_config.json', async () => {
     const res = await post({ name: 'noconfig', uri: `${base}/noconfig.tgz` });
-    assert.equal(res.status, 422);
-    assert.equal(res.body.error?.message, 'noconfig: no adapter_config.json in the archive');
+    assertRejected(res, 'noconfig: no adapter_config.json in the archive');
     await assertNothingLeft('noconfig');
   });
 
-  it('answers 502 when the remote fails', async () => {
+  it('fails the job as Rejected when the remote fails', async () => {
     const missing = await post({ name: 'missing', uri: `${base}/missing.tgz` });
-    assert.equal(missing.status, 502);
-    assert.equal(missing.body.error?.message, `GET ${base}/missing.tgz: 404 Not Found`);
+    assertRejected(missing, `GET ${base}/missing.tgz: 404 Not Found`);
     const toHttp = await post({ name: 'to-http', uri: `${base}/to-http.tgz` });
-    assert.equal(toHttp.status, 502);
-    assert.match(toHttp.body.error?.message ?? '', /redirect to a non-https URL refused/);
+    assertRejected(toHttp, /redirect to a non-https URL refused/);
     const loop = await post({ name: 'loop', uri: `${base}/loop.tgz` });
-    assert.equal(loop.status, 502);
-    assert.match(loop.body.error?.message ?? '', /more than 5 redirects/);
+    assertRejected(loop, /more than 5 redirects/);
     assert.equal(hits.get('/loop.tgz'), 6);
     const refused = await post({ name: 'refused', uri: 'https://127.0.0.1:1/x.tgz' });
-    assert.equal(refused.status, 502);
-    assert.match(refused.body.error?.message ?? '', /^GET https:\/\/127\.0\.0\.1:1\/x\.tgz: .*ECONNREFUSED/);
+    assertRejected(refused, /^GET https:\/\/127\.0\.0\.1:1\/x\.tgz: .*ECONNREFUSED/);
     await assertNothingLeft('missing');
   });
 
-  it('answers 502 for a certificate it does not trust (no ca given)', async () => {
+  it('fails the job as Rejected for a certificate it does not trust (no ca given)', async () => {
     const untrusting = await startAgentServer({ host: '127.0.0.1', port: 0, root: join(dir, 'root2') });
     try {
       const res = await post({ name: 'untrusted', uri: `${base}/flat.tgz` }, untrusting);
-      assert.equal(res.status, 502);
-      assert.match(res.body.error?.message ?? '', /self-signed certificate/);
+      assertRejected(res, /self-signed certificate/);
     } finally {
       await untrusting.close();
     }
@@ -436,14 +397,14 @@ describe('agent/server', function () {
 
   it('sends the bearer token of a mounted Secret, only to the origin of the uri', async () => {
     const res = await post({ name: 'private', uri: `${base}/private.tgz`, secret: { name: 'registry' } });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.state, 'Fetched', JSON.stringify(res.body));
     assert.equal(auth.get('/private.tgz'), `Bearer ${TOKEN}`);
     const key = await post({
       name: 'private-key',
       uri: `${base}/private.tgz`,
       secret: { name: 'registry', key: 'other-key' },
     });
-    assert.equal(key.status, 200, JSON.stringify(key.body));
+    assert.equal(key.body.state, 'Fetched', JSON.stringify(key.body));
 
     auth.delete('/flat.tgz');
     const moved = await post({
@@ -451,19 +412,18 @@ describe('agent/server', function () {
       uri: `${base}/cross-origin.tgz`,
       secret: { name: 'registry' },
     });
-    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal(moved.body.state, 'Fetched', JSON.stringify(moved.body));
     assert.equal(auth.get('/cross-origin.tgz'), `Bearer ${TOKEN}`);
     assert.equal(auth.get('/flat.tgz'), undefined, 'not sent to the other origin');
 
     const missing = await post({ name: 'nosecret', uri: `${base}/private.tgz`, secret: { name: 'nope' } });
-    assert.equal(missing.status, 400);
-    assert.equal(missing.body.error?.message, 'secret nope/token is not mounted');
+    assertRejected(missing, 'secret nope/token is not mounted');
     assert.doesNotMatch(JSON.stringify(logs), new RegExp(TOKEN), 'not in the logs');
     assert.doesNotMatch(bodies.join('\n'), new RegExp(TOKEN), 'not in the answers');
   });
 
   it('removes a folder and its marker on DELETE', async () => {
-    assert.equal((await post({ name: 'gone', uri: `${base}/flat.tgz` })).status, 200);
+    assert.equal((await post({ name: 'gone', uri: `${base}/flat.tgz` })).body.state, 'Fetched');
     assert.equal(existsSync(join(root, 'gone')), true);
     const res = await fetch(`${agent.url}/v1/fetch/gone`, { method: 'DELETE' });
     assert.equal(res.status, 204);
