@@ -15,7 +15,9 @@ import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { apiErrorStatus, applyIfChanged, errorMeta } from '../../runtime/apply.ts';
 import { errorText } from '../../runtime/errors.ts';
+import type { WallClock } from '../../runtime/clock.ts';
 import type { Informer } from '../../runtime/informer.ts';
+import { keyOf } from '../../runtime/keys.ts';
 import type { Verdict } from '../../runtime/ready.ts';
 import type { Backend, BackendContext, BackendResult, FinalizeResult } from '../backend.ts';
 import { buildDeployment, buildService, serviceEndpoint } from './desired.ts';
@@ -35,12 +37,12 @@ export interface VllmBackendOptions {
   defaultImage: string;
   /** How often the status is recomputed when nothing else wakes it (a safety net: pods are watched). */
   resyncIntervalMs: number;
-  clock: () => Date;
+  clock: WallClock;
 }
 
 export function podDeploymentKeys(pod: V1Pod): string[] {
   const name = pod.metadata?.labels?.[DEPLOYMENT_LABEL];
-  return name ? [`${pod.metadata?.namespace ?? ''}/${name}`] : [];
+  return name ? [keyOf(pod.metadata?.namespace, name)] : [];
 }
 
 const APPLY_RETRY_MS = 30_000;
@@ -67,14 +69,14 @@ export class VllmBackend implements Backend {
     if (refused !== undefined) {
       return { status: { ...(d.status ?? {}) }, verdict: refused, requeueAfterMs: APPLY_RETRY_MS };
     }
-    const ns = d.metadata.namespace ?? '';
-    const pods = this.opts.pods.byIndex(PODS_BY_DEPLOYMENT, `${ns}/${d.metadata.name ?? ''}`).map(podView);
+    const ns = d.metadata.namespace;
+    const pods = this.opts.pods.byIndex(PODS_BY_DEPLOYMENT, keyOf(ns, d.metadata.name ?? '')).map(podView);
     const { status, verdict } = vllmStatus(
       {
         members: group.spec.members ?? [],
         desiredReplicas: d.spec.vllm?.replicas ?? 1,
         pods,
-        workload: this.opts.workloads.get(`${ns}/${workloadName(d.metadata.name ?? '')}`),
+        workload: this.opts.workloads.get(keyOf(ns, workloadName(d.metadata.name ?? ''))),
         generation: d.metadata.generation ?? 0,
         endpoint: serviceEndpoint(d),
       },
@@ -95,7 +97,7 @@ export class VllmBackend implements Backend {
     group: StackedModelGroup,
     ctx: BackendContext,
   ): Promise<Verdict | undefined> {
-    const key = `${d.metadata.namespace ?? ''}/${workloadName(d.metadata.name ?? '')}`;
+    const key = keyOf(d.metadata.namespace, workloadName(d.metadata.name ?? ''));
     const deployment = buildDeployment(d, group, {
       defaultImage: this.opts.defaultImage,
       agentImage: this.opts.agentImage,

@@ -5,7 +5,7 @@
  */
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Controller } from '../../runtime/controller.ts';
-import { objectKey } from '../../runtime/keys.ts';
+import { keyOf, objectKey } from '../../runtime/keys.ts';
 import type { Informer } from '../../runtime/informer.ts';
 import { ADAPTERS_LOADED, DEPLOYMENT_LABEL } from './names.ts';
 import { ADAPTER_STATE_ANNOTATION, WANTED_ADAPTERS_ANNOTATION } from './pod-state.ts';
@@ -41,7 +41,7 @@ export function watchPodAdapters(
   workloads: Informer<V1Deployment>,
 ): void {
   const podsOf = (namespace: string | undefined, sdep: string | undefined): string[] =>
-    sdep === undefined ? [] : pods.byIndex(PODS_BY_DEPLOYMENT, `${namespace ?? ''}/${sdep}`).map(objectKey);
+    sdep === undefined ? [] : pods.byIndex(PODS_BY_DEPLOYMENT, keyOf(namespace, sdep)).map(objectKey);
   const siblings = (pod: V1Pod): string[] =>
     podsOf(pod.metadata?.namespace, pod.metadata?.labels?.[DEPLOYMENT_LABEL]).filter(
       (k) => k !== objectKey(pod),

@@ -21,7 +21,9 @@ import type { Condition } from '../../runtime/conditions.ts';
 import type { ReconcileFn } from '../../runtime/controller.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { isNotFound } from '../../runtime/errors.ts';
+import type { WallClock } from '../../runtime/clock.ts';
 import type { Informer } from '../../runtime/informer.ts';
+import { keyOf } from '../../runtime/keys.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { model } from '../../runtime/model.ts';
 import type { AgentClient } from './agent-client.ts';
@@ -50,7 +52,7 @@ export interface PodAdapterDeps {
   loadsPerPod: number;
   /** Throws when the operator may no longer write (the lease is lost). */
   beforeWrite?: () => void;
-  clock: () => Date;
+  clock: WallClock;
 }
 
 /** A sync that did not finish: thrown so the work queue retries the pod with its per-key backoff. */
@@ -120,7 +122,7 @@ export function podAdapterReconciler(deps: PodAdapterDeps): ReconcileFn {
     if (pod === undefined) return;
     const p = podView(pod);
     if (p.deployment === undefined || p.terminating) return;
-    const workload = deps.workloads.get(`${p.namespace}/${workloadName(p.deployment)}`);
+    const workload = deps.workloads.get(keyOf(p.namespace, workloadName(p.deployment)));
     const wanted = readWanted(workload?.metadata?.annotations);
     if (workload === undefined || wanted === undefined) return;
     const owner = ownerOf(workload);
@@ -160,7 +162,7 @@ export function podAdapterReconciler(deps: PodAdapterDeps): ReconcileFn {
     const state = sync === undefined ? undefined : { ...sync.state, restartCount: p.restartCount };
     if (state !== undefined) await publish(p, pod, state);
 
-    const siblings = deps.pods.byIndex(PODS_BY_DEPLOYMENT, `${p.namespace}/${p.deployment}`).map(podView);
+    const siblings = deps.pods.byIndex(PODS_BY_DEPLOYMENT, keyOf(p.namespace, p.deployment)).map(podView);
     const gate = gateUpdate(
       p,
       desiredGate(p, state, servedByOthers(siblings, p, wantedNames), wanted.length),

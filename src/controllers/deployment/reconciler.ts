@@ -12,7 +12,9 @@ import type { Backend, BackendContext } from '../../backends/backend.ts';
 import { setCondition } from '../../runtime/conditions.ts';
 import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
+import type { WallClock } from '../../runtime/clock.ts';
 import type { Informer } from '../../runtime/informer.ts';
+import { keyOf } from '../../runtime/keys.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { writeStatus } from '../status-writer.ts';
 import { addFinalizer, hasFinalizer, removeFinalizer } from './finalizer.ts';
@@ -26,7 +28,7 @@ export interface DeploymentDeps {
   backends: Readonly<Record<StackedDeployment['spec']['backend'], Backend>>;
   /** How soon a deletion waiting on the backend looks again. */
   cleanupPollMs: number;
-  clock: () => Date;
+  clock: WallClock;
 }
 
 export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
@@ -36,7 +38,7 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
     const backend = deps.backends[d.spec.backend];
     const ctx: BackendContext = { log, signal, protect: protectOnce(deps.api, d, log) };
     if (d.metadata.deletionTimestamp !== undefined) return finalize(deps, backend, d, ctx);
-    const group = deps.groups.get(`${d.metadata.namespace ?? ''}/${d.spec.modelGroupRef.name}`);
+    const group = deps.groups.get(keyOf(d.metadata.namespace, d.spec.modelGroupRef.name));
     const validation = validateDeployment(d);
     const problem =
       preflight(d, group, validation.valid ? [] : validation.issues) ??
