@@ -1,9 +1,10 @@
 /**
- * Benchmark: how fast a new member serves on every replica, and how fast a restarted replica is back
- * in service, on the real control plane + test kubelet + vLLM simulators with a fixed load time.
- * Prints figures and ratios; asserts nothing (these machines are shared and noisy).
+ * Benchmark: how fast a new member serves on every replica, at several replica counts in one run, and
+ * how fast a restarted replica is back in service, on the real control plane + test kubelet + vLLM
+ * simulators with a fixed load time. Prints figures and ratios; asserts nothing (these machines are
+ * shared and noisy).
  *
- *   npm run bench        (LOAD_MS, REPLICAS, RUNS override the defaults 200, 4, 7)
+ *   npm run bench        (LOAD_MS, REPLICAS, RUNS override the defaults 200, "4,16,32", 7)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,8 @@ import { startKubelet, type Kubelet } from '../test/support/kubelet.ts';
 import { startOperator } from '../test/support/operator.ts';
 
 const LOAD_MS = Number(process.env.LOAD_MS ?? 200);
-const REPLICAS = Number(process.env.REPLICAS ?? 4);
+const REPLICA_COUNTS = (process.env.REPLICAS ?? '4,16,32').split(',').map(Number);
+const MAX_REPLICAS = Math.max(...REPLICA_COUNTS);
 const RUNS = Number(process.env.RUNS ?? 7);
 const NS = 'bench';
 
@@ -37,11 +39,11 @@ async function main(): Promise<void> {
   let kubelet: Kubelet | undefined;
   let operator: Awaited<ReturnType<typeof startOperator>> | undefined;
   try {
-    const keys = Array.from({ length: 3 + RUNS }, (_, i) => `lora-${i + 1}`);
+    const keys = Array.from({ length: 3 + RUNS * REPLICA_COUNTS.length }, (_, i) => `lora-${i + 1}`);
     for (const k of keys) writeAdapter(join(root, 'pvc', NS, 'adapters', k), 16);
     kubelet = await startKubelet({
       kubeconfigPath: cp.kubeconfigPath,
-      nodes: Array.from({ length: REPLICAS + 1 }, (_, i) => ({ name: `bench-gpu-${i + 1}`, gpus: 1 })),
+      nodes: Array.from({ length: MAX_REPLICAS + 1 }, (_, i) => ({ name: `bench-gpu-${i + 1}`, gpus: 1 })),
       pvcRoot: join(root, 'pvc'),
       hfRoot: join(root, 'hf'),
       namespaces: [NS],
@@ -59,56 +61,72 @@ async function main(): Promise<void> {
     });
     let members = keys.slice(0, 3);
     await apply(groupSpec(members));
-    await apply({
-      apiVersion: 'serving.stacked.dev/v1alpha1',
-      kind: 'StackedDeployment',
-      metadata: { name: 'bench', namespace: NS },
-      spec: { modelGroupRef: { name: 'bench' }, backend: 'vllm', engine: {}, vllm: { replicas: REPLICAS } },
-    });
+    const deploy = (replicas: number) =>
+      apply({
+        apiVersion: 'serving.stacked.dev/v1alpha1',
+        kind: 'StackedDeployment',
+        metadata: { name: 'bench', namespace: NS },
+        spec: { modelGroupRef: { name: 'bench' }, backend: 'vllm', engine: {}, vllm: { replicas } },
+      });
     const k = kubelet;
     const sims = () =>
       k
         .runningPods()
         .filter((p) => p.startsWith(`${NS}/`))
         .map((p) => k.simulator(p)!);
-    const allHold = (key: string) =>
-      sims().length === REPLICAS && sims().every((s) => s.loadedAdapters().includes(key));
-    await until('initial rollout', () => members.every(allHold), 120_000, 50);
-    for (const s of sims()) s.setFaults({ loadLatencyMs: LOAD_MS });
+    const readDeployment = async () =>
+      (await api.read({
+        apiVersion: 'serving.stacked.dev/v1alpha1',
+        kind: 'StackedDeployment',
+        metadata: { name: 'bench', namespace: NS },
+      })) as {
+        status?: {
+          readyReplicas?: number;
+          adapters?: { inferenceKey: string; state: string; loadedReplicas?: number }[];
+        };
+      };
 
-    const served: number[] = [];
-    const reported: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const key = keys[3 + i]!;
-      members = [...members, key];
-      const t0 = performance.now();
-      await apply(groupSpec(members));
-      await until(`${key} on every replica`, () => allHold(key));
-      served.push(performance.now() - t0);
+    const results: { replicas: number; served: number[]; reported: number[] }[] = [];
+    let next = 3;
+    for (const replicas of REPLICA_COUNTS) {
+      await deploy(replicas);
+      const allHold = (key: string) =>
+        sims().length === replicas && sims().every((s) => s.loadedAdapters().includes(key));
+      await until(`${replicas} replicas with every adapter`, () => members.every(allHold), 300_000, 50);
       await until(
-        `${key} Loaded in status`,
-        async () => {
-          const d = (await api.read({
-            apiVersion: 'serving.stacked.dev/v1alpha1',
-            kind: 'StackedDeployment',
-            metadata: { name: 'bench', namespace: NS },
-          })) as {
-            status?: { adapters?: { inferenceKey: string; state: string; loadedReplicas?: number }[] };
-          };
-          const a = d.status?.adapters?.find((x) => x.inferenceKey === key);
-          return a?.state === 'Loaded' && a.loadedReplicas === REPLICAS;
-        },
-        60_000,
-        20,
+        `${replicas} replicas Ready`,
+        async () => (await readDeployment()).status?.readyReplicas === replicas,
+        300_000,
+        50,
       );
-      reported.push(performance.now() - t0);
+      for (const s of sims()) s.setFaults({ loadLatencyMs: LOAD_MS });
+      const served: number[] = [];
+      const reported: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const key = keys[next++]!;
+        members = [...members, key];
+        const t0 = performance.now();
+        await apply(groupSpec(members));
+        await until(`${key} on every replica`, () => allHold(key));
+        served.push(performance.now() - t0);
+        await until(
+          `${key} Loaded in status`,
+          async () => {
+            const a = (await readDeployment()).status?.adapters?.find((x) => x.inferenceKey === key);
+            return a?.state === 'Loaded' && a.loadedReplicas === replicas;
+          },
+          60_000,
+          20,
+        );
+        reported.push(performance.now() - t0);
+      }
+      results.push({ replicas, served, reported });
     }
 
     const restarts: number[] = [];
     for (let i = 0; i < Math.min(RUNS, 5); i++) {
       const podKey = k.runningPods().find((p) => p.startsWith(`${NS}/`))!;
       const [ns, name] = podKey.split('/') as [string, string];
-      const sim = k.simulator(podKey)!;
       const t0 = performance.now();
       await k.restartContainer(ns, name);
       await until(
@@ -123,7 +141,9 @@ async function main(): Promise<void> {
           };
           const ready =
             pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-          return ready && members.every((m) => sim.loadedAdapters().includes(m));
+          // The restarted container is a new simulator: look it up on every check.
+          const sim = k.simulator(podKey);
+          return ready && sim !== undefined && members.every((m) => sim.loadedAdapters().includes(m));
         },
         60_000,
         20,
@@ -131,16 +151,25 @@ async function main(): Promise<void> {
       restarts.push(performance.now() - t0);
     }
 
-    const m = median(served);
     console.log(
-      `\nadapter rollout benchmark: ${REPLICAS} replicas, simulator load time ${LOAD_MS} ms, ${RUNS} runs`,
+      `\nadapter rollout benchmark: simulator load time ${LOAD_MS} ms, ${RUNS} runs per replica count`,
     );
-    console.log(
-      `member added -> loaded on every replica: median ${m.toFixed(0)} ms = ${(m / LOAD_MS).toFixed(2)} x load time, overhead ${(m - LOAD_MS).toFixed(0)} ms (target <= 300 ms) [${fmt(served)}]`,
-    );
-    console.log(
-      `member added -> status Loaded ${REPLICAS}/${REPLICAS}: median ${median(reported).toFixed(0)} ms [${fmt(reported)}]`,
-    );
+    const overhead = (r: (typeof results)[number]) => median(r.served) - LOAD_MS;
+    for (const r of results) {
+      const m = median(r.served);
+      console.log(
+        `${r.replicas} replicas: member added -> loaded on every replica: median ${m.toFixed(0)} ms, overhead ${overhead(r).toFixed(0)} ms [${fmt(r.served)}]; status Loaded ${r.replicas}/${r.replicas}: median ${median(r.reported).toFixed(0)} ms`,
+      );
+    }
+    const first = results[0];
+    const at16 = results.find((r) => r.replicas === 16);
+    const last = results[results.length - 1];
+    if (at16) console.log(`overhead at 16 replicas: ${overhead(at16).toFixed(0)} ms (target <= 100 ms)`);
+    if (first && last && last !== first) {
+      console.log(
+        `overhead at ${last.replicas} / at ${first.replicas} replicas: ${(overhead(last) / overhead(first)).toFixed(2)}x (target <= 2x)`,
+      );
+    }
     console.log(
       `container restart -> pod Ready with ${members.length} adapters: median ${median(restarts).toFixed(0)} ms = ${(median(restarts) / LOAD_MS).toFixed(2)} x load time [${fmt(restarts)}]`,
     );
