@@ -28,6 +28,9 @@ export type UnloadOutcome =
   | { kind: 'route-missing' }
   | { kind: 'error'; message: string };
 
+/** EngineDeadError's message (vllm/v1/engine/exceptions.py), the body of every call once the engine died. */
+const ENGINE_DEAD = 'EngineCore encountered an issue.';
+
 interface ErrorBody {
   error?: { message?: string; type?: string };
   message?: string;
@@ -98,6 +101,11 @@ export class VllmClient {
     const { message, routeMissing } = await readError(res);
     if (routeMissing) return { kind: 'route-missing' };
     if (res.status === 400 && message.includes('has already been loaded')) return { kind: 'already-loaded' };
+    // A dead engine answers every load with 500 too (vLLM's EngineDeadError handler): that is the
+    // server's fault, not the member's; the pod is restarted by its liveness probe, then reloaded.
+    if (res.status === 500 && message.startsWith(ENGINE_DEAD)) {
+      return { kind: 'error', message: `the engine is dead: ${message}` };
+    }
     if (res.status === 400 || res.status === 404 || res.status === 500) {
       return { kind: 'rejected', status: res.status, message };
     }

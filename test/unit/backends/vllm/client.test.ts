@@ -66,6 +66,23 @@ describe('vllm backend: HTTP client against the simulator', () => {
     });
   });
 
+  it("counts a dead engine's 500 as the server's failure, to retry, not as the member's refusal", async () => {
+    const s = await sim();
+    s.crashEngine();
+    const r = await client.load(s.url, 'a', '/adapters/small');
+    assert.ok(r.kind === 'error', `got ${r.kind}`);
+    assert.match(r.message, /^the engine is dead: EngineCore encountered an issue/);
+  });
+
+  it('stops a call when the caller cancels it', async () => {
+    const s = await sim();
+    const cancel = new AbortController();
+    cancel.abort(new Error('leader lease lost'));
+    await assert.rejects(client.listModels(s.url, cancel.signal), /leader lease lost/);
+    const r = await client.load(s.url, 'a', '/adapters/small', false, cancel.signal);
+    assert.deepEqual(r, { kind: 'error', message: 'leader lease lost' });
+  });
+
   it('tells a missing route (runtime updates off) from a refused adapter', async () => {
     const s = await sim({});
     assert.deepEqual(await client.load(s.url, 'a', '/adapters/small'), { kind: 'route-missing' });
