@@ -54,12 +54,15 @@ export interface OperatorOptions {
   serviceAccount?: { namespace: string; name: string };
   /** Short leases keep the failover test fast. */
   extraArgs?: string[];
+  /** Flags for Node itself, before the script (e.g. `--cpu-prof`, `--heapsnapshot-signal=SIGUSR2`). */
+  nodeArgs?: string[];
 }
 
 export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Promise<OperatorProcess> {
   const sa = opts.serviceAccount ?? { namespace: OPERATOR_NAMESPACE, name: OPERATOR_SA };
   const kubeconfig = await cp.mintServiceAccountKubeconfig(sa.namespace, sa.name, 3600);
   const args = [
+    ...(opts.nodeArgs ?? []),
     join(repoRoot, 'src', 'main.ts'),
     `--kubeconfig=${kubeconfig}`,
     `--identity=${opts.identity}`,
