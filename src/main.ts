@@ -1,7 +1,8 @@
 /**
  * The operator's entry point: configuration, clients, the manager with leader election, the
- * controllers, and a graceful stop on SIGTERM/SIGINT.
+ * controllers, a graceful stop on SIGTERM/SIGINT, and a prompt non-zero exit when the lease is lost.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, parseConfig, usage, type Config } from './config.ts';
 import { OciMetrics } from './backends/oci/metrics.ts';
@@ -10,11 +11,27 @@ import { captureSdkWarnings } from './oci/client.ts';
 import { MANAGER_NAME } from './runtime/apply.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { errorText } from './runtime/errors.ts';
+import { FencedKubeConfig } from './runtime/fence.ts';
 import { createLogger } from './runtime/logger.ts';
 import { Manager } from './runtime/manager.ts';
 import { ControllerMetrics, createRegistry } from './runtime/metrics.ts';
 
 export const COMPONENT = MANAGER_NAME;
+
+/**
+ * After the lease is lost, how long the shutdown may take before the process exits anyway. Like
+ * controller-runtime (which skips its graceful shutdown then), we do not wait for in-flight work:
+ * their signal is aborted and their writes are refused, and the grace only lets them log it.
+ */
+const LEASE_LOST_EXIT_GRACE_MS = 1000;
+
+/**
+ * The User-Agent of every API request: the audit log's only way to tell replicas apart, since they
+ * share one ServiceAccount. Header values must be printable ASCII.
+ */
+export function userAgent(identity: string): string {
+  return `${COMPONENT} (${identity.replace(/[^\x20-\x7e]/g, '_')})`;
+}
 
 export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
@@ -28,10 +45,12 @@ export async function runOperator(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel });
   // Each failed OCI call is also reported by the reconcile that made it; the SDK's line is detail.
   captureSdkWarnings((message) => logger.debug(message, { source: 'oci-sdk' }));
-  const kc = loadKubeConfig(config.kubeconfig);
+  const loaded = loadKubeConfig(config.kubeconfig);
+  const agent = userAgent(config.identity);
   const registry = createRegistry();
   const manager = new Manager({
-    kc,
+    // The elector writes the Lease that opens the fence, so its client is not fenced.
+    kc: new FencedKubeConfig(loaded, { userAgent: agent }),
     logger,
     registry,
     healthPort: config.healthPort,
@@ -48,6 +67,11 @@ export async function runOperator(config: Config): Promise<number> {
           },
         }
       : {}),
+  });
+  // Every other client writes through the lease fence: no write once the lease may be lost.
+  const kc = new FencedKubeConfig(loaded, {
+    userAgent: agent,
+    ...(manager.fence !== undefined ? { fence: manager.fence } : {}),
   });
   setupControllers({
     kc,
@@ -89,7 +113,9 @@ export async function runOperator(config: Config): Promise<number> {
     await manager.done;
     return 0;
   } catch (err) {
-    logger.error('stopped with an error', { error: errorText(err) });
+    // The lease is lost: the manager is already stopping. Give it a moment, not the time it asks.
+    logger.error('stopped with an error; exiting', { error: errorText(err) });
+    await Promise.race([manager.stop(), delay(LEASE_LOST_EXIT_GRACE_MS)]);
     return 1;
   }
 }
@@ -109,7 +135,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  process.exitCode = await runOperator(config);
+  // Exit explicitly: the manager has stopped (or, after a lost lease, had its grace), and whatever
+  // may still hold the event loop open (a request that ignores its signal, a socket) must not keep
+  // a process alive that another replica has replaced.
+  process.exit(await runOperator(config));
 }
 
 if (import.meta.main) await main();

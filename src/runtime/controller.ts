@@ -14,28 +14,22 @@ export { objectKey, splitKey } from './keys.ts';
 export interface ReconcileResult {
   /** Reconcile this key again after this long (polling something that has no watch event). */
   requeueAfterMs?: number;
-  /** Reconcile again after the per-key backoff without counting as an error (e.g. waiting on a dependency). */
-  requeue?: boolean;
 }
 
 /**
- * A reconcile error that retrying cannot fix (invalid spec, unsupported combination): it is logged
- * and counted, but the key is not requeued until something changes and an event enqueues it again.
+ * Reconciles the object with key "namespace/name" towards its desired state. signal is aborted when
+ * the controller stops or this process loses leadership: pass it to every HTTP call and SDK call,
+ * and stop writing once it is aborted (another replica may already be reconciling the same object).
+ * A reconciler that ignores it still compiles (fewer parameters), but then only the Kubernetes
+ * write fence stops it. void is in the union on purpose: an async reconciler that just returns
+ * (nothing to do) must fit without `return undefined`.
  */
-export class TerminalError extends Error {
-  /** Creates the error; cause is kept for logs. */
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TerminalError';
-  }
-}
-
-/**
- * Reconciles the object with key "namespace/name" towards its desired state. void is in the union
- * on purpose: an async reconciler that just returns (nothing to do) must fit without `return undefined`.
- */
-// eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- see above
-export type ReconcileFn = (key: string, log: Logger) => Promise<ReconcileResult | undefined | void>;
+export type ReconcileFn = (
+  key: string,
+  log: Logger,
+  signal: AbortSignal,
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- see above
+) => Promise<ReconcileResult | undefined | void>;
 
 /** Options for {@link Controller}. */
 export interface ControllerOptions {
@@ -56,8 +50,8 @@ export interface ControllerOptions {
 /**
  * Binds a reconcile function to a work queue and N workers, with controller-runtime's result
  * handling: success forgets the key's failures (and schedules requeueAfterMs if asked); an error
- * requeues with per-key exponential backoff; a TerminalError is logged and not retried.
- * A controller is started once and stopped once (the process exits when it loses leadership).
+ * requeues with per-key exponential backoff. A controller is started once and stopped once (the
+ * process exits when it loses leadership); stopping aborts the signal every reconcile was given.
  */
 export class Controller {
   /** The controller's queue; informer handlers and other controllers add keys to it. */
@@ -70,6 +64,10 @@ export class Controller {
   private readonly metrics: ControllerMetrics | undefined;
   private running: Promise<void>[] | undefined;
   private stopping = false;
+  /** Aborted by stop(). */
+  private readonly stopped = new AbortController();
+  /** What reconciles get: stop(), or the signal given to start() (leadership), whichever first. */
+  private signal: AbortSignal = this.stopped.signal;
 
   /** Creates a stopped controller. */
   constructor(opts: ControllerOptions) {
@@ -127,16 +125,21 @@ export class Controller {
     });
   }
 
-  /** Starts the workers. */
-  start(): void {
+  /**
+   * Starts the workers. signal (the manager passes the lease fence's) aborts every reconcile's
+   * signal too, at the moment leadership is lost rather than when stop() gets round to it.
+   */
+  start(signal?: AbortSignal): void {
     if (this.running) throw new Error(`controller ${this.name} already started`);
+    if (signal !== undefined) this.signal = AbortSignal.any([this.stopped.signal, signal]);
     this.running = Array.from({ length: this.workers }, () => this.worker());
     this.log.info('controller started', { workers: this.workers });
   }
 
-  /** Stops taking work and waits for in-flight reconciles to finish. */
+  /** Stops taking work, aborts in-flight reconciles' signal and waits for them to return. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     this.queue.shutDown();
     // Workers finish their current key and then exit, so once they are done nothing is in flight.
     await Promise.all(this.running ?? []);
@@ -147,7 +150,7 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      if (this.stopping) {
+      if (this.stopping || this.signal.aborted) {
         // Keys still queued at shutdown are dropped: the next leader relists and reconciles everything.
         this.queue.done(key);
         continue;
@@ -169,7 +172,7 @@ export class Controller {
     let error: unknown;
     let failed = false;
     try {
-      result = await this.reconcileFn(key, log);
+      result = await this.reconcileFn(key, log, this.signal);
     } catch (err) {
       failed = true;
       error = err;
@@ -181,10 +184,10 @@ export class Controller {
     if (failed) {
       this.metrics?.reconcileErrors.inc(labels);
       this.metrics?.reconcileTotal.inc({ ...labels, result: 'error' });
-      if (error instanceof TerminalError) {
-        this.metrics?.terminalReconcileErrors.inc(labels);
-        this.queue.forget(key);
-        log.error('reconcile failed permanently; not retrying', errorMeta(error));
+      if (this.signal.aborted) {
+        // Stopping or leadership lost: the failure is most likely the abort itself or a refused
+        // write, and nothing will run a retry; the next leader reconciles the key again.
+        log.info('reconcile ended by stop or lost leadership; not retrying', errorMeta(error));
         return;
       }
       this.queue.addRateLimited(key);
@@ -196,12 +199,6 @@ export class Controller {
       return;
     }
 
-    if (result?.requeue === true) {
-      this.metrics?.reconcileTotal.inc({ ...labels, result: 'requeue' });
-      this.queue.addRateLimited(key);
-      this.metrics?.queueRetries.inc({ name: this.name });
-      return;
-    }
     this.queue.forget(key);
     const after = result?.requeueAfterMs;
     if (after !== undefined && after > 0) {

@@ -9,6 +9,7 @@ import {
 import { type Clock, sleep, systemClock } from './clock.ts';
 import { errorMeta, isNotFound } from './errors.ts';
 import { keyOf } from './keys.ts';
+import type { LeaseFence } from './fence.ts';
 import type { Logger } from './logger.ts';
 import { model } from './model.ts';
 
@@ -101,6 +102,12 @@ export interface LeaderElectorOptions {
   clock?: Clock;
   /** Randomness for the retry jitter, in [0, 1). */
   random?: () => number;
+  /**
+   * The fence to feed: opened by each successful acquire/renew (until the renew deadline after it
+   * was sent), closed when leadership ends. When the fence closes on its own (its deadline passed
+   * first), leadership is lost even if this loop has not noticed yet.
+   */
+  fence?: LeaseFence;
 }
 
 /** Callbacks of {@link LeaderElector.run}. */
@@ -124,7 +131,8 @@ type Attempt = 'ok' | 'held' | 'failed';
  * both win (the loser gets 409 Conflict). While leading it renews every retry period; if no renewal
  * succeeds within the renew deadline (or another holder shows up) leadership is lost and
  * onStoppedLeading runs: the process should then exit, like controller-runtime, because work
- * already in flight can no longer be trusted to be exclusive.
+ * already in flight can no longer be trusted to be exclusive. Its own client must not be fenced
+ * (it writes the Lease that opens the fence); everything else writes through the fence it feeds.
  */
 export class LeaderElector {
   private readonly api: LeaseApi;
@@ -145,6 +153,7 @@ export class LeaderElector {
   private observedAtMs = 0;
   private reportedLeader = '';
   private onNewLeader: ((identity: string) => void) | undefined;
+  private readonly fence: LeaseFence | undefined;
 
   /** Creates an elector; validates the timing like client-go (leaseDuration > renewDeadline > 1.2 retry). */
   constructor(opts: LeaderElectorOptions) {
@@ -168,6 +177,7 @@ export class LeaderElector {
     this.log = opts.logger.child({ component: 'leader-election', lease: keyOf(opts.namespace, opts.name) });
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
+    this.fence = opts.fence;
   }
 
   /**
@@ -198,8 +208,10 @@ export class LeaderElector {
     this.log.info('waiting to acquire leader lease', { identity: this.identity });
     let acquired = false;
     while (!stopped()) {
+      const sentAt = this.fence?.now();
       if ((await this.attempt(this.renewDeadlineMs)) === 'ok') {
         acquired = true;
+        this.fenceRenewed(sentAt);
         break;
       }
       await sleep(this.clock, this.retryMs * (1 + this.random() * JITTER), signal);
@@ -207,6 +219,7 @@ export class LeaderElector {
     if (!acquired) return;
     if (stopped()) {
       // Stopped while the winning request was in flight: hand the lease back unused.
+      this.fence?.lose('leader election stopped');
       if (this.releaseOnCancel) await this.release();
       return;
     }
@@ -216,13 +229,27 @@ export class LeaderElector {
     callbacks.onStartedLeading();
     let lastRenewMs = this.clock.now();
     let lost = false;
+    // The fence closing on its own (its deadline passed, e.g. while the process was stopped) wakes
+    // this loop at once instead of after the retry period.
+    const wake = this.fence ? AbortSignal.any([signal, this.fence.signal]) : signal;
     while (!stopped()) {
-      if (!(await sleep(this.clock, this.retryMs, signal))) break;
+      await sleep(this.clock, this.retryMs, wake);
+      if (this.fenceLost()) {
+        lost = true;
+        break;
+      }
+      if (stopped()) break;
       const remaining = this.renewDeadlineMs - (this.clock.now() - lastRenewMs);
+      const sentAt = this.fence?.now();
       const result = remaining > 0 ? await this.attempt(remaining) : 'failed';
+      if (this.fenceLost()) {
+        lost = true;
+        break;
+      }
       if (stopped()) break;
       if (result === 'ok') {
         lastRenewMs = this.clock.now();
+        this.fenceRenewed(sentAt);
         continue;
       }
       if (result === 'held' || this.clock.now() - lastRenewMs >= this.renewDeadlineMs) {
@@ -231,12 +258,26 @@ export class LeaderElector {
       }
     }
     if (lost) {
+      // No release: the lease may be someone else's by now, and this process must not write.
+      this.fence?.lose('leader lease lost');
       this.log.error('lost leader lease', { identity: this.identity });
-    } else if (this.releaseOnCancel) {
-      await this.release();
+    } else {
+      // Writes stop before the lease is handed back, so none can land after a successor starts.
+      this.fence?.lose('leader lease released');
+      if (this.releaseOnCancel) await this.release();
     }
     this.leading = false;
     callbacks.onStoppedLeading();
+  }
+
+  /** Opens the fence until the renew deadline after sentAt, when the request was sent. */
+  private fenceRenewed(sentAt: number | undefined): void {
+    if (sentAt !== undefined) this.fence?.renewed(sentAt, this.renewDeadlineMs);
+  }
+
+  /** True when the fence has closed without us: its renew deadline passed. */
+  private fenceLost(): boolean {
+    return this.fence !== undefined && !this.fence.isHeld();
   }
 
   /** Races p against a timeout (and stop()); the timer is cleared either way. */

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Controller } from './controller.ts';
 import { errorMeta } from './errors.ts';
 import { keyOf } from './keys.ts';
+import { type Fence, LeaseFence, monotonicClock } from './fence.ts';
 import { type HealthServer, startHealthServer } from './health.ts';
 import { LeaderElector, type LeaderElectorOptions } from './leader.ts';
 import type { Logger } from './logger.ts';
@@ -18,7 +19,10 @@ export interface ManagedInformer {
   hasSynced(): boolean;
 }
 
-/** What the manager needs of a controller; a Controller fits. */
+/**
+ * What the manager needs of a controller; a Controller fits. start() is given the lease fence's
+ * signal (with leader election), which aborts when leadership is lost.
+ */
 export type ManagedController = Pick<Controller, 'start' | 'stop'>;
 
 /** Leader election settings of a {@link Manager}: the elector's, less what the manager supplies. */
@@ -61,7 +65,11 @@ export class LeaderElectionLostError extends Error {
 
 /**
  * Runs the operator: health server, optional leader election, then (when leading) informers,
- * waiting for their first list, then controllers. stop() is the SIGTERM path.
+ * waiting for their first list, then controllers. stop() is the SIGTERM path. With leader election
+ * the manager owns the lease {@link fence}: give it to every client that writes (FencedKubeConfig)
+ * and to backends, so that nothing is written once the lease may be someone else's. Losing the
+ * lease (the elector's verdict or the fence's own deadline, whichever comes first) aborts the
+ * fence's signal, stops the controllers and rejects done; the caller must then exit.
  *
  * Readiness (/readyz) is true once informers have synced, or, with leader election, while standing
  * by as a non-leader, so a rolling update can proceed while another replica leads.
@@ -69,6 +77,9 @@ export class LeaderElectionLostError extends Error {
 export class Manager {
   /** Resolves when stop() has finished; rejects with LeaderElectionLostError if the lease was lost. */
   readonly done: Promise<void>;
+  /** The lease fence, with leader election; undefined without (nothing to fence against). */
+  readonly fence: Fence | undefined;
+  private readonly leaseFence: LeaseFence | undefined;
   private readonly opts: ManagerOptions;
   private readonly log: Logger;
   private readonly metrics: ControllerMetrics;
@@ -95,6 +106,19 @@ export class Manager {
     });
     // Callers are expected to await done; this only keeps an unobserved rejection from crashing tests.
     this.done.catch(() => undefined);
+    const le = opts.leaderElection;
+    if (le !== undefined) {
+      // A fake clock in tests drives the elector; the fence must measure on the same one.
+      this.leaseFence = new LeaseFence({ clock: le.clock ?? monotonicClock });
+      this.fence = this.leaseFence;
+      this.leaseFence.signal.addEventListener(
+        'abort',
+        () => {
+          this.leaseLost();
+        },
+        { once: true },
+      );
+    }
   }
 
   /** Port the health server listens on, once started. */
@@ -155,6 +179,7 @@ export class Manager {
       ...(le.retryPeriodSeconds !== undefined ? { retryPeriodSeconds: le.retryPeriodSeconds } : {}),
       ...(le.api !== undefined ? { api: le.api } : {}),
       ...(le.clock !== undefined ? { clock: le.clock } : {}),
+      ...(this.leaseFence !== undefined ? { fence: this.leaseFence } : {}),
     });
     this.elector = elector;
     this.electorRun = elector.run({
@@ -166,13 +191,25 @@ export class Manager {
       },
       onStoppedLeading: () => {
         this.metrics.leaderStatus.set({ name: leaseName }, 0);
-        if (this.stopping) return;
-        // Another replica may already be reconciling: stop at once and tell the caller to exit.
-        this.log.error('leader lease lost; stopping');
-        this.rejectDone(new LeaderElectionLostError());
-        void this.shutdown(false);
+        // Usually a no-op by now: the elector closes the fence before this callback, and the
+        // fence's abort listener has already called leaseLost().
+        this.leaseLost();
       },
     });
+  }
+
+  /** Lease lost (or released): stop at once, unless stopping already, and tell the caller to exit. */
+  private leaseLost(): void {
+    if (this.stopping) return;
+    // Another replica may already be reconciling: the fence already refuses writes and aborted
+    // every reconcile's signal; stop the rest and reject done so the caller exits non-zero.
+    this.log.error('leader lease lost; stopping');
+    if (this.opts.leaderElection !== undefined) {
+      const le = this.opts.leaderElection;
+      this.metrics.leaderStatus.set({ name: `${le.namespace}/${le.name}` }, 0);
+    }
+    this.rejectDone(new LeaderElectionLostError());
+    void this.shutdown(false);
   }
 
   /** Graceful shutdown: stop controllers (finishing in-flight reconciles), informers, lease, server. */
@@ -197,7 +234,7 @@ export class Manager {
       throw err;
     }
     if (this.isStopping()) return;
-    for (const c of this.controllers) c.start();
+    for (const c of this.controllers) c.start(this.fence?.signal);
     this.workloadsRunning = true;
     this.log.info('controllers started', { count: this.controllers.length });
   }

@@ -37,12 +37,10 @@ function getOrCreate<M>(
  * one registry returns the same underlying metrics.
  */
 export class ControllerMetrics {
-  /** Reconciles by controller and result (success, error, requeue, requeue_after). */
+  /** Reconciles by controller and result (success, error, requeue_after). */
   readonly reconcileTotal: Counter<'controller' | 'result'>;
-  /** Reconciles that returned an error (terminal ones included). */
+  /** Reconciles that returned an error. */
   readonly reconcileErrors: Counter<'controller'>;
-  /** Reconciles that returned a TerminalError (not retried). */
-  readonly terminalReconcileErrors: Counter<'controller'>;
   /** Duration of reconciles in seconds. */
   readonly reconcileDuration: Histogram<'controller'>;
   /** Workers currently running a reconcile. */
@@ -77,18 +75,6 @@ export class ControllerMetrics {
         new Counter({
           name: 'controller_runtime_reconcile_errors_total',
           help: 'Total number of reconciliation errors per controller',
-          labelNames: ['controller'],
-          registers,
-        }),
-    );
-    this.terminalReconcileErrors = getOrCreate(
-      registry,
-      'controller_runtime_terminal_reconcile_errors_total',
-      Counter,
-      () =>
-        new Counter({
-          name: 'controller_runtime_terminal_reconcile_errors_total',
-          help: 'Total number of terminal (not retried) reconciliation errors per controller',
           labelNames: ['controller'],
           registers,
         }),

@@ -45,6 +45,8 @@ export interface OperatorProcess {
   waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** SIGTERM (graceful) or SIGKILL (crash); resolves when the process is gone. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code (null if killed by a signal) when the process ends by itself or is stopped. */
+  exited: Promise<number | null>;
 }
 
 export interface OperatorOptions {
@@ -103,6 +105,7 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
     identity: opts.identity,
     proc,
     lines,
+    exited,
     waitForLog(match, timeoutMs = 30_000) {
       return new Promise((resolveLine, reject) => {
         const check = () => {

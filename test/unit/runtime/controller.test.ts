@@ -4,7 +4,6 @@ import {
   Controller,
   type ReconcileFn,
   type ReconcileResult,
-  TerminalError,
   apiGroup,
   generationChanged,
   objectKey,
@@ -115,23 +114,6 @@ describe('runtime/controller', () => {
     await waitFor(() => calls.length === 2, 'the 10 ms add still fires');
   });
 
-  it('does not retry a TerminalError', async () => {
-    const { logger, lines } = captureLogger();
-    const { fn, calls } = scripted([new TerminalError('spec is invalid')]);
-    controller = new Controller({ name: 'things', reconcile: fn, logger, queue });
-    controller.start();
-    controller.enqueue('ns/a');
-    await waitFor(() => calls.length === 1 && lines.some((l) => l['level'] === 'error'));
-    clock.advance(10_000_000);
-    await flush();
-    assert.equal(calls.length, 1);
-    assert.equal(queue.numRequeues('ns/a'), 0);
-    const line = lines.find((l) => l['level'] === 'error')!;
-    assert.equal(line['key'], 'ns/a');
-    assert.equal(line['controller'], 'things');
-    assert.equal(line['error'], 'spec is invalid');
-  });
-
   it('logs errors with the key and counts retries', async () => {
     const { logger, lines } = captureLogger();
     const { fn } = scripted([new Error('apiserver down')]);
@@ -143,16 +125,6 @@ describe('runtime/controller', () => {
     assert.equal(line['key'], 'ns/b');
     assert.equal(line['error'], 'apiserver down');
     assert.equal(line['retries'], 1);
-  });
-
-  it('requeue: true retries with backoff without an error', async () => {
-    const { fn, calls } = scripted([{ requeue: true }, undefined]);
-    const c = make(fn);
-    c.start();
-    c.enqueue('ns/a');
-    await waitFor(() => queue.numRequeues('ns/a') === 1);
-    clock.advance(5);
-    await waitFor(() => calls.length === 2);
   });
 
   it('treats a synchronous throw like a rejection', async () => {
@@ -244,15 +216,69 @@ describe('runtime/controller', () => {
     controller = undefined;
   });
 
+  it('gives every reconcile a signal that stop() aborts', async () => {
+    const signals: AbortSignal[] = [];
+    let finished = false;
+    const c = make(async (_key, _log, signal) => {
+      signals.push(signal);
+      // A reconcile that waits on I/O until cancelled, as an HTTP call given the signal does.
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => {
+          resolve();
+        });
+      });
+      finished = true;
+    });
+    c.start();
+    c.enqueue('ns/a');
+    await waitFor(() => signals.length === 1);
+    assert.equal(signals[0]!.aborted, false);
+    await c.stop();
+    controller = undefined;
+    assert.equal(signals[0]!.aborted, true);
+    assert.equal(finished, true, 'stop() returned after the reconcile ended');
+  });
+
+  it('aborts reconciles when the signal given to start() aborts, and retries nothing after', async () => {
+    const { logger, lines } = captureLogger();
+    const lease = new AbortController();
+    const calls: string[] = [];
+    controller = new Controller({
+      name: 'things',
+      logger,
+      queue,
+      workers: 1,
+      reconcile: async (key, _log, signal) => {
+        calls.push(key);
+        await new Promise<void>((resolve) => {
+          signal.addEventListener('abort', () => {
+            resolve();
+          });
+        });
+        // What a fenced write does once the lease is gone.
+        throw new Error('write refused');
+      },
+    });
+    controller.start(lease.signal);
+    controller.enqueue('ns/a');
+    controller.enqueue('ns/b');
+    await waitFor(() => calls.length === 1);
+    lease.abort();
+    await waitFor(() => lines.some((l) => String(l['message']).startsWith('reconcile ended by stop')));
+    clock.advance(10_000);
+    await flush();
+    assert.deepEqual(calls, ['ns/a'], 'ns/b is dropped, ns/a not retried');
+    assert.equal(
+      lines.some((l) => l['level'] === 'error'),
+      false,
+      'an abort is not a reconcile failure to alert on',
+    );
+  });
+
   it('records metrics per result', async () => {
     const registry = new Registry();
     const metrics = new ControllerMetrics(registry);
-    const { fn, calls } = scripted([
-      new Error('x'),
-      { requeueAfterMs: 1000 },
-      undefined,
-      new TerminalError('t'),
-    ]);
+    const { fn, calls } = scripted([new Error('x'), { requeueAfterMs: 1000 }, undefined, new Error('y')]);
     const c = make(fn, { metrics });
     c.start();
     c.enqueue('ns/a');
@@ -262,7 +288,7 @@ describe('runtime/controller', () => {
     clock.advance(1000);
     await waitFor(() => calls.length === 3);
     c.enqueue('ns/a');
-    await waitFor(() => calls.length === 4);
+    await waitFor(() => calls.length === 4 && queue.numRequeues('ns/a') === 1);
     await flush();
     const l = { controller: 'things' };
     assert.equal(
@@ -278,8 +304,7 @@ describe('runtime/controller', () => {
       1,
     );
     assert.equal(await counterValue(registry, 'controller_runtime_reconcile_errors_total', l), 2);
-    assert.equal(await counterValue(registry, 'controller_runtime_terminal_reconcile_errors_total', l), 1);
-    assert.equal(await counterValue(registry, 'workqueue_retries_total', { name: 'things' }), 1);
+    assert.equal(await counterValue(registry, 'workqueue_retries_total', { name: 'things' }), 2);
     const hist = await registry.getSingleMetric('controller_runtime_reconcile_time_seconds')!.get();
     const count = hist.values.find(
       (v) => (v as { metricName?: string }).metricName === 'controller_runtime_reconcile_time_seconds_count',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { KubeConfig, V1LeaseSpec, V1MicroTime } from '@kubernetes/client-node';
+import { LeaseFence } from '../../../src/runtime/fence.ts';
 import { model } from '../../../src/runtime/model.ts';
 import { LeaderElector, isLeaseExpired, leaseDecision, nextLeaseSpec } from '../../../src/runtime/leader.ts';
 import { FakeApiServer } from './helpers/fake-apiserver.ts';
@@ -20,9 +21,11 @@ function candidate(
   clock: FakeClock,
   identity: string,
   releaseOnCancel = true,
+  fence?: LeaseFence,
 ): Candidate {
   const log: string[] = [];
   const elector = new LeaderElector({
+    ...(fence ? { fence } : {}),
     kc: new KubeConfig(),
     namespace: 'ns',
     name: 'lease',
@@ -290,6 +293,64 @@ describe('runtime/leader', () => {
       await a.elector.stop();
       assert.equal(store.holder(), 'a');
       assert.deepEqual(a.log, ['leader a', 'started', 'stopped']);
+    });
+
+    describe('feeding the lease fence', () => {
+      const fenced = (id: string): { c: Candidate; fence: LeaseFence } => {
+        const fence = new LeaseFence({ clock });
+        const c = candidate(store, clock, id, true, fence);
+        running.push(c);
+        return { c, fence };
+      };
+
+      it('opens it on acquire, extends it on every renewal, and closes it before releasing', async () => {
+        const { c, fence } = fenced('a');
+        assert.equal(fence.isHeld(), false, 'closed while acquiring');
+        const t0 = clock.now();
+        await clock.advanceAsync(0);
+        assert.equal(fence.isHeld(), true);
+        assert.equal(fence.heldUntil(), t0 + 10_000, 'renew deadline after the acquire was sent');
+        await clock.advanceAsync(2_000);
+        assert.equal(fence.heldUntil(), t0 + 12_000, 'extended by the renewal');
+        let holderWhenClosed: string | undefined;
+        fence.signal.addEventListener('abort', () => {
+          holderWhenClosed = store.holder();
+        });
+        await c.elector.stop();
+        assert.equal(fence.isHeld(), false);
+        assert.match((fence.signal.reason as Error).message, /released/);
+        assert.equal(holderWhenClosed, 'a', 'closed while the lease was still ours');
+        assert.equal(store.holder(), '', 'then released');
+      });
+
+      it('closes it at the renew deadline while a renewal hangs, and then the elector has lost', async () => {
+        const { c, fence } = fenced('a');
+        await clock.advanceAsync(0);
+        store.hang = true;
+        const writes = store.writes.length;
+        await clock.advanceAsync(9_999);
+        assert.equal(fence.isHeld(), true);
+        await clock.advanceAsync(1);
+        assert.equal(fence.isHeld(), false);
+        assert.equal(c.elector.isLeader(), false, 'the fence closing ends leadership at once');
+        assert.deepEqual(c.log, ['leader a', 'started', 'stopped']);
+        store.hang = false;
+        await clock.advanceAsync(5_000);
+        assert.equal(store.writes.length, writes, 'a lost lease is not released: no write at all');
+        assert.equal(store.holder(), 'a');
+      });
+
+      it('loses at once when the fence closed while the loop slept (a paused process)', async () => {
+        const { c, fence } = fenced('a');
+        await clock.advanceAsync(0);
+        // What a resumed process sees first: the fence closed by its deadline check.
+        fence.lose('renew deadline passed without a successful renewal');
+        await clock.advanceAsync(0);
+        assert.equal(c.elector.isLeader(), false);
+        assert.deepEqual(c.log, ['leader a', 'started', 'stopped']);
+        await clock.advanceAsync(5_000);
+        assert.equal(store.holder(), 'a', 'no release, no renewal');
+      });
     });
 
     it('refuses a second run()', async () => {

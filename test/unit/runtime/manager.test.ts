@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import { LeaseLostError } from '../../../src/runtime/fence.ts';
 import { LeaderElectionLostError, type ManagedInformer, Manager } from '../../../src/runtime/manager.ts';
 import { FakeClock, flush } from './helpers/fake-clock.ts';
 import { FakeLeaseStore } from './helpers/fake-lease.ts';
@@ -48,12 +49,14 @@ class FakeInformer implements ManagedInformer {
 
 class FakeController {
   running = false;
+  signal: AbortSignal | undefined;
   private readonly log: string[];
   constructor(log: string[]) {
     this.log = log;
   }
-  start(): void {
+  start(signal?: AbortSignal): void {
     this.running = true;
+    this.signal = signal;
     this.log.push('controller start');
   }
   async stop(): Promise<void> {
@@ -87,6 +90,7 @@ describe('runtime/manager', () => {
         healthPort: 0,
         healthHost: '127.0.0.1',
       });
+      assert.equal(m.fence, undefined, 'no lease, nothing to fence against');
       const i1 = new FakeInformer('i1', log);
       const i2 = new FakeInformer('i2', log);
       const c = new FakeController(log);
@@ -183,6 +187,41 @@ describe('runtime/manager', () => {
       await m.done;
       assert.equal(store.holder(), '', 'the lease is released on graceful stop');
       assert.deepEqual(log, ['i start', 'controller start', 'controller stop', 'i stop']);
+    });
+
+    it('owns a fence that is closed until leading and aborts the controllers’ signal when lost', async () => {
+      const { m, inf, c } = manager([]);
+      assert.ok(m.fence, 'a fence with leader election');
+      assert.equal(m.fence.isHeld(), false);
+      await m.start();
+      await clock.advanceAsync(0);
+      assert.equal(m.fence.isHeld(), true, 'open once the lease is acquired');
+      inf.sync();
+      await flush();
+      assert.equal(c.signal, m.fence.signal, 'controllers get the fence signal');
+      // A renewal hangs: the fence closes at the renew deadline, before the elector's own check.
+      store.hang = true;
+      await clock.advanceAsync(10_000);
+      assert.equal(m.fence.isHeld(), false);
+      assert.equal(c.signal.aborted, true);
+      await assert.rejects(m.done, LeaderElectionLostError);
+      assert.throws(() => {
+        m.fence!.assertHeld();
+      }, LeaseLostError);
+      store.hang = false;
+      await m.stop();
+      assert.equal(c.running, false);
+    });
+
+    it('a graceful stop closes the fence without reporting a lost lease', async () => {
+      const { m, inf } = manager([]);
+      await m.start();
+      await clock.advanceAsync(0);
+      inf.sync();
+      await flush();
+      await m.stop();
+      await m.done;
+      assert.equal(m.fence?.isHeld(), false, 'no write after the lease is released');
     });
 
     it('rejects done and stops everything when the lease is lost', async () => {
