@@ -33,7 +33,19 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Manager } from '../runtime/manager.ts';
 import type { ControllerMetrics } from '../runtime/metrics.ts';
 import { deploymentReconciler } from './deployment/reconciler.ts';
-import { DEPLOYMENTS_BY_GROUP, GROUPS_BY_CLAIM, deploymentGroupKeys, groupClaimKeys } from './indexes.ts';
+import {
+  DEPLOYMENTS_BY_GROUP,
+  DEPLOYMENTS_BY_SECRET,
+  GROUPS_BY_CLAIM,
+  GROUPS_BY_SECRET,
+  deploymentGroupKeys,
+  deploymentSecretKeys,
+  deploymentsUsingSecret,
+  groupClaimKeys,
+  groupSecretKeys,
+  resourceVersionChanged,
+  secretMetadataInformer,
+} from './indexes.ts';
 import { modelGroupReconciler } from './modelgroup/reconciler.ts';
 
 export interface SetupOptions {
@@ -205,6 +217,17 @@ export function setupControllers(opts: SetupOptions): void {
   deploymentController.watch(workloads, ownedBy);
   deploymentController.watch(services, ownedBy);
   deploymentController.watch(pods, podDeploymentKeys);
+  // A fixed or rotated Secret re-runs the deployments that use it at once, not at the next poll
+  // (metadata-only watch; why, and the RBAC it needs: secretMetadataInformer in indexes.ts).
+  const secrets = secretMetadataInformer(opts.kc, ns, opts.logger);
+  deployments.addIndex(DEPLOYMENTS_BY_SECRET, deploymentSecretKeys);
+  groups.addIndex(GROUPS_BY_SECRET, groupSecretKeys);
+  opts.manager.addInformer(secrets);
+  deploymentController.watch(
+    secrets,
+    (s) => deploymentsUsingSecret(deployments, groups, key(s)),
+    resourceVersionChanged,
+  );
   opts.manager.addController(deploymentController);
 }
 

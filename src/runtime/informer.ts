@@ -1,11 +1,12 @@
 import {
-  type KubeConfig,
+  KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
-  makeInformer,
+  type RequestContext,
+  Watch,
 } from '@kubernetes/client-node';
 import { type Clock, systemClock } from './clock.ts';
-import { errorMeta } from './errors.ts';
+import { apiErrorCode, errorMeta } from './errors.ts';
 import { objectKey } from './keys.ts';
 import type { Logger } from './logger.ts';
 
@@ -16,15 +17,25 @@ export type InformerEvent = 'add' | 'update' | 'delete';
 export type InformerHandler<T> = (obj: T, oldObj?: T) => void;
 
 /**
- * The part of client-node's ListWatch (as returned by makeInformer) that the Informer drives.
- * A seam for unit tests, which substitute a scripted fake.
+ * Accept header of a LIST that asks the API server for metadata only: items come back as
+ * meta.k8s.io/v1 PartialObjectMetadata (name, namespace, uid, resourceVersion, labels, ...), never
+ * their data. Pass it to a generated list call with `setHeaderOptions('Accept', ...)`.
+ */
+export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
+/** Accept header of a WATCH whose events carry PartialObjectMetadata (see {@link METADATA_LIST_ACCEPT}). */
+export const METADATA_WATCH_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
+/**
+ * One list-then-watch session as the Informer drives it. The default is {@link ListThenWatch};
+ * unit tests substitute a scripted fake.
  */
 export interface ListWatchLike<T extends KubernetesObject> {
-  /** Object events. */
+  /** Watch events. */
   on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
-  /** 'error': the ListWatch has stopped for good; 'connect': it is (re)listing or (re)watching. */
+  /** 'error': the session has stopped for good; 'connect': it is (re)listing or (re)watching. */
   on(verb: 'error' | 'connect', cb: (err?: unknown) => void): void;
-  /** Lists (when it has no resourceVersion) and starts watching. */
+  /** Lists (when it has no resourceVersion to resume from) and starts watching. */
   start(): Promise<void>;
   /** Aborts the watch and keeps it from reconnecting. */
   stop(): Promise<void>;
@@ -40,6 +51,16 @@ export interface InformerOptions<T extends KubernetesObject> {
   list: () => Promise<KubernetesListObject<T>>;
   /** Label selector for the watch (the list function must apply the same one). */
   labelSelector?: string;
+  /**
+   * Accept header of the watch request, e.g. {@link METADATA_WATCH_ACCEPT} for a metadata-only
+   * informer (whose list function must then send {@link METADATA_LIST_ACCEPT}).
+   */
+  watchAccept?: string;
+  /**
+   * Reduces an object before it is cached and handed to handlers (client-go's SetTransform): what
+   * it drops is never kept in memory. Runs before apiVersion/kind stamping.
+   */
+  transform?: (obj: T) => T;
   /** Logger; the informer adds {informer: path}. */
   logger: Logger;
   /** Restart the list+watch when nothing (event or reconnect) was seen for this long. Default 300 s; 0 disables. */
@@ -57,7 +78,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   clock?: Clock;
   /** Randomness for the backoff jitter, in [0, 1). */
   random?: () => number;
-  /** Creates the underlying ListWatch; defaults to client-node's makeInformer. */
+  /** Creates each list-then-watch session; defaults to a {@link ListThenWatch} on client-node's Watch. */
   createListWatch?: (list: () => Promise<KubernetesListObject<T>>) => ListWatchLike<T>;
 }
 
@@ -86,11 +107,19 @@ interface Index<T> {
 /**
  * A cache of one kind kept current by list+watch, with event handlers and secondary indexes.
  *
- * It wraps client-node 2.0.1's ListWatch and covers what that lacks: the ListWatch relists on 410
- * by itself, but any other error stops it for good, so a failed ListWatch is replaced by a fresh one
- * (full relist) after an exponential backoff with jitter; a watchdog does the same when the watch
- * has been silent too long. The informer keeps its own cache and reconciles it against every list,
- * so objects deleted while it was not watching produce 'delete' events.
+ * The cache is this class's map and nothing else. client-node's ListWatch (makeInformer) keeps a
+ * cache of its own, but that one cannot serve: it replaces an object before its 'update' callbacks
+ * run and does not pass them the old one, which predicates compare (generationChanged), so keeping
+ * the old state took a second map; it stores the very objects its callbacks get, unfrozen, and
+ * lists them unsorted; and a ListWatch that replaces a failed one starts empty, so get() would
+ * miss everything until its list arrives. So the list and the watch are driven by
+ * {@link ListThenWatch}, which keeps only the resourceVersion to resume from.
+ *
+ * A session relists on 410 and resumes after a clean close by itself; any other error ends it, and
+ * the informer replaces it by a fresh session (full relist) after an exponential backoff with
+ * jitter; a watchdog does the same when the watch has been silent too long. Every list is
+ * reconciled against the cache, so objects deleted while nothing was watching produce 'delete'
+ * events.
  *
  * Cached objects are deep-frozen copies, shared by handlers and get()/list(): a reconciler that
  * tries to modify one gets a TypeError instead of silently corrupting the cache, so clone
@@ -221,17 +250,23 @@ export class Informer<T extends KubernetesObject> {
 
   private createListWatch(list: () => Promise<KubernetesListObject<T>>): ListWatchLike<T> {
     if (this.opts.createListWatch) return this.opts.createListWatch(list);
-    return makeInformer(this.opts.kc, this.opts.path, list, this.opts.labelSelector);
+    return new ListThenWatch<T>({
+      watch: watchClient(this.opts.kc, this.opts.watchAccept),
+      path: this.opts.path,
+      list,
+      labelSelector: this.opts.labelSelector,
+      clock: this.clock,
+    });
   }
 
-  /** Replaces the current ListWatch by a fresh one, which always begins with a full list. */
+  /** Replaces the current session by a fresh one, which always begins with a full list. */
   private launch(): void {
     this.stopListWatch(this.current);
     const gen = ++this.generation;
     const live = (): boolean => gen === this.generation;
     const lw = this.createListWatch(async () => {
       const list = await this.opts.list();
-      // A superseded ListWatch would go on to open a watch after its list; failing it ends it.
+      // A superseded session would go on to open a watch after its list; failing it ends it.
       if (!live()) throw new Error('superseded');
       this.replaceAll(list.items);
       return list;
@@ -261,7 +296,7 @@ export class Informer<T extends KubernetesObject> {
       }),
     );
     lw.on('connect', () => {
-      // A superseded ListWatch that was mid-connect when stopped can still open a watch; stop it again.
+      // A superseded session that was mid-connect when stopped can still open a watch; stop it again.
       if (live()) this.touch();
       else this.stopListWatch(lw);
     });
@@ -324,7 +359,8 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private freeze(obj: T): T {
-    const copy = structuredClone(obj);
+    // Transform first, so what it drops is never cloned, let alone cached.
+    const copy = structuredClone(this.opts.transform ? this.opts.transform(obj) : obj);
     if (copy.apiVersion === undefined && this.opts.apiVersion !== undefined)
       copy.apiVersion = this.opts.apiVersion;
     if (copy.kind === undefined && this.opts.kind !== undefined) copy.kind = this.opts.kind;
@@ -350,7 +386,7 @@ export class Informer<T extends KubernetesObject> {
     this.touch();
     const key = objectKey(obj);
     const old = this.cache.get(key);
-    // The ListWatch replays the items of each list we already loaded; same version means no news.
+    // A relist (and a test fake) replays objects we already hold; same version means no news.
     if (old !== undefined && sameVersion(old, obj)) return;
     const frozen = this.freeze(obj);
     this.cache.set(key, frozen);
@@ -415,4 +451,206 @@ export class Informer<T extends KubernetesObject> {
       }
     }
   }
+}
+
+/**
+ * client-node's Watch, sending `accept` as the Accept header. The Watch builds its request headers
+ * from KubeConfig.applySecurityAuthentication alone (undici then sends Accept: *\/*), and of the
+ * config it calls only that and getCurrentCluster, so a KubeConfig that delegates both to the real
+ * one and adds the header is the seam for a metadata-only watch.
+ */
+function watchClient(kc: KubeConfig, accept: string | undefined): Watch {
+  if (accept === undefined) return new Watch(kc);
+  return new Watch(new AcceptHeaderConfig(kc, accept));
+}
+
+class AcceptHeaderConfig extends KubeConfig {
+  private readonly base: KubeConfig;
+  private readonly accept: string;
+
+  constructor(base: KubeConfig, accept: string) {
+    super();
+    this.base = base;
+    this.accept = accept;
+  }
+
+  override getCurrentCluster(): ReturnType<KubeConfig['getCurrentCluster']> {
+    return this.base.getCurrentCluster();
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await this.base.applySecurityAuthentication(context);
+    context.setHeaderParam('Accept', this.accept);
+  }
+}
+
+/** Options for {@link ListThenWatch}. */
+export interface ListThenWatchOptions<T extends KubernetesObject> {
+  /** client-node's Watch (the HTTP stream and its inactivity timeout; it keeps no objects). */
+  watch: Pick<Watch, 'watch'>;
+  /** Collection URL path to watch. */
+  path: string;
+  /** Lists the collection; the list's resourceVersion is where the watch starts. */
+  list: () => Promise<KubernetesListObject<T>>;
+  /** Label selector of the watch (the list function applies the same one). */
+  labelSelector?: string | undefined;
+  /** Timers for the delay between reconnects. */
+  clock: Clock;
+}
+
+/** Delays between reconnects after watches that ended without an event (client-node's ListWatch values). */
+const RECONNECT_BASE_MS = 1000;
+const RECONNECT_MAX_MS = 30_000;
+
+/**
+ * Lists a collection, then watches it from the list's resourceVersion: the protocol of client-node's
+ * ListWatch, without its object cache (the Informer's map is the only one). It keeps nothing but the
+ * resourceVersion to resume from. The list function's result is not replayed as events: the
+ * Informer's list wrapper loads (and reconciles) it itself.
+ *
+ * - A clean close (the server's watch timeout) or the Watch's client-side inactivity timeout
+ *   resumes from the last resourceVersion; after watches that delivered nothing, with a delay that
+ *   doubles from 1 s to 30 s, so a server that closes at once is not hammered.
+ * - 410 Gone (in the stream or as the response) forgets the resourceVersion: the next connect
+ *   relists.
+ * - Bookmarks are requested: they advance the resourceVersion of a quiet watch, so a reconnect is
+ *   less likely to be too old and need a relist.
+ * - Any other error emits 'error' and ends the session; the Informer starts a fresh one.
+ */
+export class ListThenWatch<T extends KubernetesObject> implements ListWatchLike<T> {
+  private readonly opts: ListThenWatchOptions<T>;
+  private readonly cbs: {
+    add: ((obj: T) => void)[];
+    update: ((obj: T) => void)[];
+    delete: ((obj: T) => void)[];
+    error: ((err?: unknown) => void)[];
+    connect: ((err?: unknown) => void)[];
+  } = { add: [], update: [], delete: [], error: [], connect: [] };
+  private resourceVersion = '';
+  private stopped = false;
+  /** Numbers each connect; callbacks of an earlier one (a stream being torn down) are ignored. */
+  private attempt = 0;
+  private request: AbortController | undefined;
+  private reconnectDelayMs = 0;
+  private reconnectTimer: unknown;
+
+  constructor(opts: ListThenWatchOptions<T>) {
+    this.opts = opts;
+  }
+
+  on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
+  on(verb: 'error' | 'connect', cb: (err?: unknown) => void): void;
+  on(verb: 'add' | 'update' | 'delete' | 'error' | 'connect', cb: (arg: never) => void): void {
+    (this.cbs[verb] as ((arg: never) => void)[]).push(cb);
+  }
+
+  start(): Promise<void> {
+    return this.connect();
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.attempt++;
+    if (this.reconnectTimer !== undefined) this.opts.clock.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.request?.abort();
+    this.request = undefined;
+    return Promise.resolve();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const attempt = ++this.attempt;
+    for (const cb of this.cbs.connect) cb();
+    try {
+      if (this.resourceVersion === '') {
+        const list = await this.opts.list();
+        if (attempt !== this.attempt) return;
+        this.resourceVersion = list.metadata?.resourceVersion ?? '';
+      }
+      const query: Record<string, string> = {
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: 'true',
+      };
+      if (this.opts.labelSelector !== undefined) query['labelSelector'] = this.opts.labelSelector;
+      const request = await this.opts.watch.watch(
+        this.opts.path,
+        query,
+        (phase: string, obj: unknown) => {
+          this.onEvent(attempt, phase, obj);
+        },
+        (err: unknown) => {
+          this.onDone(attempt, err);
+        },
+      );
+      // Stopped while the response headers were awaited (or already done, then aborting is a no-op).
+      if (attempt === this.attempt) this.request = request;
+      else request.abort();
+    } catch (err) {
+      this.fail(attempt, err);
+    }
+  }
+
+  private onEvent(attempt: number, phase: string, obj: unknown): void {
+    if (attempt !== this.attempt || typeof obj !== 'object' || obj === null) return;
+    const o = obj as T;
+    switch (phase) {
+      case 'ADDED':
+        for (const cb of this.cbs.add) cb(o);
+        break;
+      case 'MODIFIED':
+        for (const cb of this.cbs.update) cb(o);
+        break;
+      case 'DELETED':
+        for (const cb of this.cbs.delete) cb(o);
+        break;
+      case 'BOOKMARK':
+        break;
+      case 'ERROR':
+        // A metav1.Status; the server ends the stream after it. 410: our version is too old.
+        if (apiErrorCode(obj) === 410) this.resourceVersion = '';
+        return;
+      default:
+        return;
+    }
+    this.reconnectDelayMs = 0;
+    const rv = o.metadata?.resourceVersion;
+    if (rv !== undefined && rv !== '') this.resourceVersion = rv;
+  }
+
+  private onDone(attempt: number, err: unknown): void {
+    if (attempt !== this.attempt || this.stopped) return;
+    this.request = undefined;
+    let delayMs = this.reconnectDelayMs;
+    if (isTimeout(err)) {
+      // The Watch gave up on a silent stream after its inactivity timeout, which already throttled us.
+      delayMs = 0;
+    } else if (err !== null && err !== undefined) {
+      if (apiErrorCode(err) !== 410) {
+        this.fail(attempt, err);
+        return;
+      }
+      this.resourceVersion = '';
+    }
+    this.reconnectDelayMs = Math.min(delayMs > 0 ? delayMs * 2 : RECONNECT_BASE_MS, RECONNECT_MAX_MS);
+    if (delayMs === 0) {
+      void this.connect();
+      return;
+    }
+    this.reconnectTimer = this.opts.clock.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delayMs);
+  }
+
+  private fail(attempt: number, err: unknown): void {
+    if (attempt !== this.attempt || this.stopped) return;
+    this.stopped = true;
+    for (const cb of this.cbs.error) cb(err);
+  }
+}
+
+/** The Watch's inactivity timeout: a DOMException named TimeoutError (duck-typed, as errors.ts does). */
+function isTimeout(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'TimeoutError';
 }

@@ -64,6 +64,29 @@ describe('Helm chart', function () {
     assert.ok(byKind(rendered, 'PodDisruptionBudget').length === 1, 'two replicas get a PDB');
   });
 
+  it('grants list/watch on Secrets in watchNamespace only, when one is set', async () => {
+    const rendered = loadAll(
+      (await helm(cp, ['template', RELEASE, chart, '-n', NS, '--set', 'watchNamespace=ml'])).stdout,
+    ) as Manifest[];
+    const watchesSecrets = (m: Manifest | undefined) =>
+      ((m?.rules ?? []) as { resources: string[]; verbs: string[] }[]).some(
+        (r) => r.resources.includes('secrets') && r.verbs.includes('list') && r.verbs.includes('watch'),
+      );
+    assert.equal(watchesSecrets(byKind(rendered, 'ClusterRole')[0]), false, 'not cluster-wide');
+    const roles = byKind(rendered, 'Role').filter(watchesSecrets);
+    assert.deepEqual(
+      roles.map((r) => r.metadata.namespace),
+      ['ml'],
+    );
+    const bindings = byKind(rendered, 'RoleBinding').filter(
+      (b) => b.metadata.name === roles[0]?.metadata.name,
+    );
+    assert.deepEqual(
+      bindings.map((b) => b.metadata.namespace),
+      ['ml'],
+    );
+  });
+
   it('installs, and the operator runs under the identity it creates', async () => {
     await helm(cp, ['install', RELEASE, chart, '-n', NS, '--create-namespace', '--wait=false']);
     const sa = `${RELEASE}-stacked-operator`;

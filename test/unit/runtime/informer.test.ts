@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import type { KubernetesListObject } from '@kubernetes/client-node';
-import { Informer } from '../../../src/runtime/informer.ts';
+import { type KubernetesListObject, Watch } from '@kubernetes/client-node';
+import { systemClock } from '../../../src/runtime/clock.ts';
+import { Informer, ListThenWatch, METADATA_WATCH_ACCEPT } from '../../../src/runtime/informer.ts';
 import { FakeApiServer, status } from './helpers/fake-apiserver.ts';
 import { FakeClock, flush } from './helpers/fake-clock.ts';
 import { FakeListWatch, type TestObj, listOf, obj } from './helpers/fake-listwatch.ts';
@@ -324,7 +325,7 @@ describe('runtime/informer', () => {
   });
 });
 
-describe('runtime/informer against client-node 2.0.1 ListWatch (fake API server)', () => {
+describe('runtime/informer against client-node 2.0.1 Watch (fake API server)', () => {
   const server = new FakeApiServer();
   before(() => server.start());
   after(() => server.stop());
@@ -387,5 +388,122 @@ describe('runtime/informer against client-node 2.0.1 ListWatch (fake API server)
     } finally {
       inf.stop();
     }
+  });
+});
+
+describe('runtime/informer ListThenWatch (fake API server)', () => {
+  const server = new FakeApiServer();
+  before(() => server.start());
+  after(() => server.stop());
+  beforeEach(() => {
+    server.requests.length = 0;
+  });
+
+  const PATH = '/api/v1/namespaces/ns/secrets';
+  const meta = (name: string, rv: string, annotations?: Record<string, string>): TestObj => ({
+    apiVersion: 'meta.k8s.io/v1',
+    kind: 'PartialObjectMetadata',
+    metadata: { name, namespace: 'ns', resourceVersion: rv, ...(annotations ? { annotations } : {}) },
+  });
+  const watchesOf = () => server.requests.filter((r) => r.path === PATH && r.query.get('watch') === 'true');
+
+  it('sends the metadata-only Accept header on the watch and caches only what transform keeps', async () => {
+    server.route = (req, res) => {
+      if (req.path !== PATH || req.query.get('watch') !== 'true') return undefined;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      // kubectl apply puts the whole manifest, data included, into this annotation.
+      const leaky = {
+        'kubectl.kubernetes.io/last-applied-configuration': '{"data":{"privateKey":"c2VjcmV0"}}',
+      };
+      res.write(`${JSON.stringify({ type: 'MODIFIED', object: meta('a', '2', leaky) })}\n`);
+      return 'handled';
+    };
+    const events: string[] = [];
+    const inf = new Informer<TestObj>({
+      kc: server.kubeConfig(),
+      path: PATH,
+      list: () => Promise.resolve(listOf([meta('a', '1')], '100')),
+      watchAccept: METADATA_WATCH_ACCEPT,
+      transform: (o) => ({ metadata: { name: o.metadata.name, namespace: o.metadata.namespace ?? '' } }),
+      apiVersion: 'v1',
+      kind: 'Secret',
+      logger: silentLogger(),
+      watchdogMs: 0,
+    });
+    inf.on('update', (o) => events.push(`update ${o.metadata.name}`));
+    try {
+      await inf.start();
+      await waitFor(() => events.length === 1, 'the watch event');
+      assert.equal(watchesOf()[0]?.headers.accept, METADATA_WATCH_ACCEPT);
+      assert.match(watchesOf()[0]?.headers.authorization ?? '', /^Bearer /, 'the credentials still go along');
+      assert.match(watchesOf()[0]?.query.toString() ?? '', /allowWatchBookmarks=true/);
+      assert.deepEqual(inf.get('ns/a'), {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'a', namespace: 'ns' },
+      });
+    } finally {
+      inf.stop();
+    }
+  });
+
+  it('relists within the session on a 410 in the stream, resumes after a clean close, and stops for good', async () => {
+    let watches = 0;
+    server.route = (req, res) => {
+      if (req.path !== PATH || req.query.get('watch') !== 'true') return undefined;
+      watches++;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (watches === 1) {
+        const gone = { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410 };
+        res.end(`${JSON.stringify({ type: 'ERROR', object: gone })}\n`);
+      } else if (watches === 2) {
+        res.write(`${JSON.stringify({ type: 'BOOKMARK', object: meta('', '250') })}\n`);
+        setTimeout(() => res.end(), 20);
+      } else {
+        res.write('\n');
+      }
+      return 'handled';
+    };
+    let lists = 0;
+    const errors: unknown[] = [];
+    const lw = new ListThenWatch<TestObj>({
+      watch: new Watch(server.kubeConfig()),
+      path: PATH,
+      list: () => {
+        lists++;
+        return Promise.resolve(listOf([], String(100 * lists)));
+      },
+      clock: systemClock,
+    });
+    lw.on('error', (err) => errors.push(err));
+    await lw.start();
+    await waitFor(() => watches >= 3, 'the third watch');
+    await lw.stop();
+    const queries = watchesOf().map((r) => r.query.get('resourceVersion'));
+    assert.deepEqual(queries, ['100', '200', '250'], 'relisted after 410; resumed from the bookmark');
+    assert.equal(lists, 2);
+    assert.deepEqual(errors, [], 'a 410 is no error');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(watchesOf().length, 3, 'no reconnect after stop()');
+  });
+
+  it('ends the session with an error on a refused watch, without reconnecting', async () => {
+    server.route = (req) =>
+      req.path === PATH && req.query.get('watch') === 'true'
+        ? status(403, 'Forbidden', 'secrets is forbidden')
+        : undefined;
+    const errors: unknown[] = [];
+    const lw = new ListThenWatch<TestObj>({
+      watch: new Watch(server.kubeConfig()),
+      path: PATH,
+      list: () => Promise.resolve(listOf([], '100')),
+      clock: systemClock,
+    });
+    lw.on('error', (err) => errors.push(err));
+    await lw.start();
+    await waitFor(() => errors.length === 1, 'the error');
+    assert.equal((errors[0] as { statusCode?: number }).statusCode, 403);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(watchesOf().length, 1);
   });
 });
