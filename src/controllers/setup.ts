@@ -17,14 +17,18 @@ import {
 import { OciBackend } from '../backends/oci/backend.ts';
 import { secretClientFactory } from '../backends/oci/credentials.ts';
 import type { OciMetrics } from '../backends/oci/metrics.ts';
-import { PODS_BY_DEPLOYMENT, VllmBackend, podDeploymentKeys } from '../backends/vllm/backend.ts';
+import { VllmBackend, podDeploymentKeys } from '../backends/vllm/backend.ts';
 import { AgentClient } from '../backends/vllm/agent-client.ts';
 import { VllmClient } from '../backends/vllm/client.ts';
 import { MANAGED_BY } from '../backends/vllm/names.ts';
+import { watchPodAdapters } from '../backends/vllm/pod-controller.ts';
+import { PODS_BY_DEPLOYMENT, podAdapterReconciler } from '../backends/vllm/pod-reconciler.ts';
 import { GROUP, VERSION } from '../api/v1alpha1/common.ts';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deployment.ts';
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
 import { Controller, generationChanged, ownerKeys } from '../runtime/controller.ts';
+import { fenceOf } from '../runtime/fence.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
 import { findCondition } from '../runtime/conditions.ts';
 import { READY } from '../runtime/ready.ts';
 import type { EventRecorder } from '../runtime/events.ts';
@@ -58,6 +62,8 @@ export interface SetupOptions {
   /** Watch one namespace, or every namespace when undefined. */
   namespace: string | undefined;
   workers: number;
+  /** Concurrent pod syncs: every pod of a member change is loaded at once, up to this many. */
+  podWorkers?: number;
   defaultVllmImage: string;
   agentImage: string;
   adapterVerifyIntervalMs: number;
@@ -150,19 +156,48 @@ export function setupControllers(opts: SetupOptions): void {
   });
   pods.addIndex(PODS_BY_DEPLOYMENT, podDeploymentKeys);
   for (const inf of [groups, deployments, claims, workloads, services, pods]) opts.manager.addInformer(inf);
+  const fence = fenceOf(opts.kc);
   const vllm = new VllmBackend({
     kc: opts.kc,
     workloads,
     services,
     pods,
-    client: new VllmClient(),
-    agent: new AgentClient(),
     agentImage: opts.agentImage,
-    events: opts.events,
     defaultImage: opts.defaultVllmImage,
-    verifyIntervalMs: opts.adapterVerifyIntervalMs,
+    resyncIntervalMs: Math.max(opts.adapterVerifyIntervalMs, 60_000),
     clock,
   });
+  const podController = new Controller({
+    name: 'podadapters',
+    reconcile: podAdapterReconciler({
+      kc: opts.kc,
+      pods,
+      workloads,
+      client: new VllmClient(),
+      agent: new AgentClient(),
+      events: opts.events,
+      verifyIntervalMs: opts.adapterVerifyIntervalMs,
+      fetchPollMs: 2000,
+      loadsPerPod: 4,
+      // vLLM loads and unloads are writes too: none once the lease is lost.
+      ...(fence
+        ? {
+            beforeWrite: () => {
+              fence.assertHeld();
+            },
+          }
+        : {}),
+      clock,
+    }),
+    workers: opts.podWorkers ?? 32,
+    logger: opts.logger,
+    metrics: opts.metrics,
+    // A pod that cannot be synced is retried from half a second, doubling to a minute: long enough
+    // not to hammer a sick server, short enough that a recovered one serves again soon.
+    queue: new WorkQueue({ rateLimiter: { baseDelayMs: 500, maxDelayMs: 60_000 } }),
+  });
+  watchPodAdapters(podController, pods, workloads);
+  opts.manager.addController(podController);
 
   const oci = new OciBackend({
     clients: secretClientFactory(core, opts.ociMetrics),
@@ -194,8 +229,7 @@ export function setupControllers(opts: SetupOptions): void {
       deployments,
       api: custom,
       events: opts.events,
-      vllm,
-      oci,
+      backends: { vllm, oci },
       cleanupPollMs: opts.ociProgressIntervalMs,
       clock,
     }),
