@@ -11,10 +11,27 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ControlPlane, sharedControlPlane } from '../support/controlplane.ts';
 import { startKubelet, podIps, type Kubelet } from '../support/kubelet.ts';
 import { kubectl } from '../support/kubectl.ts';
+import {
+  DEPLOYMENT_LABEL,
+  adapterViolations,
+  formatTimeline,
+  missingAdapters,
+  type TimelineEvent,
+} from '../support/timeline.ts';
 import { eventually } from '../support/wait.ts';
 
 const GATE = 'serving.stacked.dev/adapters-loaded';
 const APP = 'llm';
+/** Liveness probes run 10x faster than written; startup and readiness probes are capped at 200 ms anyway. */
+const PROBE_TIME_SCALE = 0.1;
+/** As written; scaled: first probe 200 ms after start, then every 500 ms, a restart after 4 failures. */
+const LIVENESS = {
+  httpGet: { path: '/health', port: 8000 },
+  initialDelaySeconds: 2,
+  periodSeconds: 5,
+  failureThreshold: 4,
+  timeoutSeconds: 5,
+};
 
 interface PodCondition {
   type: string;
@@ -151,6 +168,7 @@ describe('test kubelet (fake GPU nodes)', function () {
       pvcRoot,
       hfRoot,
       namespaces: [ns],
+      probeTimeScale: PROBE_TIME_SCALE,
     });
   });
 
@@ -350,7 +368,15 @@ describe('test kubelet (fake GPU nodes)', function () {
     // it the next probe, 200 ms later, would make it ready before kubectl can look).
     const sim = kubelet!.simulator(`${ns}/${name}`)!;
     sim.setFaults({ unhealthy: true });
+    const since = kubelet!.timeline.now();
     await kubelet!.restartContainer(ns, name);
+    // In the timeline: the old process stops with its adapters, the pod is not Ready (written),
+    // then the new process serves, empty.
+    assert.deepEqual(
+      brief(kubelet!.timeline.events(since), `${ns}/${name}`),
+      ['lost sql (stopped)', 'lost chat (stopped)', 'stopped', 'Ready=False', 'serving []'],
+      formatTimeline(kubelet!.timeline.events(since)),
+    );
     // Written before restartContainer resolved.
     const after = (await pod(name))!;
     const vllm = vllmStatus(after)!;
@@ -483,6 +509,99 @@ describe('test kubelet (fake GPU nodes)', function () {
     await eventually('bad-flags gone', async () => ((await bare('bad-flags')) ? undefined : true));
   });
 
+  it('restarts a container that fails its liveness probe failureThreshold times: a new empty simulator', async function () {
+    this.timeout(60_000);
+    const key = `${ns}/lively`;
+    const t0 = kubelet!.timeline.now();
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], {
+      input: JSON.stringify(barePod('lively', { liveness: LIVENESS, lora: true })),
+    });
+    const first = await eventually('lively Ready', async () => {
+      const p = await bare('lively');
+      return cond(p, 'Ready')?.status === 'True' ? p : undefined;
+    });
+    const ip = first.status.podIP!;
+    const r = await httpJson(`http://${ip}:8000/v1/load_lora_adapter`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ lora_name: 'sql', lora_path: 'org/sql-lora' }),
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const sim = kubelet!.simulator(key)!;
+    await sleep(1200); // the liveness probe passes meanwhile: nothing happens
+    assert.equal(vllmStatus((await bare('lively'))!)?.restartCount, 0);
+
+    // vLLM's engine dies; nobody restarts it by hand.
+    const tCrash = kubelet!.timeline.now();
+    assert.ok(sim.crashEngine());
+    const again = await eventually('lively restarted and Ready again', async () => {
+      const p = await bare('lively');
+      return vllmStatus(p!)?.restartCount === 1 && cond(p, 'Ready')?.status === 'True' ? p : undefined;
+    });
+    const s = vllmStatus(again)!;
+    const killed = s.lastState.terminated!;
+    assert.deepEqual(
+      [killed.exitCode, killed.reason, killed.containerID],
+      [137, 'Error', vllmStatus(first)!.containerID],
+    );
+    assert.notEqual(s.containerID, vllmStatus(first)!.containerID);
+    assert.equal(again.status.podIP, ip);
+    assert.equal(kubelet!.simulator(key), sim, 'the same simulator, restarted');
+    assert.deepEqual(sim.loadedAdapters(), []);
+    assert.deepEqual(await modelIds(ip), ['basekey']);
+
+    const events = kubelet!.timeline.events(t0);
+    const log = formatTimeline(events, key);
+    // Readiness (3 x 200 ms) noticed first; liveness killed it after 4 failures 500 ms apart.
+    assert.deepEqual(
+      brief(kubelet!.timeline.events(tCrash), key),
+      ['Ready=False', 'lost sql (stopped)', 'stopped', 'serving []', 'Ready=True'],
+      log,
+    );
+    const stop = events.find((e) => e.kind === 'sim-stopped' && e.pod === key)!;
+    assert.ok(stop.at - tCrash >= 1400, `killed ${stop.at - tCrash} ms after the crash\n${log}`);
+    assert.ok(stop.at - tCrash < 10_000, `killed ${stop.at - tCrash} ms after the crash\n${log}`);
+
+    // The replay sees what a check from two reads could miss: the pod is Ready again without sql.
+    const ready = events.filter((e) => e.kind === 'pod-ready' && e.pod === key && e.ready);
+    assert.equal(ready.length, 2, log);
+    const missing = missingAdapters(events, ['sql'], { pods: key, since: tCrash });
+    assert.deepEqual(
+      missing.map((v) => [v.pod, v.adapter, v.from, v.to]),
+      [[key, 'sql', ready[1]!.at, undefined]],
+      log,
+    );
+    // One pod alone has no peer to lack anything against; labels from the kubelet group it.
+    assert.deepEqual(adapterViolations(events, { pods: key }), []);
+    const labelled = events.find((e) => e.kind === 'pod-ready' && e.pod === key);
+    assert.equal(labelled?.kind === 'pod-ready' ? labelled.labels[DEPLOYMENT_LABEL] : undefined, 'lively');
+  });
+
+  it('keeps restarting a container whose fault outlives restarts, until the fault clears', async function () {
+    this.timeout(60_000);
+    const key = `${ns}/lively`;
+    const sim = kubelet!.simulator(key)!;
+    const since = kubelet!.timeline.now();
+    sim.setFaults({ unhealthy: true });
+    await eventually(
+      'a second liveness restart',
+      () => Promise.resolve(restarts(kubelet!.timeline.events(since), key) >= 2 ? true : undefined),
+      30_000,
+      20,
+    );
+    sim.setFaults({});
+    const p = await eventually('lively Ready after the fault cleared', async () => {
+      const p = await bare('lively');
+      return cond(p, 'Ready')?.status === 'True' ? p : undefined;
+    });
+    assert.ok(vllmStatus(p)!.restartCount >= 3, `restartCount ${vllmStatus(p)!.restartCount}`);
+    await kubectl(cp!, ['delete', 'pod', 'lively', '-n', ns]);
+    await eventually('lively gone', async () => ((await bare('lively')) ? undefined : true));
+    const last = kubelet!.timeline.events(since).filter((e) => 'pod' in e && e.pod === key);
+    assert.equal(last.at(-1)?.kind, 'sim-stopped');
+    assert.ok(last.some((e) => e.kind === 'pod-gone'));
+  });
+
   it('runs the pods of its nodes again after a kubelet restart (same IP, restartCount+1)', async function () {
     this.timeout(60_000);
     await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(barePod('survivor', {})) });
@@ -497,6 +616,7 @@ describe('test kubelet (fake GPU nodes)', function () {
       pvcRoot,
       hfRoot,
       namespaces: [ns],
+      probeTimeScale: PROBE_TIME_SCALE,
     });
     const again = await eventually('survivor restarted and Ready', async () => {
       const p = await bare('survivor');
@@ -546,23 +666,59 @@ function pvc(name: string): object {
   };
 }
 
+/** The pod's events in the timeline, in short: "Ready=True", "lost sql", "serving []", ... */
+function brief(events: TimelineEvent[], pod: string): string[] {
+  const out: string[] = [];
+  for (const e of events) {
+    if (e.kind === 'note' || e.pod !== pod) continue;
+    if (e.kind === 'pod-ready') out.push(`Ready=${e.ready ? 'True' : 'False'}`);
+    else if (e.kind === 'adapter-lost')
+      out.push(`lost ${e.adapter}${e.cause === 'stopped' ? ' (stopped)' : ''}`);
+    else if (e.kind === 'sim-serving') out.push(`serving [${e.adapters.join(', ')}]`);
+    else if (e.kind === 'sim-stopped') out.push('stopped');
+    else if (e.kind === 'adapter-loaded') out.push(`loaded ${e.adapter}`);
+    else out.push('gone');
+  }
+  return out;
+}
+
+/** How many times the pod's simulator started serving again after a stop. */
+function restarts(events: TimelineEvent[], pod: string): number {
+  return events.filter((e) => e.kind === 'sim-serving' && e.pod === pod).length;
+}
+
 function barePod(
   name: string,
-  o: { nodeSelector?: Record<string, string>; claim?: string; args?: string[] },
+  o: {
+    nodeSelector?: Record<string, string>;
+    claim?: string;
+    args?: string[];
+    liveness?: object;
+    lora?: boolean;
+  },
 ): object {
+  const lora = o.lora === true;
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, labels: { app: 'bare' } },
+    metadata: { name, labels: { app: 'bare', [DEPLOYMENT_LABEL]: name } },
     spec: {
       ...(o.nodeSelector ? { nodeSelector: o.nodeSelector } : {}),
       containers: [
         {
           name: 'vllm',
           image: 'registry.invalid/vllm/vllm-openai:v0.11.0',
-          args: o.args ?? ['--model', 'org/base', '--served-model-name', 'basekey'],
+          args: o.args ?? [
+            '--model',
+            'org/base',
+            '--served-model-name',
+            'basekey',
+            ...(lora ? ['--enable-lora'] : []),
+          ],
+          ...(lora ? { env: [{ name: 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', value: 'true' }] } : {}),
           resources: { limits: { 'nvidia.com/gpu': '1' } },
           readinessProbe: { httpGet: { path: '/health', port: 8000 } },
+          ...(o.liveness ? { livenessProbe: o.liveness } : {}),
           ...(o.claim ? { volumeMounts: [{ name: 'data', mountPath: '/data' }] } : {}),
         },
       ],

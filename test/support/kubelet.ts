@@ -28,11 +28,33 @@
 //     again as after a node reboot: restartCount + 1, lastState terminated (255, Unknown).
 //   - Status also carries PodReadyToStartContainers, observedGeneration (status and conditions),
 //     hostIPs, and a Pending step (containers waiting ContainerCreating) before Running.
+//   - Liveness probes follow the kubelet: they start once the container has started (startup probe
+//     passed) and initialDelaySeconds after the container started, run every periodSeconds with
+//     timeoutSeconds, and after failureThreshold consecutive failures the container is killed and
+//     started again at once (restartPolicy is not consulted; the kubelet's 10 s, 20 s, ... back-off
+//     between repeated liveness kills is not modelled, nor are the Unhealthy / Killing Events):
+//     the simulator process stops (its adapters are lost) and a fresh one starts empty on the same
+//     address, restartCount + 1, lastState terminated (exit 137, Error), ready only once its
+//     readiness probe passes again. Startup probes are not acted on after failureThreshold.
+//   - Probe timing: liveness probes run at periodSeconds and initialDelaySeconds as written, scaled
+//     by `probeTimeScale` (default 1; e.g. 0.1 turns the operator's 10 s x 6 liveness probe into a
+//     restart after 6 s of failures). Startup and readiness probes are scaled too, and then capped
+//     at 200 ms and 1 s (MAX_PROBE_PERIOD_MS, MAX_INITIAL_DELAY_MS) as before, so pods turn
+//     ready (and unready) quickly. timeoutSeconds is never scaled.
+//   - A restarted container (restartContainer or a liveness kill) has its status, not ready, written
+//     before the new simulator starts listening: a real vLLM takes far longer to start than the
+//     kubelet takes to write it, so no Ready pod ever serves from an empty restarted process.
+//   - Every simulator gets `adapterLoadMs` (default 0): the time each adapter load takes.
+//   - Everything that decides what serves goes to a Timeline (../support/timeline.ts; default the
+//     process-wide sharedTimeline): each pod's Ready transitions, logged when the status write
+//     succeeds (or the server already holds that value), with the pod's labels; `pod-gone` when a
+//     pod is torn down; and, from the simulators, serving, stops, adapter loads and losses.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -74,6 +96,7 @@ import { FIELD_MANAGER, registerNode, type FakeNode } from './kubelet/nodes.ts';
 import { KeyedSerial } from './kubelet/queue.ts';
 import { Scheduler } from './kubelet/scheduler.ts';
 import { VllmSimulator } from './vllm-simulator.ts';
+import { sharedTimeline, type Timeline } from './timeline.ts';
 
 export { podIps } from './kubelet/net.ts';
 
@@ -104,6 +127,17 @@ export interface KubeletOptions {
   runContainer?: (c: V1Container, ctx: ContainerContext) => Promise<RunningContainer | undefined>;
   /** Progress and problems; default: nothing, or stderr when KUBELET_LOGS is set. */
   log?: (line: string) => void;
+  /** Every simulator's adapter load time (SimulatorOptions.adapterLoadMs); default 0. */
+  adapterLoadMs?: number;
+  /**
+   * Multiplies every probe's periodSeconds and initialDelaySeconds (not timeoutSeconds); default 1.
+   * Liveness probes then run exactly at that pace; startup and readiness probes are also capped at
+   * 200 ms / 1 s. E.g. 0.1: a livenessProbe of periodSeconds 10, failureThreshold 6 restarts a
+   * container 6 s after it turned unhealthy instead of 60 s.
+   */
+  probeTimeScale?: number;
+  /** Where the kubelet and its simulators log what serves; default: sharedTimeline. */
+  timeline?: Timeline;
 }
 
 /** What runContainer gets to know about the pod a container runs in. */
@@ -123,12 +157,15 @@ export interface RunningContainer {
 }
 
 export interface Kubelet {
+  /** The log of Ready transitions, simulator starts and stops, adapter loads and losses. */
+  readonly timeline: Timeline;
   /** The simulator of a running pod (by "namespace/name"), for fault injection and assertions. */
   simulator(podKey: string): VllmSimulator | undefined;
   /**
    * Restarts the vllm container of a pod like a crash: the simulator restarts (adapters lost),
    * restartCount+1, a new containerID, ContainersReady/Ready False until its readiness probe passes
-   * again. Resolves once the restarted container's status (ready false) has been written.
+   * again. The status (ready false) is written before the new simulator listens; resolves once it
+   * listens. Faults set on the simulator stay (crashEngine does not).
    */
   restartContainer(namespace: string, name: string): Promise<void>;
   /** Podkeys currently running. */
@@ -143,6 +180,8 @@ const RETRY_MS = 500;
 const UNSCHEDULABLE_RESYNC_MS = 1000;
 const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 5000;
+/** How long a restart waits for the not-ready status to be written before the new process listens anyway. */
+const RESTART_STATUS_WAIT_MS = 5000;
 
 export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const kubelet = new TestKubelet(opts);
@@ -167,6 +206,8 @@ interface ContainerRuntime {
   /** Bumped on every (re)start and on teardown: probe loops and retries of an older epoch stop. */
   epoch: number;
   backoffMs: number;
+  /** performance.now() when the current run started (for a liveness probe's initial delay). */
+  startedPerf: number;
 }
 
 interface PodState {
@@ -186,9 +227,12 @@ interface PodState {
   /** Aborted on teardown: cuts short the sleeps of probe loops and restart back-offs. */
   abort: AbortController;
   tasks: Set<Promise<void>>;
+  /** The Ready value last logged to the timeline. */
+  loggedReady: boolean | undefined;
 }
 
 class TestKubelet implements Kubelet {
+  readonly timeline: Timeline;
   readonly #opts: KubeletOptions;
   readonly #log: (line: string) => void;
   readonly #isVllm: (c: V1Container) => boolean;
@@ -209,6 +253,7 @@ class TestKubelet implements Kubelet {
 
   constructor(opts: KubeletOptions) {
     this.#opts = opts;
+    this.timeline = opts.timeline ?? sharedTimeline;
     const envLog = process.env['KUBELET_LOGS']
       ? (line: string) => process.stderr.write(`[kubelet] ${line}\n`)
       : () => undefined;
@@ -321,30 +366,9 @@ class TestKubelet implements Kubelet {
     if (cr.run.phase !== 'running' || !cr.sim) {
       throw new Error(`test kubelet: the ${cr.spec.name} container of ${key} is not running`);
     }
-    const epoch = ++cr.epoch;
-    const previous = { id: cr.run.containerID, startedAt: cr.run.startedAt ?? rfc3339() };
-    cr.run.ready = false;
-    try {
-      await cr.sim.restart();
-    } catch (err) {
-      this.#crashed(state, cr, err, previous.id);
-      await this.#podQueue.enqueue(key);
-      return;
-    }
-    cr.run.lastTerminated = {
-      exitCode: 1,
-      reason: 'Error',
-      startedAt: previous.startedAt,
-      finishedAt: rfc3339(),
-      ...(previous.id === undefined ? {} : { containerID: previous.id }),
-    };
-    cr.run.restartCount += 1;
-    cr.run.containerID = newContainerID();
-    cr.run.startedAt = rfc3339();
-    cr.run.started = cr.spec.startupProbe === undefined;
-    this.#log(`restarted ${cr.spec.name} of ${key} (restartCount ${cr.run.restartCount})`);
-    await this.#podQueue.enqueue(key);
-    if (cr.epoch === epoch) this.#track(state, this.#probeLoop(state, cr, epoch));
+    const restart = this.#killAndRestart(state, cr, cr.sim, { exitCode: 1, reason: 'Error' });
+    this.#track(state, restart);
+    await restart;
   }
 
   async stop(): Promise<void> {
@@ -542,6 +566,7 @@ class TestKubelet implements Kubelet {
         other: undefined,
         epoch: 0,
         backoffMs: BACKOFF_INITIAL_MS,
+        startedPerf: 0,
       };
     });
     const tmpDir = mkdtempSync(join(tmpdir(), `stacked-kubelet-${name.slice(0, 40)}-`));
@@ -587,6 +612,7 @@ class TestKubelet implements Kubelet {
       initRunning: undefined,
       abort: new AbortController(),
       tasks: new Set(),
+      loggedReady: undefined,
     };
     this.#states.set(key, state);
     this.#log(`admitted ${key} on ${pod.spec?.nodeName ?? ''} with IP ${ip}`);
@@ -632,6 +658,9 @@ class TestKubelet implements Kubelet {
       }),
       host: state.run.ip,
       port: listenPort(cr.spec, args),
+      adapterLoadMs: this.#opts.adapterLoadMs ?? 0,
+      timeline: this.timeline,
+      timelineKey: state.key,
     });
     const stale = (): boolean => cr.epoch !== epoch || state.stopping;
     const startedAt = rfc3339();
@@ -650,6 +679,7 @@ class TestKubelet implements Kubelet {
     }
     cr.sim = sim;
     cr.backoffMs = BACKOFF_INITIAL_MS;
+    cr.startedPerf = performance.now();
     cr.run.phase = 'running';
     cr.run.containerID = newContainerID();
     cr.run.startedAt = startedAt;
@@ -704,8 +734,10 @@ class TestKubelet implements Kubelet {
   async #probeLoop(state: PodState, cr: ContainerRuntime, epoch: number): Promise<void> {
     const alive = (): boolean => !this.#stopped && !state.stopping && cr.epoch === epoch;
     const changed = (): void => void this.#podQueue.enqueue(state.key);
-    const startup = probeTarget(cr.spec.startupProbe, cr.spec, state.run.ip);
-    const readiness = probeTarget(cr.spec.readinessProbe, cr.spec, state.run.ip);
+    const timeScale = this.#opts.probeTimeScale ?? 1;
+    const startup = probeTarget(cr.spec.startupProbe, cr.spec, state.run.ip, { timeScale });
+    const readiness = probeTarget(cr.spec.readinessProbe, cr.spec, state.run.ip, { timeScale });
+    const liveness = probeTarget(cr.spec.livenessProbe, cr.spec, state.run.ip, { timeScale, cap: false });
     if (!cr.run.started) {
       if (startup) {
         await sleep(startup.initialDelayMs, undefined, { ref: false, signal: state.abort.signal });
@@ -716,6 +748,8 @@ class TestKubelet implements Kubelet {
       cr.run.started = true;
       changed();
     }
+    // Like the kubelet's prober workers: liveness runs beside readiness, once the container started.
+    if (liveness) this.#track(state, this.#livenessLoop(state, cr, epoch, liveness));
     if (!readiness) {
       if (alive() && !cr.run.ready) {
         cr.run.ready = true;
@@ -724,6 +758,112 @@ class TestKubelet implements Kubelet {
       return;
     }
     await this.#readinessLoop(readiness, cr, state.abort.signal, alive, changed);
+  }
+
+  /** Probes liveness; after failureThreshold consecutive failures, kills and restarts the container. */
+  async #livenessLoop(
+    state: PodState,
+    cr: ContainerRuntime,
+    epoch: number,
+    probe: ProbeTarget,
+  ): Promise<void> {
+    const alive = (): boolean => !this.#stopped && !state.stopping && cr.epoch === epoch;
+    const signal = state.abort.signal;
+    // initialDelaySeconds counts from the container's start, not from the startup probe's success.
+    const wait = probe.initialDelayMs - (performance.now() - cr.startedPerf);
+    if (wait > 0) await sleep(wait, undefined, { ref: false, signal });
+    let failures = 0;
+    while (alive()) {
+      const ok = await probeOnce(probe);
+      if (!alive()) return;
+      failures = ok ? 0 : failures + 1;
+      if (failures >= probe.failureThreshold) {
+        const sim = cr.sim;
+        if (!sim || cr.run.phase !== 'running') return;
+        this.#log(
+          `${cr.spec.name} of ${state.key} failed its liveness probe ${failures} times, restarting it`,
+        );
+        await this.#killAndRestart(state, cr, sim, { exitCode: 137, reason: 'Error' });
+        return;
+      }
+      await sleep(probe.periodMs, undefined, { ref: false, signal });
+    }
+  }
+
+  /**
+   * Kills the running vllm container and starts it again, as the kubelet does after a crash or a
+   * failed liveness probe: the simulator stops (adapters lost), restartCount + 1, a new containerID,
+   * not ready; that status is written, then the same simulator starts again, empty, and is probed.
+   */
+  async #killAndRestart(
+    state: PodState,
+    cr: ContainerRuntime,
+    sim: VllmSimulator,
+    exit: { exitCode: number; reason: string },
+  ): Promise<void> {
+    const epoch = ++cr.epoch;
+    const stale = (): boolean => cr.epoch !== epoch || state.stopping || this.#stopped;
+    const previous = { id: cr.run.containerID, startedAt: cr.run.startedAt ?? rfc3339() };
+    cr.run.ready = false;
+    await sim.stop();
+    if (stale()) return;
+    cr.run.lastTerminated = {
+      ...exit,
+      startedAt: previous.startedAt,
+      finishedAt: rfc3339(),
+      ...(previous.id === undefined ? {} : { containerID: previous.id }),
+    };
+    cr.run.restartCount += 1;
+    cr.run.containerID = newContainerID();
+    cr.run.startedAt = rfc3339();
+    cr.run.started = cr.spec.startupProbe === undefined;
+    this.#log(`restarted ${cr.spec.name} of ${state.key} (restartCount ${cr.run.restartCount})`);
+    await this.#notReadyWritten(state);
+    if (stale()) return;
+    try {
+      await sim.start();
+    } catch (err) {
+      await sim.stop().catch(() => undefined);
+      if (stale()) return;
+      this.#crashed(state, cr, err, cr.run.containerID, cr.run.startedAt);
+      void this.#podQueue.enqueue(state.key);
+      return;
+    }
+    if (stale()) {
+      await sim.stop();
+      return;
+    }
+    cr.startedPerf = performance.now();
+    void this.#podQueue.enqueue(state.key);
+    this.#track(state, this.#probeLoop(state, cr, epoch));
+  }
+
+  /**
+   * Syncs the pod until its not-ready status is written (bounded, and cut short by teardown, which a
+   * sync may itself be waiting for).
+   */
+  async #notReadyWritten(state: PodState): Promise<void> {
+    const deadline = performance.now() + RESTART_STATUS_WAIT_MS;
+    const signal = state.abort.signal;
+    let onAbort = (): void => undefined;
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = resolve;
+      if (signal.aborted) resolve();
+    });
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        await Promise.race([this.#podQueue.enqueue(state.key), aborted]);
+        if (state.loggedReady !== true || state.stopping || this.#stopped) return;
+        if (performance.now() > deadline) {
+          this.#log(`${state.key}: not-ready status not written yet, starting the container anyway`);
+          return;
+        }
+        await sleep(RETRY_MS, undefined, { ref: false, signal }).catch(() => undefined);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   async #readinessLoop(
@@ -760,7 +900,15 @@ class TestKubelet implements Kubelet {
 
   async #writeStatus(pod: V1Pod, state: PodState): Promise<void> {
     const desired = desiredStatus(pod, state.run, rfc3339(), (image) => this.#digest(image));
-    if (statusMatches(pod, desired)) return;
+    const ready = desired.conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+    // A cache that has not caught up with our last write may look like `desired` when the server
+    // does not (Ready written False, now True again): then write all the same.
+    const lastWritten = state.run.written.get('Ready')?.status;
+    const cacheStale = lastWritten !== undefined && lastWritten !== (ready ? 'True' : 'False');
+    if (!cacheStale && statusMatches(pod, desired)) {
+      this.#logReady(pod, state, ready);
+      return;
+    }
     try {
       await this.#core.patchNamespacedPodStatus(
         {
@@ -778,6 +926,19 @@ class TestKubelet implements Kubelet {
     for (const c of desired.conditions) {
       state.run.written.set(c.type, { status: c.status, time: c.lastTransitionTime });
     }
+    this.#logReady(pod, state, ready);
+  }
+
+  /** Logs a Ready value the server now holds, if it is new to the timeline. */
+  #logReady(pod: V1Pod, state: PodState, ready: boolean): void {
+    if (state.loggedReady === ready || state.stopping) return;
+    state.loggedReady = ready;
+    this.timeline.append({
+      kind: 'pod-ready',
+      pod: state.key,
+      ready,
+      labels: { ...(pod.metadata?.labels ?? {}) },
+    });
   }
 
   /** The kubelet's last word on a terminating pod: DELETE with grace 0, for this uid only. */
@@ -806,6 +967,7 @@ class TestKubelet implements Kubelet {
   async #teardown(state: PodState): Promise<void> {
     if (!state.stopping) {
       state.stopping = true;
+      this.timeline.append({ kind: 'pod-gone', pod: state.key });
       state.abort.abort();
       for (const cr of state.containers) cr.epoch += 1;
       // A running init container is stopped so that its task (tracked below) can end.

@@ -16,6 +16,15 @@
 //     weights. An adapter evicted from that LRU is re-read from its path on next use.
 //   - `loadLatencyMs` and `pauseLoads()` act in the engine step (inside the per-name lock, after the
 //     400 pre-checks); the 400s for an empty or duplicate name are immediate, as in vLLM.
+//   - `adapterLoadMs` is the time the engine takes to read an adapter's weights: it runs after the
+//     adapter's config passed the checks (a missing path or too high a rank fails at once, as the
+//     worker reads adapter_config.json first), and the adapter is listed in /v1/models and served
+//     only once it has passed. It is a property of the machine, not a fault: setFaults keeps it.
+//   - `crashEngine()` kills this process's engine (like EngineDeadError): the same answers as
+//     `faults.unhealthy`, but a restart brings a healthy engine, whereas faults outlive restarts.
+//   - With a `timeline`, the simulator logs under `timelineKey` when it starts serving (with the
+//     adapters it holds then), when an adapter is registered or lost, and when it stops
+//     (see ../support/timeline.ts).
 
 import { buffer } from 'node:stream/consumers';
 import { existsSync } from 'node:fs';
@@ -57,6 +66,7 @@ import {
 } from './vllm-sim/http.ts';
 import { renderMetrics } from './vllm-sim/metrics.ts';
 import { type Adapter, ProcessState } from './vllm-sim/state.ts';
+import type { LossCause, Timeline } from './timeline.ts';
 
 export type { EngineArgs, LoraModule } from './vllm-sim/args.ts';
 
@@ -69,6 +79,12 @@ export interface SimulatorFaults {
   slowHealthMs?: number;
   /** The engine is dead: /health answers 503 (see the header comment for the other routes). */
   unhealthy?: boolean;
+  /**
+   * Every request but /health and /ping has its connection reset before an answer: the server is
+   * healthy to the kubelet's probes but cannot be reached by the operator (a NetworkPolicy, a wedged
+   * frontend). Counted in `resetCount`.
+   */
+  resetRequests?: boolean;
 }
 
 export interface SimulatorOptions {
@@ -82,8 +98,17 @@ export interface SimulatorOptions {
   /** Default: the --port arg, else 8000; 0 = any free port (kept across restarts once bound). */
   port?: number;
   faults?: SimulatorFaults;
+  /**
+   * How long the engine takes to load an adapter whose config is valid (runtime loads and
+   * --lora-modules alike), before it is registered; default 0. Loads of different names overlap.
+   */
+  adapterLoadMs?: number;
   /** Milliseconds since the epoch, like Date.now (the default). */
   clock?: () => number;
+  /** Where to log serving, stops, adapter loads and losses; default: nowhere. */
+  timeline?: Timeline;
+  /** The name this simulator logs under (the pod key when the test kubelet runs it); default: its url. */
+  timelineKey?: string;
 }
 
 export interface SimulatorStats {
@@ -132,6 +157,8 @@ function debug(msg: string): void {
 export class VllmSimulator {
   readonly stats: SimulatorStats = { loads: 0, unloads: 0, completions: {} };
   readonly events: SimEvent[] = [];
+  /** Requests whose connection `faults.resetRequests` reset. */
+  resetCount = 0;
   readonly #opts: SimulatorOptions;
   readonly #args: EngineArgs | undefined;
   readonly #argsError: Error | undefined;
@@ -144,11 +171,14 @@ export class VllmSimulator {
   #starting = false;
   #gate: { promise: Promise<void>; release: () => void } | undefined;
   #seq = 0;
+  /** See SimulatorOptions.adapterLoadMs; may be changed at any time (applies to loads that start later). */
+  adapterLoadMs: number;
 
   constructor(opts: SimulatorOptions) {
     this.#opts = opts;
     this.#clock = opts.clock ?? Date.now;
     this.#faults = { ...opts.faults };
+    this.adapterLoadMs = opts.adapterLoadMs ?? 0;
     try {
       this.#args = parseEngineArgs(opts.args);
     } catch (e) {
@@ -199,8 +229,22 @@ export class VllmSimulator {
     return [...(this.#proc?.adapters.keys() ?? [])];
   }
 
+  /** Removes an adapter from the registry behind the API's back (an unload by hand). */
   unloadDirect(name: string): boolean {
-    return this.#proc?.adapters.delete(name) ?? false;
+    const gone = this.#proc?.adapters.delete(name) ?? false;
+    if (gone) this.#lost(name, 'unload-direct');
+    return gone;
+  }
+
+  /**
+   * The engine of the running process dies: /health 503, completions 500, loads 500 until the process
+   * restarts (unlike `faults.unhealthy`, which the next process keeps). False when not running.
+   */
+  crashEngine(): boolean {
+    if (!this.#proc) return false;
+    this.#proc.engineDead = true;
+    debug(`engine of ${this.url} crashed`);
+    return true;
   }
 
   async start(): Promise<void> {
@@ -239,6 +283,7 @@ export class VllmSimulator {
       this.#port = (server.address() as AddressInfo).port;
       this.#server = server;
       this.#proc = proc;
+      this.#log({ kind: 'sim-serving', adapters: [...proc.adapters.keys()] });
       debug(`serving ${args.servedModelNames.join(',')} on ${this.url}`);
     } finally {
       this.#starting = false;
@@ -253,6 +298,10 @@ export class VllmSimulator {
     this.#server = undefined;
     this.#proc = undefined;
     proc.abort.abort();
+    // One instant for the whole death: a replay must not see a running process losing them one by one.
+    const at = this.#opts.timeline?.now();
+    for (const name of proc.adapters.keys()) this.#lost(name, 'stopped', at);
+    this.#log({ kind: 'sim-stopped' }, at);
     const closed = new Promise<void>((resolve) => {
       server.close(() => {
         resolve();
@@ -317,6 +366,11 @@ export class VllmSimulator {
   async #handle(req: IncomingMessage, res: ServerResponse, proc: ProcessState): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
     const path = url.pathname;
+    if (this.#faults.resetRequests === true && path !== '/health' && path !== '/ping') {
+      this.resetCount++;
+      req.socket.destroy();
+      return;
+    }
     const methods = this.#routes.get(path);
     try {
       if (!methods) {
@@ -361,6 +415,30 @@ export class VllmSimulator {
       return undefined;
     }
     return parsed.body as Record<string, unknown>;
+  }
+
+  #log(
+    e:
+      | { kind: 'sim-serving'; adapters: string[] }
+      | { kind: 'sim-stopped' }
+      | { kind: 'adapter-loaded'; adapter: string },
+    at?: number,
+  ): void {
+    this.#opts.timeline?.append({
+      ...e,
+      pod: this.#opts.timelineKey ?? this.url,
+      ...(at === undefined ? {} : { at }),
+    });
+  }
+
+  #lost(adapter: string, cause: LossCause, at?: number): void {
+    this.#opts.timeline?.append({
+      kind: 'adapter-lost',
+      pod: this.#opts.timelineKey ?? this.url,
+      adapter,
+      cause,
+      ...(at === undefined ? {} : { at }),
+    });
   }
 
   #event(kind: SimEvent['kind'], name: string, status?: number): void {
@@ -425,9 +503,15 @@ export class VllmSimulator {
       proc.adapters.set(name, adapter); // an in-place reload keeps its place (and id), like a dict
       proc.cache(adapter, this.engineArgs.maxCpuLoras);
       this.#event('load-end', name, 200);
+      // Static adapters (before serving starts) are logged with sim-serving.
+      if (this.#proc === proc) this.#log({ kind: 'adapter-loaded', adapter: name });
       debug(`loaded ${name} from ${path}`);
       return { status: 200 };
     });
+  }
+
+  #engineDown(proc: ProcessState): boolean {
+    return this.#faults.unhealthy === true || proc.engineDead;
   }
 
   /** engine_client.add_lora: undefined on success, else the error answer. */
@@ -465,7 +549,13 @@ export class VllmSimulator {
       return fail({ ...base, message: forced.message ?? base.message });
     }
     const r = await inspectAdapter(name, path, this.#opts.resolvePath(path), args.maxLoraRank);
-    return isLoadFailure(r) ? fail(r) : undefined;
+    if (isLoadFailure(r)) return fail(r);
+    // Reading the weights: the adapter is not registered (nor listed) until this is over.
+    if (this.adapterLoadMs > 0) {
+      await delay(this.adapterLoadMs, undefined, { signal });
+      if (this.#engineDown(proc)) return fail(internal(ENGINE_DEAD_MESSAGE)); // died meanwhile
+    }
+    return undefined;
   }
 
   async #unloadRoute(req: IncomingMessage, res: ServerResponse, proc: ProcessState): Promise<void> {
@@ -482,6 +572,7 @@ export class VllmSimulator {
         const msg = `The lora adapter '${name}' cannot be found.`;
         return Promise.resolve({ status: 404, body: errorBody(msg, 'NotFoundError', 404) });
       }
+      if (this.#proc === proc) this.#lost(name, 'unload');
       return Promise.resolve({ status: 200 });
     });
     this.#event('unload', name, r.status);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Timeline, formatTimeline } from '../support/timeline.ts';
 import { type SimulatorOptions, VllmSimulator } from '../support/vllm-simulator.ts';
 
 interface Reply {
@@ -915,11 +916,150 @@ describe('vLLM simulator', () => {
       assert.equal((await call(s.url, 'GET', '/health')).status, 200);
     });
 
+    it('crashEngine kills this process only: a restart brings a healthy engine, faults stay', async () => {
+      const s = await sim();
+      assert.equal(s.crashEngine(), true);
+      assert.equal((await call(s.url, 'GET', '/health')).status, 503);
+      assertError(
+        await load(s, { lora_name: 'a', lora_path: adapter('a') }),
+        500,
+        'InternalServerError',
+        /EngineCore/,
+      );
+      await s.restart();
+      assert.equal((await call(s.url, 'GET', '/health')).status, 200);
+      s.setFaults({ unhealthy: true });
+      await s.restart();
+      assert.equal((await call(s.url, 'GET', '/health')).status, 503, 'a fault outlives the process');
+      await s.stop();
+      assert.equal(s.crashEngine(), false);
+    });
+
     it('delays /health by slowHealthMs', async () => {
       const s = await sim({ faults: { slowHealthMs: 150 } });
       const t = performance.now();
       assert.equal((await call(s.url, 'GET', '/health')).status, 200);
       assert.ok(performance.now() - t >= 140);
+    });
+  });
+  describe('adapter load time', () => {
+    it('takes adapterLoadMs per load, lists the adapter only when done, and keeps it across setFaults', async () => {
+      const s = await sim({ adapterLoadMs: 200 });
+      s.setFaults({ slowHealthMs: 0 });
+      const t = performance.now();
+      const pending = load(s, { lora_name: 'a', lora_path: adapter('a') });
+      await waitFor(() => s.events.some((e) => e.kind === 'load-begin'), 'load in the engine');
+      const during = (await call(s.url, 'GET', '/v1/models')).models().data.map((c) => c.id);
+      assert.ok(!during.includes('a'), 'a load in progress is not listed');
+      assert.deepEqual(s.loadedAdapters(), []);
+      assert.equal(
+        (await call(s.url, 'POST', '/v1/completions', { json: { model: 'a', prompt: 'x' } })).status,
+        404,
+        'nor served',
+      );
+      assert.equal((await pending).status, 200);
+      assert.ok(performance.now() - t >= 190, 'the load took its time');
+      assert.deepEqual(s.loadedAdapters(), ['a']);
+    });
+
+    it('fails a bad path or too high a rank at once, and loads different names side by side', async () => {
+      const s = await sim({ adapterLoadMs: 300 });
+      let t = performance.now();
+      assert.equal((await load(s, { lora_name: 'x', lora_path: '/mnt/none' })).status, 404);
+      assert.equal((await load(s, { lora_name: 'y', lora_path: adapter('y', { r: 128 }) })).status, 500);
+      assert.ok(performance.now() - t < 250, 'config checks come before the weights');
+      t = performance.now();
+      const rs = await Promise.all(
+        ['a', 'b', 'c'].map((n) => load(s, { lora_name: n, lora_path: adapter(n) })),
+      );
+      assert.deepEqual(
+        rs.map((r) => r.status),
+        [200, 200, 200],
+      );
+      const took = performance.now() - t;
+      assert.ok(took >= 290 && took < 850, `three names in ${took} ms`);
+      s.adapterLoadMs = 0;
+      t = performance.now();
+      assert.equal((await load(s, { lora_name: 'd', lora_path: adapter('d') })).status, 200);
+      assert.ok(performance.now() - t < 250);
+    });
+
+    it('loads --lora-modules with the same load time before it serves', async () => {
+      const path = adapter('s');
+      const t = performance.now();
+      const s = await sim({ args: [...BASE_ARGS, '--lora-modules', `s=${path}`], adapterLoadMs: 150 });
+      assert.ok(performance.now() - t >= 140);
+      assert.deepEqual(s.loadedAdapters(), ['s']);
+    });
+
+    it('fails a load whose engine dies while it reads the weights', async () => {
+      const s = await sim({ adapterLoadMs: 150 });
+      const pending = load(s, { lora_name: 'a', lora_path: adapter('a') });
+      await waitFor(() => s.events.some((e) => e.kind === 'load-begin'), 'load in the engine');
+      s.crashEngine();
+      assertError(await pending, 500, 'InternalServerError', /EngineCore/);
+      assert.deepEqual(s.loadedAdapters(), []);
+    });
+  });
+
+  describe('timeline', () => {
+    it('logs serving (with static adapters), loads, every kind of loss, and stops, under its key', async () => {
+      const timeline = new Timeline();
+      const path = adapter('s');
+      const s = await sim({
+        args: [...BASE_ARGS, '--lora-modules', `s=${path}`],
+        timeline,
+        timelineKey: 'ns/pod-1',
+      });
+      assert.equal((await load(s, { lora_name: 'a', lora_path: adapter('a') })).status, 200);
+      assert.equal((await load(s, { lora_name: 'b', lora_path: adapter('b') })).status, 200);
+      assert.equal((await load(s, { lora_name: 'x', lora_path: '/mnt/none' })).status, 404);
+      assert.equal((await unload(s, { lora_name: 'a' })).status, 200);
+      assert.equal((await unload(s, { lora_name: 'a' })).status, 404);
+      assert.equal(s.unloadDirect('b'), true);
+      assert.equal(s.unloadDirect('b'), false);
+      assert.equal((await load(s, { lora_name: 'c', lora_path: adapter('c') })).status, 200);
+      await s.restart();
+      const events = timeline.events();
+      assert.ok(events.every((e) => e.kind === 'note' || e.pod === 'ns/pod-1'));
+      assert.deepEqual(
+        formatTimeline(events)
+          .split('\n')
+          .map((l) => l.replace(/^ *[\d.]+ ms /, '')),
+        [
+          'ns/pod-1 serving [s]',
+          'ns/pod-1 loaded a',
+          'ns/pod-1 loaded b',
+          'ns/pod-1 lost a (unload)',
+          'ns/pod-1 lost b (unload-direct)',
+          'ns/pod-1 loaded c',
+          'ns/pod-1 lost s (stopped)',
+          'ns/pod-1 lost c (stopped)',
+          'ns/pod-1 stopped',
+          'ns/pod-1 serving [s]',
+        ],
+      );
+      for (let i = 1; i < events.length; i++) assert.ok(events[i]!.at >= events[i - 1]!.at);
+      const death = events.filter(
+        (e) => e.kind === 'sim-stopped' || (e.kind === 'adapter-lost' && e.cause === 'stopped'),
+      );
+      assert.equal(new Set(death.map((e) => e.at)).size, 1, 'a process dies at one instant');
+    });
+
+    it('does not log a load that the process did not live to finish', async () => {
+      const timeline = new Timeline();
+      const s = await sim({ timeline, adapterLoadMs: 100 });
+      const pending = load(s, { lora_name: 'a', lora_path: adapter('a') });
+      await waitFor(() => s.events.some((e) => e.kind === 'load-begin'), 'load in the engine');
+      await s.stop();
+      await assert.rejects(pending);
+      await sleep(150);
+      assert.deepEqual(
+        timeline.events().map((e) => e.kind),
+        ['sim-serving', 'sim-stopped'],
+      );
+      const first = timeline.events()[0];
+      assert.equal(first?.kind === 'sim-serving' ? first.pod : undefined, s.url, 'logged under its url');
     });
   });
 });

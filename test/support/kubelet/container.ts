@@ -143,10 +143,22 @@ export interface ProbeTarget {
   failureThreshold: number;
 }
 
-/** Probes run at least this often, whatever periodSeconds says, so tests move quickly. */
+/** Startup and readiness probes run at least this often, whatever periodSeconds says, so tests move quickly. */
 export const MAX_PROBE_PERIOD_MS = 200;
-/** initialDelaySeconds is honoured up to this long. */
+/** A startup or readiness probe's initialDelaySeconds is honoured up to this long. */
 export const MAX_INITIAL_DELAY_MS = 1000;
+
+/** How the test kubelet times a probe. */
+export interface ProbeTiming {
+  /** periodSeconds and initialDelaySeconds are multiplied by this (not timeoutSeconds); default 1. */
+  timeScale?: number;
+  /**
+   * Cap the (scaled) period at MAX_PROBE_PERIOD_MS and the initial delay at MAX_INITIAL_DELAY_MS;
+   * default true. Startup and readiness probes are capped; liveness probes are not, since a probe
+   * that fails sooner restarts a container sooner than the kubelet would.
+   */
+  cap?: boolean;
+}
 
 /**
  * The probe's target on the pod's IP, or undefined when the probe is absent or of a kind the test
@@ -156,6 +168,7 @@ export function probeTarget(
   probe: V1Probe | undefined,
   c: V1Container,
   podIP: string,
+  timingOpts: ProbeTiming = {},
 ): ProbeTarget | undefined {
   if (probe === undefined) return undefined;
   // A named port the container does not declare makes the probe fail, as in the kubelet.
@@ -164,9 +177,13 @@ export function probeTarget(
     if (/^\d+$/.test(port)) return Number(port);
     return (c.ports ?? []).find((p) => p.name === port)?.containerPort ?? -1;
   };
+  const scale = timingOpts.timeScale ?? 1;
+  const cap = timingOpts.cap ?? true;
+  const periodMs = (probe.periodSeconds ?? 10) * 1000 * scale;
+  const initialDelayMs = (probe.initialDelaySeconds ?? 0) * 1000 * scale;
   const timing = {
-    periodMs: Math.min((probe.periodSeconds ?? 10) * 1000, MAX_PROBE_PERIOD_MS),
-    initialDelayMs: Math.min((probe.initialDelaySeconds ?? 0) * 1000, MAX_INITIAL_DELAY_MS),
+    periodMs: cap ? Math.min(periodMs, MAX_PROBE_PERIOD_MS) : periodMs,
+    initialDelayMs: cap ? Math.min(initialDelayMs, MAX_INITIAL_DELAY_MS) : initialDelayMs,
     timeoutMs: (probe.timeoutSeconds ?? 1) * 1000,
     successThreshold: probe.successThreshold ?? 1,
     failureThreshold: probe.failureThreshold ?? 3,

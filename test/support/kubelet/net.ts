@@ -1,21 +1,28 @@
 // Pod IPs on loopback and the kubelet's probe requests.
+import { mkdirSync, openSync, closeSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import * as http from 'node:http';
 import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ProbeTarget } from './container.ts';
 
 const FIRST_HOST = 2; // 127.0.1.1 is often the machine's own name in /etc/hosts
 const LAST_HOST = 254;
+/** One lock file per address in use, holding the owner's pid, shared by every process on the machine. */
+const LOCK_DIR = join(tmpdir(), 'stacked-kubelet-pod-ips');
 
 /**
  * Pod IPs 127.0.1.N, N from 2 up, the lowest free one first. One pool per process, shared by every
- * test kubelet in it, so two kubelets running at once never hand out the same address.
+ * test kubelet in it, so two kubelets running at once never hand out the same address; and a lock
+ * file per address (O_EXCL, with the pid; a dead owner's lock is taken over), so that test runs in
+ * other processes on the same machine do not bind the same address and port either.
  */
 class IpPool {
   readonly #used = new Set<number>();
 
   allocate(): string {
     for (let n = FIRST_HOST; n <= LAST_HOST; n++) {
-      if (!this.#used.has(n)) {
+      if (!this.#used.has(n) && lockAddress(n)) {
         this.#used.add(n);
         return `127.0.1.${n}`;
       }
@@ -26,18 +33,76 @@ class IpPool {
   /** Takes a specific address (a pod that already has one); false if it is not ours to give or taken. */
   claim(ip: string): boolean {
     const n = hostPart(ip);
-    if (n === undefined || this.#used.has(n)) return false;
+    if (n === undefined || this.#used.has(n) || !lockAddress(n)) return false;
     this.#used.add(n);
     return true;
   }
 
   release(ip: string): void {
     const n = hostPart(ip);
-    if (n !== undefined) this.#used.delete(n);
+    if (n === undefined || !this.#used.delete(n)) return;
+    unlockAddress(n);
   }
 
   inUse(): string[] {
     return [...this.#used].sort((a, b) => a - b).map((n) => `127.0.1.${n}`);
+  }
+
+  /** Gives back every address (at process exit). */
+  releaseAll(): void {
+    for (const n of this.#used) unlockAddress(n);
+    this.#used.clear();
+  }
+}
+
+function lockPath(n: number): string {
+  return join(LOCK_DIR, `127.0.1.${n}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the machine-wide lock of 127.0.1.n; false when a live process holds it. */
+function lockAddress(n: number): boolean {
+  mkdirSync(LOCK_DIR, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockPath(n), 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner: number;
+    try {
+      owner = Number(readFileSync(lockPath(n), 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    if (owner === process.pid) return false; // ours through another pool instance: in use
+    // A lock being written has no pid yet: leave it to its owner.
+    if (!Number.isInteger(owner) || owner <= 0 || alive(owner)) return false;
+    try {
+      unlinkSync(lockPath(n)); // left behind by a process that died
+    } catch {
+      // someone else took it over first
+    }
+  }
+  return false;
+}
+
+function unlockAddress(n: number): void {
+  try {
+    if (Number(readFileSync(lockPath(n), 'utf8')) === process.pid) unlinkSync(lockPath(n));
+  } catch {
+    // already gone
   }
 }
 
@@ -49,6 +114,9 @@ function hostPart(ip: string): number | undefined {
 }
 
 export const podIps = new IpPool();
+process.on('exit', () => {
+  podIps.releaseAll();
+});
 
 /**
  * One probe attempt: an HTTP GET whose status is 200-399 (the kubelet's rule), or a TCP connect.
