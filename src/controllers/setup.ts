@@ -200,7 +200,7 @@ export function setupControllers(opts: SetupOptions): void {
   opts.manager.addController(podController);
 
   const oci = new OciBackend({
-    clients: secretClientFactory(core, opts.ociMetrics),
+    clients: secretClientFactory(core, opts.ociMetrics, fence),
     events: opts.events,
     pollIntervalMs: opts.ociPollIntervalMs,
     progressIntervalMs: opts.ociProgressIntervalMs,

@@ -29,18 +29,25 @@ export function retryConfiguration(maxAttempts = 3): common.RetryConfiguration {
  * calls failed: one compartment's throttling would then fail every other deployment's reconcile with
  * a breaker error instead of OCI's answer. The work queue's per-key backoff does that job per object.
  */
-function clientConfiguration(): common.ClientConfiguration {
+function clientConfiguration(signal?: AbortSignal): common.ClientConfiguration {
   return {
     retryConfiguration: retryConfiguration(),
     circuitBreaker: new common.CircuitBreaker({ disableClientCircuitBreaker: true }),
+    // The SDK hands httpOptions to fetch() with every request (oci-common http.js): a signal there
+    // cancels the calls in flight, e.g. when the operator loses its lease.
+    ...(signal !== undefined ? { httpOptions: { signal } } : {}),
   };
 }
 
 export function dataScienceClient(
   provider: common.AuthenticationDetailsProvider,
   target: OciTarget,
+  signal?: AbortSignal,
 ): ds.DataScienceClient {
-  const client = new ds.DataScienceClient({ authenticationDetailsProvider: provider }, clientConfiguration());
+  const client = new ds.DataScienceClient(
+    { authenticationDetailsProvider: provider },
+    clientConfiguration(signal),
+  );
   client.regionId = target.region;
   if (target.endpoint !== undefined && target.endpoint !== '') client.endpoint = stripSlash(target.endpoint);
   return client;

@@ -13,13 +13,15 @@ import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import { errorText, isNotFound } from '../../runtime/errors.ts';
 import { OciAuthError, apiKeyMaterial, authProvider, decodeSecretData } from '../../oci/auth.ts';
 import { dataScienceClient } from '../../oci/client.ts';
+import type { Fence } from '../../runtime/fence.ts';
+import { fenced } from './fenced.ts';
 import { instrumented, type OciMetrics } from './metrics.ts';
 
 export type ClientFactory = (d: StackedDeployment) => Promise<ds.DataScienceClient>;
 
 const CACHE_LIMIT = 256;
 
-export function secretClientFactory(core: CoreV1Api, metrics?: OciMetrics): ClientFactory {
+export function secretClientFactory(core: CoreV1Api, metrics?: OciMetrics, fence?: Fence): ClientFactory {
   const cache = new Map<string, ds.DataScienceClient>();
   return async (d) => {
     const oci = d.spec.oci;
@@ -45,12 +47,13 @@ export function secretClientFactory(core: CoreV1Api, metrics?: OciMetrics): Clie
     const provider = await authProvider(oci.auth.type, material);
     let raw: ds.DataScienceClient;
     try {
-      raw = dataScienceClient(provider, { region: oci.region, endpoint: oci.endpoint });
+      raw = dataScienceClient(provider, { region: oci.region, endpoint: oci.endpoint }, fence?.signal);
     } catch (err) {
       // The SDK parses the key and the region here; what it refuses is the user's to fix.
       throw new OciAuthError(`cannot build the OCI client: ${errorText(err)}`);
     }
-    const client = metrics === undefined ? raw : instrumented(raw, metrics);
+    const counted = metrics === undefined ? raw : instrumented(raw, metrics);
+    const client = fence === undefined ? counted : fenced(counted, fence);
     if (cache.size >= CACHE_LIMIT) {
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
