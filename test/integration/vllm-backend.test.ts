@@ -12,6 +12,7 @@ import { model } from '../../src/runtime/model.ts';
 import { writeAdapter } from '../support/adapters.ts';
 import type { ControlPlane } from '../support/controlplane.ts';
 import { startKubelet, type Kubelet } from '../support/kubelet.ts';
+import { adapterViolations, formatViolations, missingAdapters, Timeline } from '../support/timeline.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
 import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
@@ -97,36 +98,23 @@ describe('vllm backend on a real control plane with the test kubelet', function 
     p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   const loaded = (p: PodObj) => kubelet.simulator(`${NS}/${p.metadata.name}`)?.loadedAdapters() ?? [];
   const wantedKeys = () => members.map((m) => m.key).sort();
+  /** What the kubelet and the simulators did, in one order: the invariants are replayed from it. */
+  const timeline = new Timeline();
 
   /**
-   * Every Ready pod holds every member: the invariant the readiness gate exists for. A pod whose
-   * simulator is already stopped is being deleted (the read of the pod list raced with it) and
-   * serves nothing, so it is no violation.
+   * Runs `work`, then replays the timeline of that time: no moment where a Ready pod whose vLLM runs
+   * lacks a member, nor lacks an adapter another Ready pod serves. Returns the violations, printed.
    */
-  async function readyPodsLackingAdapters(): Promise<string[]> {
-    const want = wantedKeys();
-    return (await pods())
-      .filter(isReady)
-      .filter((p) => {
-        const sim = kubelet.simulator(`${NS}/${p.metadata.name}`);
-        if (sim === undefined || !sim.running) return false;
-        const have = new Set(sim.loadedAdapters());
-        return want.some((k) => !have.has(k));
-      })
-      .map((p) => p.metadata.name);
-  }
-
-  /** Samples the invariant until `done` resolves; returns the violations seen. */
-  async function sampleWhile(done: Promise<unknown>): Promise<string[]> {
-    const violations: string[] = [];
-    const state = { finished: false };
-    void done.finally(() => (state.finished = true));
-    while (!state.finished) {
-      violations.push(...(await readyPodsLackingAdapters()));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await done;
-    return violations;
+  async function violationsDuring(work: () => Promise<unknown>): Promise<string> {
+    const since = timeline.now();
+    await work();
+    const events = timeline.events();
+    const pods = `${NS}/`;
+    const vs = [
+      ...missingAdapters(events, wantedKeys(), { pods, since }),
+      ...adapterViolations(events, { pods, since }),
+    ];
+    return formatViolations(vs, since);
   }
 
   async function servedEverywhere(replicas: number): Promise<Obj> {
@@ -160,6 +148,11 @@ describe('vllm backend on a real control plane with the test kubelet', function 
       pvcRoot: join(root, 'pvc'),
       hfRoot: join(root, 'hf'),
       namespaces: [NS],
+      // Loads take time, as on a GPU, so a gate that opened before its adapters were in would show.
+      adapterLoadMs: 300,
+      // The operator's liveness probe (10 s x 6) at a tenth of its pace.
+      probeTimeScale: 0.1,
+      timeline,
     });
     operator = await startOperator(cp, {
       identity: 'vllm-test',
@@ -214,6 +207,9 @@ describe('vllm backend on a real control plane with the test kubelet', function 
     await apply(group(members));
     await servedEverywhere(2);
     assert.deepEqual((await pods()).map((p) => p.metadata.uid).sort(), before, 'no pod was replaced');
+    // A member that was never loaded was not lost: adding one warns nobody.
+    const warned = (await eventsFor(cp, NS, SDEP)).filter((e) => e.reason === 'AdaptersReloaded');
+    assert.deepEqual(warned, [], 'adding a member emits no AdaptersReloaded');
 
     members = members.filter((m) => m.key !== 'sql-lora-2');
     await apply(group(members));
@@ -223,45 +219,40 @@ describe('vllm backend on a real control plane with the test kubelet', function 
   });
 
   it('scales to 4: new pods become Ready only with every adapter loaded', async () => {
-    const violations = await sampleWhile(
-      (async () => {
-        await apply(deployment(4));
-        await servedEverywhere(4);
-      })(),
-    );
-    assert.deepEqual(violations, []);
+    const violations = await violationsDuring(async () => {
+      await apply(deployment(4));
+      await servedEverywhere(4);
+    });
+    assert.equal(violations, '');
   });
 
-  it('reloads adapters after a container restart, keeping the pod out of service until then', async () => {
+  it('vLLM dies: the kubelet restarts it on its liveness probe and the operator reloads its adapters', async () => {
     const [victim] = await pods();
     const key = `${NS}/${victim!.metadata.name}`;
-    const violations = await sampleWhile(
-      (async () => {
-        // Like vLLM, the restarted server is unhealthy while it loads the base model again (seconds
-        // to minutes in real life; one second here).
-        const sim = kubelet.simulator(key)!;
-        sim.setFaults({ unhealthy: true });
-        await kubelet.restartContainer(NS, victim!.metadata.name);
-        setTimeout(() => {
-          sim.setFaults({});
-        }, 1000);
-        await eventually(
-          'adapters back on the restarted pod',
-          async () => {
-            const p = (await pods()).find((x) => x.metadata.name === victim!.metadata.name);
-            return p && isReady(p) && loaded(p).length === members.length ? true : undefined;
-          },
-          60_000,
-        );
-      })(),
-    );
-    assert.deepEqual(violations, []);
+    const violations = await violationsDuring(async () => {
+      // The engine dies (EngineDeadError): /health answers 503 until the liveness probe's failure
+      // threshold restarts the container. Nobody restarts it by hand.
+      kubelet.simulator(key)!.crashEngine();
+      await eventually(
+        'the restarted pod back in service with every adapter',
+        async () => {
+          const p = (await pods()).find((x) => x.metadata.name === victim!.metadata.name);
+          const restarted = (p?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1;
+          return p && restarted && isReady(p) && loaded(p).length === members.length ? true : undefined;
+        },
+        90_000,
+      );
+    });
+    assert.equal(violations, '');
     assert.equal(kubelet.simulator(key)?.loadedAdapters().length, members.length);
-    const p = (await pods()).find((x) => x.metadata.name === victim!.metadata.name);
-    assert.equal(p?.status?.containerStatuses?.[0]?.restartCount, 1);
+    const events = await eventsFor(cp, NS, SDEP);
+    assert.ok(
+      events.some((e) => e.reason === 'AdaptersReloading' && e.message.includes(victim!.metadata.name)),
+      'the gate closed when vLLM stopped being ready, naming the pod',
+    );
   });
 
-  it('reloads an adapter someone unloaded by hand, and says so in an Event', async () => {
+  it('reloads an adapter someone unloaded by hand, and says so in an Event naming pod and adapter', async () => {
     const [p] = await pods();
     const sim = kubelet.simulator(`${NS}/${p!.metadata.name}`)!;
     assert.ok(sim.unloadDirect('sql-lora-1'));
@@ -270,8 +261,14 @@ describe('vllm backend on a real control plane with the test kubelet', function 
       () => Promise.resolve(sim.loadedAdapters().includes('sql-lora-1') ? true : undefined),
       30_000,
     );
-    const events = await eventsFor(cp, NS, SDEP);
-    assert.ok(events.some((e) => e.type === 'Warning' && e.reason === 'AdaptersReloaded'));
+    const warned = await eventually('an AdaptersReloaded Event', async () => {
+      const es = (await eventsFor(cp, NS, SDEP)).filter((e) => e.reason === 'AdaptersReloaded');
+      return es.length > 0 ? es : undefined;
+    });
+    assert.deepEqual(
+      warned.map((e) => [e.type, e.message]),
+      [['Warning', `pod ${p!.metadata.name} lost adapter sql-lora-1 (unloaded by hand?); reloading`]],
+    );
   });
 
   it('reports a member with a bad path or too high a rank as Degraded, naming it, and serves the others', async () => {
@@ -303,32 +300,48 @@ describe('vllm backend on a real control plane with the test kubelet', function 
     await servedEverywhere(4);
   });
 
-  it('refuses a declared rank above maxLoraRank before touching any pod', async () => {
+  it('refuses a declared rank above maxLoraRank before touching any pod, and keeps caring for the pods meanwhile', async () => {
     await apply(group([...members, { key: 'declared-big', path: 'big', rank: 128 }]));
     const d = await waitForReady(cp, NS, 'sdep', SDEP, 'False', 'RankTooHigh');
     assert.match(condition(d, 'Ready')!.message, /declared-big \(rank 128\) exceeds engine.maxLoraRank 64/);
     for (const p of await pods()) assert.ok(!loaded(p).includes('declared-big'));
+    // A problem with the new spec must not stop the care of what serves: a container that restarts
+    // now gets its adapters back before it rejoins the Service.
+    const [victim] = await pods();
+    const violations = await violationsDuring(async () => {
+      await kubelet.restartContainer(NS, victim!.metadata.name);
+      await eventually(
+        'the restarted pod back in service with every adapter while RankTooHigh stands',
+        async () => {
+          const p = (await pods()).find((x) => x.metadata.name === victim!.metadata.name);
+          return p && isReady(p) && loaded(p).slice().sort().join() === wantedKeys().join()
+            ? true
+            : undefined;
+        },
+        60_000,
+      );
+    });
+    assert.equal(violations, '');
+    assert.equal(condition(await getObject(cp, NS, 'sdep', SDEP), 'Ready')?.reason, 'RankTooHigh');
     await apply(group(members));
     await servedEverywhere(4);
   });
 
   it('rolls out a base model change with no moment where a Ready pod lacks an adapter', async () => {
     const before = new Set((await pods()).map((p) => p.metadata.uid));
-    const violations = await sampleWhile(
-      (async () => {
-        await apply(group(members, 'org/base-v2'));
-        await eventually(
-          'every pod replaced',
-          async () => {
-            const ps = await pods();
-            return ps.length === 4 && ps.every((p) => !before.has(p.metadata.uid)) ? true : undefined;
-          },
-          120_000,
-        );
-        await servedEverywhere(4);
-      })(),
-    );
-    assert.deepEqual(violations, []);
+    const violations = await violationsDuring(async () => {
+      await apply(group(members, 'org/base-v2'));
+      await eventually(
+        'every pod replaced',
+        async () => {
+          const ps = await pods();
+          return ps.length === 4 && ps.every((p) => !before.has(p.metadata.uid)) ? true : undefined;
+        },
+        120_000,
+      );
+      await servedEverywhere(4);
+    });
+    assert.equal(violations, '');
   });
 
   it('says clearly when the runtime LoRA switch is off', async () => {
