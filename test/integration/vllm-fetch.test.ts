@@ -35,11 +35,11 @@ describe('vllm backend: adapters from https archives through the fetch agent', f
       .filter((k) => k.startsWith(`${NS}/`))
       .map((k) => ({ key: k, sim: kubelet.simulator(k)! }));
 
-  function group(members: object[]) {
+  function group(members: object[], name = 'remote') {
     return {
       apiVersion: 'serving.stacked.dev/v1alpha1',
       kind: 'StackedModelGroup',
-      metadata: { name: 'remote' },
+      metadata: { name },
       spec: { baseModel: { inferenceKey: 'base', source: { huggingface: 'org/base' } }, members },
     };
   }
@@ -57,7 +57,13 @@ describe('vllm backend: adapters from https archives through the fetch agent', f
     await createTar({ gzip: true, file: archive, cwd: join(root, 'src') }, ['sql-remote']);
     const bytes = readFileSync(archive);
     digest = createHash('sha256').update(bytes).digest('hex');
-    files = await startFileServer(new Map([['/adapters/sql-remote.tgz', bytes]]));
+    files = await startFileServer(
+      new Map([
+        ['/adapters/sql-remote.tgz', bytes],
+        ['/adapters/sql-other.tgz', bytes],
+      ]),
+    );
+    files.stall.set('/adapters/slow.tgz', 512 * 1024 * 1024);
     // The Secret named in secretRef; the kubelet mounts it into the fetcher (and only there).
     await apply({
       apiVersion: 'v1',
@@ -143,6 +149,89 @@ describe('vllm backend: adapters from https archives through the fetch agent', f
     assert.equal(files.authorizations.get('/adapters/sql-remote.tgz'), `Bearer ${TOKEN}`);
     const logs = operator.lines.map((l) => JSON.stringify(l)).join('\n');
     assert.ok(!logs.includes(TOKEN), 'the token never reaches the operator');
+  });
+
+  it('a download that never finishes holds no reconcile: another deployment changes meanwhile as usual', async () => {
+    await apply(
+      group([
+        remote('sql-remote', '/adapters/sql-remote.tgz', { sha256: digest, secretRef: { name: 'hub' } }),
+        remote('slow', '/adapters/slow.tgz'),
+      ]),
+    );
+    await eventually(
+      'slow shown downloading',
+      async () => {
+        const d = await getObject(cp, NS, 'sdep', 'remote');
+        const a = (d?.status?.adapters as { inferenceKey: string; message?: string }[] | undefined)?.find(
+          (x) => x.inferenceKey === 'slow',
+        );
+        return a?.message?.includes('downloading') ? true : undefined;
+      },
+      30_000,
+    );
+    // remote still serves sql-remote on both replicas: slow is served by no replica, so it closes no gate.
+    assert.equal(condition(await getObject(cp, NS, 'sdep', 'remote'), 'Available')?.status, 'True');
+    await apply(group([remote('sql-remote', '/adapters/sql-remote.tgz')], 'other'));
+    await apply({
+      apiVersion: 'serving.stacked.dev/v1alpha1',
+      kind: 'StackedDeployment',
+      metadata: { name: 'other' },
+      spec: { modelGroupRef: { name: 'other' }, backend: 'vllm', engine: {}, vllm: { replicas: 1 } },
+    });
+    const otherHolds = async (keys: string[]) => {
+      const r = await kubectl(cp, [
+        'get',
+        'pods',
+        '-n',
+        NS,
+        '-l',
+        'serving.stacked.dev/deployment=other',
+        '-o',
+        'name',
+      ]);
+      const names = r.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((n) => n.replace('pod/', ''));
+      return (
+        names.length === 1 &&
+        names.every((n) => kubelet.simulator(`${NS}/${n}`)?.loadedAdapters().join() === keys.join())
+      );
+    };
+    await eventually(
+      'other serves sql-remote',
+      async () => ((await otherHolds(['sql-remote'])) ? true : undefined),
+      60_000,
+    );
+    // The member change of the other deployment, while slow's download still hangs on remote's pods.
+    const t0 = performance.now();
+    await apply(
+      group(
+        [remote('sql-remote', '/adapters/sql-remote.tgz'), remote('sql-other', '/adapters/sql-other.tgz')],
+        'other',
+      ),
+    );
+    await eventually(
+      'other serves sql-other',
+      async () => ((await otherHolds(['sql-remote', 'sql-other'])) ? true : undefined),
+      30_000,
+    );
+    const ms = performance.now() - t0;
+    assert.ok((files.stalled.get('/adapters/slow.tgz') ?? 0) >= 1, 'slow was being downloaded meanwhile');
+    for (const { key, sim } of runningSims()) {
+      if (key.startsWith(`${NS}/remote-vllm-`)) assert.ok(!sim.loadedAdapters().includes('slow'), key);
+    }
+    assert.ok(ms < 15_000, `the other deployment's member change took ${ms.toFixed(0)} ms`);
+    await kubectl(cp, ['delete', 'sdep', '-n', NS, 'other']);
+    await eventually(
+      "other's pod gone",
+      () =>
+        Promise.resolve(
+          runningSims().some(({ key }) => key.startsWith(`${NS}/other-vllm-`)) ? undefined : true,
+        ),
+      60_000,
+    );
   });
 
   it('refuses an archive whose checksum differs, naming the member, and keeps serving the rest', async () => {

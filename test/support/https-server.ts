@@ -12,6 +12,12 @@ export interface FileServer {
   ca: string;
   /** Authorization headers seen, per path. */
   authorizations: Map<string, string | undefined>;
+  /**
+   * Paths that never finish: the headers promise `size` bytes, one chunk is sent, then nothing (a
+   * stalled artifact store). Requests to them so far are counted in `stalled`.
+   */
+  stall: Map<string, number>;
+  stalled: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -45,9 +51,18 @@ export async function startFileServer(files: Map<string, Buffer>): Promise<FileS
   const key = readFileSync(join(dir, 'key.pem'), 'utf8');
   rmSync(dir, { recursive: true, force: true });
   const authorizations = new Map<string, string | undefined>();
+  const stall = new Map<string, number>();
+  const stalled = new Map<string, number>();
   const server: Server = createServer({ cert, key }, (req, res) => {
     const path = req.url ?? '/';
     authorizations.set(path, req.headers.authorization);
+    const size = stall.get(path);
+    if (size !== undefined) {
+      stalled.set(path, (stalled.get(path) ?? 0) + 1);
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size });
+      res.write(Buffer.alloc(Math.min(size, 1024)));
+      return;
+    }
     const body = files.get(path);
     if (body === undefined) {
       res.writeHead(404).end('not found');
@@ -63,6 +78,8 @@ export async function startFileServer(files: Map<string, Buffer>): Promise<FileS
     url: `https://127.0.0.1:${port}`,
     ca: cert,
     authorizations,
+    stall,
+    stalled,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
