@@ -20,6 +20,7 @@
  *     FLOOR_WORKERS (4)          the floor's patches in flight per kind (the operator's --workers default)
  *     OCI_PROGRESS_MS (100)      the operator's --oci-progress-interval-ms (the emulator's delays are 0)
  *     READY_TIMEOUT_SECONDS (900)
+ *     OPERATOR_ARGS              more operator flags, e.g. "--workers=16"
  *     OPERATOR_NODE_ARGS         e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"; with
  *                                "--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/prof" the benchmark
  *                                sends that signal when all are Ready and after the rest (heap snapshots)
@@ -76,7 +77,9 @@ const CREATE_CONCURRENCY = Math.max(1, env('CREATE_CONCURRENCY', 16));
 const FLOOR_WORKERS = Math.max(1, env('FLOOR_WORKERS', 4));
 const OCI_PROGRESS_MS = env('OCI_PROGRESS_MS', 100);
 const READY_TIMEOUT_MS = env('READY_TIMEOUT_SECONDS', 900) * 1000;
-const OPERATOR_NODE_ARGS = (process.env.OPERATOR_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+const words = (text: string | undefined) => (text ?? '').split(' ').filter((a) => a !== '');
+const OPERATOR_ARGS = words(process.env.OPERATOR_ARGS);
+const OPERATOR_NODE_ARGS = words(process.env.OPERATOR_NODE_ARGS);
 const SNAPSHOT_SIGNAL = OPERATOR_NODE_ARGS.find((a) => a.startsWith('--heapsnapshot-signal='))?.split(
   '=',
 )[1] as NodeJS.Signals | undefined;
@@ -598,6 +601,7 @@ async function main(): Promise<void> {
         '--renew-deadline=10',
         '--retry-period=2',
         `--health-port=${String(healthPort)}`,
+        ...OPERATOR_ARGS,
       ],
     });
     const pid = operator.proc.pid;
@@ -650,6 +654,9 @@ async function main(): Promise<void> {
       reconcilesBefore,
     );
     const ociCalls = await operatorCounter(healthPort, 'stacked_oci_requests_total', ['operation']);
+    const ociSeconds = await operatorCounter(healthPort, 'stacked_oci_request_duration_seconds_sum', [
+      'operation',
+    ]);
     const reconcileSeconds = await operatorCounter(
       healthPort,
       'controller_runtime_reconcile_time_seconds_sum',
@@ -711,7 +718,7 @@ async function main(): Promise<void> {
       '',
       `scale benchmark: ${String(N)} StackedModelGroups + ${String(N)} StackedDeployments = ${String(expected)} objects`,
       `  ${String(VLLM_COUNT)} vllm (${String(RUNNING)} with 1 replica on the test kubelet, the rest 0), ${String(OCI_COUNT)} oci on the emulator (delays 0, --oci-progress-interval-ms=${String(OCI_PROGRESS_MS)})`,
-      `  creates: ${String(CREATE_CONCURRENCY)} pairs in flight; operator --workers default; load average at the end ${loadavg()
+      `  creates: ${String(CREATE_CONCURRENCY)} pairs in flight; operator flags ${OPERATOR_ARGS.join(' ') || '(defaults)'}; load average at the end ${loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')}`,
       '',
@@ -742,13 +749,17 @@ async function main(): Promise<void> {
       `    Events in ${NS} at the end, by reporter, object kind, type and reason:`,
       countTable(eventReasons, expected, '      '),
       `  API reads meanwhile (apiserver_request_total, every client: also the kubelet, the controller manager and this benchmark's watches): ${String(sumCounts(reads(metrics)))}`,
-      countTable(reads(metrics), expected),
+      countTable(reads(metrics), expected, '    ', 12),
       `  reconciles meanwhile (operator /metrics):`,
       countTable(reconciles, expected),
       `    mean reconcile time since the start, by controller: ${[...reconcileSeconds]
         .map(([c, sum]) => `${c} ${((1000 * sum) / (reconcileCount.get(c) ?? 1)).toFixed(0)} ms`)
         .join(', ')}`,
-      `  OCI calls since the operator started, by operation: ${[...ociCalls].map(([k, v]) => `${k} ${String(v)}`).join(', ') || '(none)'}`,
+      `  OCI calls since the operator started, by operation (mean time): ${
+        [...ociCalls]
+          .map(([k, v]) => `${k} ${String(v)} (${((1000 * (ociSeconds.get(k) ?? NaN)) / v).toFixed(0)} ms)`)
+          .join(', ') || '(none)'
+      }`,
       '',
       `  writes in the ${String(SETTLE_SECONDS)} s after all Ready: ${String(settleWrites.length)}`,
       ...(settleWrites.length > 0 ? [countTable(byVerbAndResource(settleWrites))] : []),
@@ -774,7 +785,7 @@ async function main(): Promise<void> {
         : []),
       '',
       `floor's API requests (apiserver_request_total, every client), ${String(sumCounts(floorMetrics))}:`,
-      countTable(floorMetrics, expected),
+      countTable(floorMetrics, expected, '    ', 8),
     ];
     console.log(out.join('\n'));
     tracker.stop();

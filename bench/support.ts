@@ -132,16 +132,23 @@ async function getText(kc: KubeConfig, path: string): Promise<string> {
   });
 }
 
-/** A table of counts, largest first; with `per`, each count's share of it too (e.g. per object). */
-export function countTable(counts: Counts, per?: number, indent = '    '): string {
+/**
+ * A table of counts, largest first; with `per`, each count's share of it too (e.g. per object). With
+ * `rows`, only that many, and one line for the rest.
+ */
+export function countTable(counts: Counts, per?: number, indent = '    ', rows = Infinity): string {
   if (counts.size === 0) return `${indent}(none)`;
-  const width = Math.max(...[...counts.keys()].map((k) => k.length));
-  return [...counts]
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .map(
-      ([k, v]) =>
-        `${indent}${k.padEnd(width)}  ${String(v).padStart(7)}` +
-        (per === undefined ? '' : `  ${(v / per).toFixed(2)} per object`),
-    )
-    .join('\n');
+  const sorted = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const shown = sorted.slice(0, rows);
+  const rest = sorted.slice(shown.length);
+  const width = Math.max(...shown.map(([k]) => k.length));
+  const lines = shown.map(
+    ([k, v]) =>
+      `${indent}${k.padEnd(width)}  ${String(v).padStart(7)}` +
+      (per === undefined ? '' : `  ${(v / per).toFixed(2)} per object`),
+  );
+  if (rest.length > 0) {
+    lines.push(`${indent}(${String(rest.length)} more, ${String(sumCounts(new Map(rest)))} requests)`);
+  }
+  return lines.join('\n');
 }
