@@ -35,6 +35,10 @@ export function servedByOthers(
 /**
  * The gate a pod should carry after a sync that reached it; undefined when the pod could not be
  * asked (its own readiness probe decides meanwhile), except that an open gate then closes.
+ * A pod enters the Service only after a clean sync (every wanted adapter loaded, but those the
+ * engine refuses or the agent still downloads): a fresh pod whose loads fail for a passing reason
+ * waits for its retry instead of serving nothing. Once in, it leaves only for an adapter that
+ * another Ready pod serves.
  */
 export function desiredGate(
   pod: PodView,
@@ -70,6 +74,14 @@ export function desiredGate(
       message: `lacks ${missing.join(', ')}, which other ready replicas serve`,
     };
   }
+  if (pod.gate?.status !== 'True' && state.error !== undefined) {
+    return {
+      type: ADAPTERS_LOADED,
+      status: 'False',
+      reason: 'LoadingAdapters',
+      message: `${state.loaded.length} of ${wantedCount} adapters loaded; retrying: ${state.error}`,
+    };
+  }
   const notHere = wantedCount - state.loaded.length;
   return {
     type: ADAPTERS_LOADED,
@@ -79,6 +91,27 @@ export function desiredGate(
       notHere === 0
         ? `${state.loaded.length} of ${wantedCount} adapters loaded`
         : `${state.loaded.length} of ${wantedCount} adapters loaded; the others are served by no replica yet`,
+  };
+}
+
+/**
+ * Before a sync loads anything: an open gate closes when the pod lacks an adapter that another
+ * Ready pod serves, so it never takes requests for it during the load time.
+ */
+export function gateBeforeLoads(
+  pod: PodView,
+  present: readonly string[],
+  servedElsewhere: ReadonlySet<string>,
+): GateSpec | undefined {
+  if (pod.gate?.status !== 'True') return undefined;
+  const held = new Set(present);
+  const missing = [...servedElsewhere].filter((name) => !held.has(name)).sort();
+  if (missing.length === 0) return undefined;
+  return {
+    type: ADAPTERS_LOADED,
+    status: 'False',
+    reason: 'LoadingAdapters',
+    message: `lacks ${missing.join(', ')}, which other ready replicas serve`,
   };
 }
 

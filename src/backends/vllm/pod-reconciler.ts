@@ -28,7 +28,14 @@ import type { Logger } from '../../runtime/logger.ts';
 import { model } from '../../runtime/model.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { VllmClient } from './client.ts';
-import { desiredGate, gateUpdate, servedByOthers, staleGate } from './gate.ts';
+import {
+  desiredGate,
+  gateBeforeLoads,
+  gateUpdate,
+  servedByOthers,
+  staleGate,
+  type GateSpec,
+} from './gate.ts';
 import { workloadName } from './names.ts';
 import { ADAPTER_STATE_ANNOTATION, readWanted, writePodState, type PodAdapterState } from './pod-state.ts';
 import { podView, type PodView } from './pods.ts';
@@ -143,13 +150,25 @@ export function podAdapterReconciler(deps: PodAdapterDeps): ReconcileFn {
       return;
     }
 
+    const wantedNames = new Set(wanted.map((w) => w.name));
+    const siblings = () =>
+      deps.pods.byIndex(PODS_BY_DEPLOYMENT, keyOf(p.namespace, p.deployment ?? '')).map(podView);
+    // The gate as this reconcile last wrote it: the cache shows our own write only later.
+    let view = p;
+    const setGate = async (desired: GateSpec | undefined): Promise<void> => {
+      const gate = gateUpdate(view, desired, deps.clock());
+      if (gate === undefined) return;
+      await patchGate(view, gate, log);
+      view = { ...view, gate };
+    };
     const clients = {
       vllm: deps.client,
       agent: deps.agent,
       ...(deps.beforeWrite ? { beforeWrite: deps.beforeWrite } : {}),
+      onListed: (present: readonly string[]) =>
+        setGate(gateBeforeLoads(view, present, servedByOthers(siblings(), p, wantedNames))),
     };
     const sync = await syncPod(clients, p, wanted, deps.loadsPerPod, signal);
-    const wantedNames = new Set(wanted.map((w) => w.name));
     if (sync !== undefined) {
       // Lost means held before by this same container and gone now: a hand unload. A member added
       // since was never held, and a restarted container was reported as such when it went down.
@@ -162,13 +181,7 @@ export function podAdapterReconciler(deps: PodAdapterDeps): ReconcileFn {
     const state = sync === undefined ? undefined : { ...sync.state, restartCount: p.restartCount };
     if (state !== undefined) await publish(p, pod, state);
 
-    const siblings = deps.pods.byIndex(PODS_BY_DEPLOYMENT, keyOf(p.namespace, p.deployment)).map(podView);
-    const gate = gateUpdate(
-      p,
-      desiredGate(p, state, servedByOthers(siblings, p, wantedNames), wanted.length),
-      now,
-    );
-    if (gate !== undefined) await patchGate(p, gate, log);
+    await setGate(desiredGate(view, state, servedByOthers(siblings(), p, wantedNames), wanted.length));
 
     if (state === undefined) throw new PodSyncError(p.name, 'vLLM did not answer GET /v1/models');
     if (state.error !== undefined) throw new PodSyncError(p.name, state.error);

@@ -22,6 +22,11 @@ export interface SyncClients {
   agent: AgentClient;
   /** Called before each write to the pod (load, unload, fetch, remove); throws to refuse it. */
   beforeWrite?: () => void;
+  /**
+   * Called with the wanted adapters the pod lists, before anything is loaded: a pod that lacks what
+   * other replicas serve must leave the Service before it spends a load time without them.
+   */
+  onListed?: (present: readonly string[]) => Promise<void>;
 }
 
 /** Runs fn over items with at most `limit` in flight. */
@@ -81,6 +86,7 @@ export async function syncPod(
   } catch {
     return undefined;
   }
+  await clients.onListed?.([...plan.present, ...plan.replace.map((w) => w.name)]);
   const loaded = new Set(plan.present);
   const failed: Record<string, string> = {};
   const fetching: string[] = [];

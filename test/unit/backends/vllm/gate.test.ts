@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { desiredGate, gateUpdate, servedByOthers, staleGate } from '../../../../src/backends/vllm/gate.ts';
+import {
+  desiredGate,
+  gateBeforeLoads,
+  gateUpdate,
+  servedByOthers,
+  staleGate,
+} from '../../../../src/backends/vllm/gate.ts';
 import type { PodAdapterState } from '../../../../src/backends/vllm/pod-state.ts';
 import type { PodView } from '../../../../src/backends/vllm/pods.ts';
 
@@ -66,6 +72,25 @@ describe('vllm backend: the readiness gate rule (pure)', () => {
       const g = desiredGate(p, state(['a'], { error: 'b: 503' }), servedByOthers(pods, p, wanted), 2);
       assert.equal(g?.status, 'True', p.name);
     }
+  });
+
+  it('lets a pod into the Service only after a clean sync', () => {
+    const failing = state(['a'], { error: 'b: the engine is dead' });
+    const gate = desiredGate(pod('p1', false), failing, new Set(), 2);
+    assert.equal(gate?.status, 'False');
+    assert.equal(gate.message, '1 of 2 adapters loaded; retrying: b: the engine is dead');
+    // What the engine refuses, or the agent still downloads, is the member's: the pod may serve the rest.
+    const refused = state(['a'], { failed: { b: 'rank too high' } });
+    assert.equal(desiredGate(pod('p1', false), refused, new Set(), 2)?.status, 'True');
+  });
+
+  it('closes an open gate before loading what another Ready pod serves, and only then', () => {
+    const lacking = gateBeforeLoads(pod('p1', true), ['a'], new Set(['a', 'b']));
+    assert.equal(lacking?.status, 'False');
+    assert.equal(lacking.message, 'lacks b, which other ready replicas serve');
+    assert.equal(gateBeforeLoads(pod('p1', true), ['a', 'b'], new Set(['a', 'b'])), undefined);
+    assert.equal(gateBeforeLoads(pod('p1', true), ['a'], new Set(['a'])), undefined, 'a new member');
+    assert.equal(gateBeforeLoads(pod('p1', false), [], new Set(['a'])), undefined, 'already closed');
   });
 
   it('opens the first pod of a fresh deployment with what it loaded', () => {
