@@ -5,19 +5,13 @@
  */
 import type * as ds from 'oci-datascience';
 import type { Fence } from '../../runtime/fence.ts';
+import { aroundOperations } from './operations.ts';
 
 const MUTATION = /^(create|update|delete|activate|deactivate|change)[A-Z]/;
 
 export function fenced(client: ds.DataScienceClient, fence: Fence): ds.DataScienceClient {
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof prop !== 'string' || typeof value !== 'function' || !MUTATION.test(prop)) return value;
-      const fn = value as (...args: unknown[]) => unknown;
-      return (...args: unknown[]) => {
-        fence.assertHeld();
-        return fn.apply(receiver, args);
-      };
-    },
+  return aroundOperations(client, MUTATION, (_operation, call) => {
+    fence.assertHeld();
+    return call();
   });
 }

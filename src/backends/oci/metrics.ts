@@ -5,6 +5,7 @@
 import type * as ds from 'oci-datascience';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { ociFailure } from './errors.ts';
+import { aroundOperations } from './operations.ts';
 
 export class OciMetrics {
   readonly requests: Counter<'operation' | 'result'>;
@@ -30,33 +31,23 @@ export class OciMetrics {
 /** The SDK's operations: its promise-returning methods (record iterators call them, so count once). */
 const OPERATION = /^(get|list|create|update|delete|activate|deactivate|change)[A-Z]/;
 
-/**
- * The client with every operation counted and timed. A Proxy rather than a wrapper class because the
- * SDK's record iterators call the operations on `this`: through the proxy, their pages count too.
- */
+/** The client with every operation counted and timed. */
 export function instrumented(client: ds.DataScienceClient, metrics: OciMetrics): ds.DataScienceClient {
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof prop !== 'string' || typeof value !== 'function' || !OPERATION.test(prop)) return value;
-      const fn = value as (...args: unknown[]) => unknown;
-      return (...args: unknown[]) => {
-        const result = fn.apply(receiver, args);
-        if (!(result instanceof Promise)) return result;
-        const stop = metrics.duration.startTimer({ operation: prop });
-        return result.then(
-          (v: unknown) => {
-            stop();
-            metrics.requests.inc({ operation: prop, result: 'ok' });
-            return v;
-          },
-          (err: unknown) => {
-            stop();
-            metrics.requests.inc({ operation: prop, result: String(ociFailure(err).status) });
-            throw err;
-          },
-        );
-      };
-    },
+  return aroundOperations(client, OPERATION, (operation, call) => {
+    const result = call();
+    if (!(result instanceof Promise)) return result;
+    const stop = metrics.duration.startTimer({ operation });
+    return result.then(
+      (v: unknown) => {
+        stop();
+        metrics.requests.inc({ operation, result: 'ok' });
+        return v;
+      },
+      (err: unknown) => {
+        stop();
+        metrics.requests.inc({ operation, result: String(ociFailure(err).status) });
+        throw err;
+      },
+    );
   });
 }
