@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeAdapter } from '../support/adapters.ts';
-import type { ControlPlane } from '../support/controlplane.ts';
+import { startControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { startKubelet, type Kubelet } from '../support/kubelet.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
+import { installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
 import { adapterViolations, formatViolations, Timeline } from '../support/timeline.ts';
 import { condition, eventually, getObject, type Obj } from '../support/wait.ts';
 
@@ -116,8 +116,12 @@ describe('vllm backend: several StackedDeployments at once, in one namespace and
 
   before(async function () {
     this.timeout(3_600_000);
-    cp = await controlPlaneWithNamespace(A);
-    await kubectl(cp, ['create', 'namespace', B]);
+    // A control plane of its own: the operator here watches every namespace, and pods that other test
+    // files left behind (their kubelets gone, their status frozen) would carry the loopback IPs this
+    // file's kubelet hands out again.
+    cp = await startControlPlane();
+    await installApi(cp);
+    for (const ns of [A, B]) await kubectl(cp, ['create', 'namespace', ns]);
     root = mkdtempSync(join(tmpdir(), 'tenants-test-'));
     for (const ns of [A, B]) {
       for (const k of ['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'c1']) {
@@ -156,6 +160,7 @@ describe('vllm backend: several StackedDeployments at once, in one namespace and
     }
     await operator.stop();
     await kubelet.stop();
+    await cp.stop();
     rmSync(root, { recursive: true, force: true });
   });
 

@@ -13,11 +13,13 @@ export const OPERATOR_NAMESPACE = 'stacked-system';
 export const OPERATOR_SA = 'stacked-operator';
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${OPERATOR_SA}`;
 
-let installed: Promise<void> | undefined;
+const installed = new WeakMap<ControlPlane, Promise<void>>();
 
 /** Installs the CRDs and the operator's namespace and RBAC once per control plane. */
 export function installApi(cp: ControlPlane): Promise<void> {
-  installed ??= (async () => {
+  const done = installed.get(cp);
+  if (done !== undefined) return done;
+  const installing = (async () => {
     await kubectl(cp, ['apply', '--server-side', '-f', join(repoRoot, 'crds')]);
     await kubectl(cp, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
     await kubectl(cp, [
@@ -28,7 +30,8 @@ export function installApi(cp: ControlPlane): Promise<void> {
       join(repoRoot, 'deploy', 'rbac.yaml'),
     ]);
   })();
-  return installed;
+  installed.set(cp, installing);
+  return installing;
 }
 
 export interface LogLine {
