@@ -9,9 +9,12 @@
  * take over. What it cannot close is a write already checked and then frozen before it reached the
  * socket; that window is microseconds, not a lease.
  */
+import { createHash } from 'node:crypto';
+import type { AgentOptions } from 'node:https';
 import {
   type ApiConstructor,
   type ApiType,
+  type Cluster,
   type Configuration,
   HttpMethod,
   KubeConfig,
@@ -160,6 +163,55 @@ export interface FencedKubeConfigOptions {
   userAgent?: string;
 }
 
+/** The undici dispatcher (connection pool) client-node puts on a request. */
+export type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+/** KubeConfig's private createDispatcher in client-node 2.0.1 (dist/config.js). */
+type CreateDispatcher = (cluster: Cluster | null, agentOptions: AgentOptions) => Dispatcher | undefined;
+
+const upstreamCreateDispatcher = Reflect.get(KubeConfig.prototype, 'createDispatcher') as
+  CreateDispatcher | undefined;
+
+/** The pool of one cluster and user, and the fingerprint of the TLS options it was built with. */
+interface SharedPool {
+  fingerprint: string;
+  dispatcher: Dispatcher;
+}
+
+/** Pools by cluster and user, shared by every FencedKubeConfig of the process. */
+const sharedPools = new Map<string, SharedPool>();
+
+/**
+ * A digest of client-node's dispatcher options (type, proxy, CA, client certificate and key, pfx,
+ * passphrase, rejectUnauthorized, servername, keep-alive): equal digests, equal pools. Buffers are
+ * hashed by content, so a rotated certificate read from the same file is a new fingerprint.
+ */
+function fingerprintOf(value: unknown): string {
+  const hash = createHash('sha256');
+  const feed = (v: unknown): void => {
+    if (Buffer.isBuffer(v) || v instanceof Uint8Array) {
+      hash.update(`b${String(v.length)}:`).update(v);
+    } else if (Array.isArray(v)) {
+      hash.update('[');
+      for (const item of v) feed(item);
+      hash.update(']');
+    } else if (v !== null && typeof v === 'object') {
+      hash.update('{');
+      for (const k of Object.keys(v).sort()) {
+        const item: unknown = Reflect.get(v, k);
+        if (item === undefined) continue;
+        hash.update(JSON.stringify(k));
+        feed(item);
+      }
+      hash.update('}');
+    } else {
+      hash.update(`${typeof v}:${JSON.stringify(v)};`);
+    }
+  };
+  feed(value);
+  return hash.digest('hex');
+}
+
 /**
  * A KubeConfig whose clients refuse writes once the fence is not held. client-node 2.0.1 calls
  * applySecurityAuthentication(context) on every request it makes (generated API clients,
@@ -185,6 +237,73 @@ export class FencedKubeConfig extends KubeConfig {
     });
     this.fence = opts.fence;
     this.userAgent = opts.userAgent;
+    // client-node declares createDispatcher private, so it cannot be overridden as a method; an own
+    // property shadows the prototype's. See sharedDispatcher for why.
+    if (upstreamCreateDispatcher === undefined) {
+      throw new Error(
+        'client-node has no KubeConfig.createDispatcher any more: revisit sharedDispatcher in src/runtime/fence.ts',
+      );
+    }
+    Object.defineProperty(this, 'createDispatcher', {
+      value: (cluster: Cluster | null, agentOptions: AgentOptions) =>
+        this.sharedDispatcher(upstreamCreateDispatcher, cluster, agentOptions),
+    });
+  }
+
+  /**
+   * One connection pool per cluster and credentials for the life of the process, shared by every
+   * FencedKubeConfig (the controllers' fenced one and the leader elector's unfenced one), as
+   * client-go shares one transport per TLS config between the clients of a rest.Config.
+   *
+   * Why: client-node 2.0.1's applySecurityAuthentication, which every request goes through
+   * (generated API clients, KubernetesObjectApi, Watch), calls createDispatcher, and that builds a
+   * new undici Agent each time (dist/config.js, applySecurityAuthentication and createDispatcher).
+   * A fresh Agent has no idle connection, so every request paid a TCP connect and a TLS handshake,
+   * and its socket then lingered until undici's keep-alive timeout: at N=200 in bench:scale, a heap
+   * snapshot held 171 TLS sockets, and about 30% of the operator's CPU went to TLS set-up.
+   * Upstream fixed the same fault for the https.Agent of watches and WebSockets
+   * (kubernetes-client/javascript#2893, "KubeConfig.createAgent() creates a new https.Agent per
+   * request": createAgent now caches by cluster and user), but not for the undici dispatcher that
+   * 2.0.1 puts on every request.
+   *
+   * The pool is built by client-node's own createDispatcher on the first request, so it carries
+   * exactly the TLS options that request would have had (CA, client certificate and key, pfx,
+   * passphrase, rejectUnauthorized, servername, proxy; keep-alive probes at 30 s). Later requests
+   * reuse it while client-node's createDispatcherOptions for them has the same fingerprint; a
+   * changed one (a rotated client certificate, from a file or an exec plugin) builds a new pool at
+   * once and closes the old one gracefully: close() refuses new requests and waits for those in
+   * flight, watches included, so nothing is cut. Bearer tokens (a token file, exec, OIDC) are
+   * headers, set per request by applySecurityAuthentication, so a pool never holds a credential
+   * that can expire.
+   *
+   * Watches: an undici Agent keeps one pool per origin with no limit on connections, so a
+   * long-lived watch holds one connection while other requests take idle ones or open more; they
+   * never queue behind it. Aborting a watch destroys its own socket, not the pool.
+   */
+  private sharedDispatcher(
+    upstream: CreateDispatcher,
+    cluster: Cluster | null,
+    agentOptions: AgentOptions,
+  ): Dispatcher | undefined {
+    const options = this.createDispatcherOptions(cluster, agentOptions);
+    // No TLS option at all (a publicly trusted server and a token): client-node leaves the request
+    // on fetch's global dispatcher, which pools already.
+    if (options.type === 'none') return undefined;
+    const slot = JSON.stringify([
+      cluster?.server ?? '',
+      cluster?.name ?? '',
+      this.getCurrentUser()?.name ?? '',
+    ]);
+    const fingerprint = fingerprintOf(options);
+    const pool = sharedPools.get(slot);
+    if (pool?.fingerprint === fingerprint) return pool.dispatcher;
+    const dispatcher = upstream.call(this, cluster, agentOptions);
+    if (dispatcher === undefined) return undefined;
+    sharedPools.set(slot, { fingerprint, dispatcher });
+    if (pool !== undefined) {
+      pool.dispatcher.close().catch(() => undefined);
+    }
+    return dispatcher;
   }
 
   /** Checks the fence for writes, then authenticates as KubeConfig does. */

@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CoreV1Api,
   CustomObjectsApi,
+  HttpMethod,
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
+  RequestContext,
   Watch,
   setHeaderOptions,
 } from '@kubernetes/client-node';
@@ -18,6 +26,61 @@ import {
 } from '../../../src/runtime/fence.ts';
 import { FakeApiServer } from './helpers/fake-apiserver.ts';
 import { FakeClock } from './helpers/fake-clock.ts';
+
+/** A throw-away self-signed certificate for 127.0.0.1 (PEM). */
+function selfSigned(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'fence-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    return {
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A KubeConfig for server that trusts ca (PEM), as a kubeconfig file with certificate-authority-data. */
+function tlsKubeConfig(server: string, ca: string, cluster = 'tls'): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: cluster, server, caData: Buffer.from(ca).toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'tls', token: 'secret-token-do-not-log' }],
+    contexts: [{ name: 'tls', cluster, user: 'tls' }],
+    currentContext: 'tls',
+  });
+  return kc;
+}
+
+/** The dispatcher client-node puts on a request made through kc. */
+async function dispatcherOf(kc: KubeConfig, method: HttpMethod = HttpMethod.GET): Promise<unknown> {
+  const context = new RequestContext(`${kc.getCurrentCluster()?.server ?? ''}/api/v1/namespaces`, method);
+  await kc.applySecurityAuthentication(context);
+  return context.getDispatcher();
+}
 
 /** A clock whose timers never fire: a process that was stopped and has not run its timers yet. */
 class PausedClock implements Clock {
@@ -220,10 +283,114 @@ describe('runtime/fence', () => {
       assert.equal(fenceOf(kc), undefined);
     });
 
+    it('reuses one dispatcher for every request, and the leader elector’s unfenced config shares it', async () => {
+      const { kc } = fenced();
+      const first = await dispatcherOf(kc);
+      assert.notEqual(first, undefined, 'client-node sets a dispatcher (skipTLSVerify is a TLS option)');
+      assert.equal(await dispatcherOf(kc, HttpMethod.POST), first);
+      assert.equal(await dispatcherOf(new FencedKubeConfig(server.kubeConfig(), { userAgent: 'b' })), first);
+      assert.notEqual(await dispatcherOf(server.kubeConfig()), first, 'a plain KubeConfig: one per request');
+      assert.notEqual(await dispatcherOf(server.kubeConfig()), await dispatcherOf(server.kubeConfig()));
+    });
+
     it('fenceOf finds the fence of a fenced config only', () => {
       const { kc, fence } = fenced();
       assert.equal(fenceOf(kc), fence);
       assert.equal(fenceOf(new KubeConfig()), undefined);
+    });
+  });
+
+  describe('FencedKubeConfig connection reuse (client-node 2.0.1, TLS API server)', () => {
+    const tls = selfSigned();
+    let server: Server;
+    let url = '';
+    let handshakes = 0;
+    /** Open watch responses: written to, then ended, by the test. */
+    const watches: import('node:http').ServerResponse[] = [];
+
+    before(async () => {
+      server = createServer(tls, (req, res) => {
+        if (new URL(req.url ?? '/', 'https://x').searchParams.get('watch') === 'true') {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.flushHeaders();
+          watches.push(res);
+          return;
+        }
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'x' } }));
+        });
+      });
+      server.on('secureConnection', () => {
+        handshakes++;
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      url = `https://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+    });
+    after(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+    });
+    beforeEach(() => {
+      handshakes = 0;
+    });
+
+    it('sends every request of a config over one TLS connection, with the cluster’s CA, beside an open watch', async () => {
+      const kc = new FencedKubeConfig(tlsKubeConfig(url, tls.cert), {
+        userAgent: 'stacked-operator (pod-a)',
+      });
+      const events: string[] = [];
+      let ended: (err: unknown) => void = () => undefined;
+      const done = new Promise<unknown>((resolve) => (ended = resolve));
+      await new Watch(kc).watch('/api/v1/namespaces/ns/configmaps', {}, (type) => events.push(type), ended);
+      // undici frees a connection a tick after its response is read; one request after another
+      // (not all in one tick) is what reconciles do.
+      const read = async (config: KubeConfig) => {
+        await config.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'x', namespace: 'ns' });
+        await new Promise((resolve) => setImmediate(resolve));
+      };
+      // The leader elector's config: unfenced, built from the same kubeconfig.
+      const elector = new FencedKubeConfig(tlsKubeConfig(url, tls.cert), {
+        userAgent: 'stacked-operator (pod-a)',
+      });
+      for (let i = 0; i < 3; i++) await read(kc);
+      await read(elector);
+      assert.equal(handshakes, 2, 'one connection for the watch, one for the four reads');
+      // The watch still streams on its own connection.
+      const [watch] = watches.splice(0);
+      assert.ok(watch);
+      watch.write(
+        `${JSON.stringify({ type: 'ADDED', object: { kind: 'ConfigMap', metadata: { name: 'y' } } })}\n`,
+      );
+      watch.end();
+      assert.equal(await done, null);
+      assert.deepEqual(events, ['ADDED']);
+    });
+
+    it('opens a new pool when the TLS material changes, and a plain KubeConfig one per request', async () => {
+      const kc = new FencedKubeConfig(tlsKubeConfig(url, tls.cert, 'rotating'));
+      const first = await dispatcherOf(kc);
+      assert.equal(await dispatcherOf(kc), first);
+      // Same cluster and user names, another CA: what a rotated caFile looks like.
+      const other = selfSigned();
+      const rotated = new FencedKubeConfig(tlsKubeConfig(url, `${tls.cert}${other.cert}`, 'rotating'));
+      const second = await dispatcherOf(rotated);
+      assert.notEqual(second, first);
+      assert.equal((first as { closed?: boolean }).closed, true, 'the old pool is closed (gracefully)');
+      assert.equal(await dispatcherOf(rotated), second);
+      await rotated.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'x', namespace: 'ns' });
+
+      const plain = tlsKubeConfig(url, tls.cert, 'plain');
+      for (let i = 0; i < 2; i++) {
+        await plain.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'x', namespace: 'ns' });
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(handshakes, 3, 'client-node alone: a handshake per request');
     });
   });
 });
