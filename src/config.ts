@@ -102,7 +102,9 @@ export const FLAGS = {
     help: 'port of /healthz, /readyz, /metrics (0: any)',
   },
   'log-level': { env: 'LOG_LEVEL', type: 'string', default: 'info', help: 'error, warn, info or debug' },
-  workers: { env: 'WORKERS', type: 'integer', default: 4, help: 'concurrent reconciles per controller' },
+  // Reconciles wait on the API server and OCI, not on the CPU: 4 left vllm deployments, which have
+  // no slow call, queued behind OCI ones (bench:scale).
+  workers: { env: 'WORKERS', type: 'integer', default: 16, help: 'concurrent reconciles per controller' },
   'adapter-verify-interval': {
     env: 'ADAPTER_VERIFY_INTERVAL_SECONDS',
     type: 'integer',
