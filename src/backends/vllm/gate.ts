@@ -82,15 +82,17 @@ export function desiredGate(
       message: `${state.loaded.length} of ${wantedCount} adapters loaded; retrying: ${state.error}`,
     };
   }
+  // One message for an open gate, whatever the counts: a member added or removed changes the
+  // published state (the pod's annotation), not the gate, so a live update writes no pod status.
   const notHere = wantedCount - state.loaded.length;
   return {
     type: ADAPTERS_LOADED,
     status: 'True',
-    reason: 'AdaptersLoaded',
+    reason: notHere === 0 ? 'AdaptersLoaded' : 'ServingWhatOthersServe',
     message:
       notHere === 0
-        ? `${state.loaded.length} of ${wantedCount} adapters loaded`
-        : `${state.loaded.length} of ${wantedCount} adapters loaded; the others are served by no replica yet`,
+        ? 'every adapter of the group is loaded'
+        : 'holds every adapter another ready replica serves; the rest are served by no replica yet',
   };
 }
 
