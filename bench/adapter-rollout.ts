@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     operator = await startOperator(cp, {
       identity: 'bench',
       namespace: NS,
-      extraArgs: ['--leader-election-id=bench', '--log-level=warn'],
+      extraArgs: ['--leader-election-id=bench', `--log-level=${process.env.OPERATOR_LOG_LEVEL ?? 'warn'}`],
     });
     await apply({
       apiVersion: 'v1',
