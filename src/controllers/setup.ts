@@ -28,6 +28,7 @@ import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deplo
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
 import { Controller, generationChanged, ownerKeys } from '../runtime/controller.ts';
 import { fenceOf } from '../runtime/fence.ts';
+import { keyOf } from '../runtime/keys.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { findCondition } from '../runtime/conditions.ts';
 import { READY } from '../runtime/ready.ts';
@@ -199,8 +200,16 @@ export function setupControllers(opts: SetupOptions): void {
   watchPodAdapters(podController, pods, workloads);
   opts.manager.addController(podController);
 
+  // Secrets by metadata: what re-runs a deployment whose Secret changed (below), and the version
+  // that tells the OCI client factory whether the Secret it read last is still current.
+  const secrets = secretMetadataInformer(opts.kc, ns, opts.logger);
   const oci = new OciBackend({
-    clients: secretClientFactory(core, opts.ociMetrics, fence),
+    clients: secretClientFactory(
+      core,
+      opts.ociMetrics,
+      fence,
+      (namespace, name) => secrets.get(keyOf(namespace, name))?.metadata?.resourceVersion,
+    ),
     events: opts.events,
     pollIntervalMs: opts.ociPollIntervalMs,
     progressIntervalMs: opts.ociProgressIntervalMs,
@@ -253,7 +262,6 @@ export function setupControllers(opts: SetupOptions): void {
   deploymentController.watch(pods, podDeploymentKeys);
   // A fixed or rotated Secret re-runs the deployments that use it at once, not at the next poll
   // (metadata-only watch; why, and the RBAC it needs: secretMetadataInformer in indexes.ts).
-  const secrets = secretMetadataInformer(opts.kc, ns, opts.logger);
   deployments.addIndex(DEPLOYMENTS_BY_SECRET, deploymentSecretKeys);
   groups.addIndex(GROUPS_BY_SECRET, groupSecretKeys);
   opts.manager.addInformer(secrets);
