@@ -17,7 +17,7 @@
  *     REST_SECONDS (600)         the at-rest window
  *     SETTLE_SECONDS (10)        between all Ready and the at-rest window (its writes are printed too)
  *     CREATE_CONCURRENCY (16)    creates in flight (a group, then its deployment)
- *     FLOOR_WORKERS (4)          the floor's patches in flight per kind (the operator's --workers default)
+ *     FLOOR_WORKERS (16)         the floor's patches in flight per kind (the operator's --workers default)
  *     OCI_PROGRESS_MS (100)      the operator's --oci-progress-interval-ms (the emulator's delays are 0)
  *     READY_TIMEOUT_SECONDS (900)
  *     OPERATOR_ARGS              more operator flags, e.g. "--workers=16"
@@ -74,7 +74,7 @@ const N = env('SCALE_N', 1000);
 const REST_SECONDS = env('REST_SECONDS', 600);
 const SETTLE_SECONDS = env('SETTLE_SECONDS', 10);
 const CREATE_CONCURRENCY = Math.max(1, env('CREATE_CONCURRENCY', 16));
-const FLOOR_WORKERS = Math.max(1, env('FLOOR_WORKERS', 4));
+const FLOOR_WORKERS = Math.max(1, env('FLOOR_WORKERS', 16));
 const OCI_PROGRESS_MS = env('OCI_PROGRESS_MS', 100);
 const READY_TIMEOUT_MS = env('READY_TIMEOUT_SECONDS', 900) * 1000;
 const words = (text: string | undefined) => (text ?? '').split(' ').filter((a) => a !== '');
