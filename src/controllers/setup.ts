@@ -29,7 +29,6 @@ import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/mode
 import { Controller, generationChanged, ownerKeys } from '../runtime/controller.ts';
 import { fenceOf } from '../runtime/fence.ts';
 import { keyOf } from '../runtime/keys.ts';
-import { WorkQueue } from '../runtime/workqueue.ts';
 import { findCondition } from '../runtime/conditions.ts';
 import { READY } from '../runtime/ready.ts';
 import type { EventRecorder } from '../runtime/events.ts';
@@ -195,7 +194,7 @@ export function setupControllers(opts: SetupOptions): void {
     metrics: opts.metrics,
     // A pod that cannot be synced is retried from half a second, doubling to a minute: long enough
     // not to hammer a sick server, short enough that a recovered one serves again soon.
-    queue: new WorkQueue({ rateLimiter: { baseDelayMs: 500, maxDelayMs: 60_000 } }),
+    rateLimiter: { baseDelayMs: 500, maxDelayMs: 60_000 },
   });
   watchPodAdapters(podController, pods, workloads);
   opts.manager.addController(podController);

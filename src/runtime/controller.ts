@@ -5,7 +5,7 @@ import { objectKey } from './keys.ts';
 import type { Logger } from './logger.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { statusEqual } from './status.ts';
-import { WorkQueue } from './workqueue.ts';
+import { type RateLimiterOptions, WorkQueue } from './workqueue.ts';
 
 /** Key helpers live in keys.ts (the informer needs them too); re-exported for controllers. */
 export { objectKey, splitKey } from './keys.ts';
@@ -45,6 +45,8 @@ export interface ControllerOptions {
   metrics?: ControllerMetrics;
   /** A preconfigured queue (e.g. with a fake clock in tests). */
   queue?: WorkQueue;
+  /** The per-key retry backoff of the queue the controller makes (default: controller-runtime's). */
+  rateLimiter?: RateLimiterOptions;
 }
 
 /**
@@ -80,6 +82,7 @@ export class Controller {
     this.queue =
       opts.queue ??
       new WorkQueue({
+        ...(opts.rateLimiter !== undefined ? { rateLimiter: opts.rateLimiter } : {}),
         onDepthChange: metrics
           ? (depth) => {
               metrics.queueDepth.set({ name: opts.name }, depth);
