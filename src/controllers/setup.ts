@@ -20,12 +20,12 @@ import type { OciMetrics } from '../backends/oci/metrics.ts';
 import { VllmBackend, podDeploymentKeys } from '../backends/vllm/backend.ts';
 import { AgentClient } from '../backends/vllm/agent-client.ts';
 import { VllmClient } from '../backends/vllm/client.ts';
-import { MANAGED_BY } from '../backends/vllm/names.ts';
 import { watchPodAdapters } from '../backends/vllm/pod-controller.ts';
 import { PODS_BY_DEPLOYMENT, podAdapterReconciler } from '../backends/vllm/pod-reconciler.ts';
 import { GROUP, VERSION } from '../api/v1alpha1/common.ts';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deployment.ts';
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
+import { MANAGED_BY_SELECTOR } from '../runtime/apply.ts';
 import { Controller, generationChanged, ownerKeys } from '../runtime/controller.ts';
 import { fenceOf } from '../runtime/fence.ts';
 import { keyOf } from '../runtime/keys.ts';
@@ -87,7 +87,7 @@ function managedInformer<T extends KubernetesObject>(
   lists: Lists<T>,
 ): Informer<T> {
   const ns = opts.namespace;
-  const labelSelector = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+  const labelSelector = MANAGED_BY_SELECTOR;
   const prefix = apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`;
   return new Informer<T>({
     kc: opts.kc,

@@ -21,35 +21,45 @@ export interface FileServer {
   close(): Promise<void>;
 }
 
+/** A throw-away self-signed certificate for 127.0.0.1 (PEM), from openssl. */
+export function selfSignedCert(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'https-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    return {
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Serves `files` (path -> bytes) on https://127.0.0.1:<port>; unknown paths answer 404. */
 export async function startFileServer(files: Map<string, Buffer>): Promise<FileServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'https-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
-  const key = readFileSync(join(dir, 'key.pem'), 'utf8');
-  rmSync(dir, { recursive: true, force: true });
+  const { cert, key } = selfSignedCert();
   const authorizations = new Map<string, string | undefined>();
   const stall = new Map<string, number>();
   const stalled = new Map<string, number>();

@@ -8,7 +8,7 @@ import {
   FETCH_PATH,
   type FetchJobStatus,
   type FetchListBody,
-  type FetchRequestBody as FetchRequest,
+  type FetchRequestBody,
   fetchJobPath,
   fetchRequestKey,
 } from '../../api/agent/v1.ts';
@@ -73,7 +73,7 @@ export class AgentClient {
    * A failure is thus reported on every call until the agent's retry advice has passed, then the
    * next call retries it; a folder already there for this request answers 'fetched'.
    */
-  async fetch(agentUrl: string, req: FetchRequest, signal?: AbortSignal): Promise<FetchOutcome> {
+  async fetch(agentUrl: string, req: FetchRequestBody, signal?: AbortSignal): Promise<FetchOutcome> {
     try {
       const key = fetchRequestKey(req);
       const current = await this.status(agentUrl, req.name, signal);

@@ -42,13 +42,11 @@ export interface BuildOptions {
  * an https or oci:// uri, or a Model Catalog modelId. Never a credential: the agent reads those from
  * the Secrets mounted into it.
  */
-/** What the fetch agent must download before vLLM can read a model (the agent's wire contract). */
-export type FetchRequest = FetchRequestBody;
 
 /** Where vLLM reads a model from, and what must be fetched there first (uri and modelCatalog sources). */
 export interface AdapterSource {
   path: string;
-  fetch?: FetchRequest;
+  fetch?: FetchRequestBody;
 }
 
 /**
@@ -74,14 +72,14 @@ export function readsFromOci(source: ModelSource | undefined): boolean {
 }
 
 /** The agent's request for a model whose files must be fetched, or undefined for direct sources. */
-function fetchRequest(m: Model): FetchRequest | undefined {
+function fetchRequest(m: Model): FetchRequestBody | undefined {
   const s = m.source;
   let from: { uri: string } | { modelId: string };
   if (s?.uri?.startsWith('https://') === true || s?.uri?.startsWith('oci://') === true) from = { uri: s.uri };
   else if (s?.modelCatalog !== undefined && m.modelId !== undefined) from = { modelId: m.modelId };
   else return undefined;
   const name = fetchedName(m.inferenceKey, 'uri' in from ? from.uri : from.modelId, s.sha256);
-  const fetch: FetchRequest = { name, ...from };
+  const fetch: FetchRequestBody = { name, ...from };
   if (s.sha256 !== undefined) fetch.sha256 = s.sha256;
   if (s.maxBytes !== undefined) fetch.maxBytes = s.maxBytes;
   if (s.secretRef !== undefined) fetch.secret = { name: s.secretRef.name, key: s.secretRef.key };
@@ -332,7 +330,7 @@ function agentContainer(image: string, secrets: readonly string[], oci: readonly
  */
 function modelFetchContainer(
   image: string,
-  fetch: FetchRequest,
+  fetch: FetchRequestBody,
   secrets: readonly string[],
   oci: readonly string[],
 ) {

@@ -2,8 +2,6 @@
 import { createHash } from 'node:crypto';
 import { MANAGED_BY_LABEL, MANAGER_NAME } from '../../runtime/apply.ts';
 
-/** The managed-by label's value, kept for setup.ts (runtime's MANAGED_BY_SELECTOR is the selector). */
-export const MANAGED_BY = MANAGER_NAME;
 /** Pods (and the Deployment and Service) carry the StackedDeployment's name in this label. */
 export const DEPLOYMENT_LABEL = 'serving.stacked.dev/deployment';
 /** The pod condition the operator sets when every adapter is loaded there (a readiness gate). */

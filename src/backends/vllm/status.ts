@@ -25,8 +25,7 @@ function syncedStates(f: VllmFacts): PodAdapterState[] {
   return servingCandidates(f.pods).flatMap((p) => (p.state ? [p.state] : []));
 }
 
-function adapterStatuses(f: VllmFacts): AdapterStatus[] {
-  const states = syncedStates(f);
+function adapterStatuses(f: VllmFacts, states: readonly PodAdapterState[]): AdapterStatus[] {
   return f.members.map((m) => {
     const key = m.inferenceKey;
     const loadedReplicas = states.filter((s) => s.loaded.includes(key)).length;
@@ -53,8 +52,10 @@ function adapterStatuses(f: VllmFacts): AdapterStatus[] {
  * Members that no replica holds although every synced replica tried and failed for a reason that
  * is not the member's own (a transient error): they close no gate, so they must show here.
  */
-function unavailable(f: VllmFacts, adapters: readonly AdapterStatus[]): [string, string] | undefined {
-  const states = syncedStates(f);
+function unavailable(
+  states: readonly PodAdapterState[],
+  adapters: readonly AdapterStatus[],
+): [string, string] | undefined {
   if (states.length === 0 || states.some((s) => s.error === undefined)) return undefined;
   const names = adapters
     .filter((a) => a.state === 'Loading' && a.loadedReplicas === 0)
@@ -82,12 +83,12 @@ export function vllmStatus(
   current: readonly Condition[],
   now: Date,
 ): { status: DeploymentStatus; verdict: Verdict } {
-  const adapters = adapterStatuses(f);
+  const states = syncedStates(f);
+  const adapters = adapterStatuses(f, states);
   const readyPods = f.pods.filter(isServing).length;
   const failed = adapters.filter((a) => a.state === 'Failed');
-  const states = syncedStates(f);
   const routeMissing = states.some((s) => s.routeMissing === true);
-  const nowhere = unavailable(f, adapters);
+  const nowhere = unavailable(states, adapters);
   const unschedulable = f.pods.find((p) => p.unschedulable !== undefined)?.unschedulable;
   const baseFetch = f.pods.find((p) => p.baseFetchFailed !== undefined)?.baseFetchFailed;
   const baseFetchMessage =

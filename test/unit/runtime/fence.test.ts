@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -24,44 +20,9 @@ import {
   fenceOf,
   monotonicClock,
 } from '../../../src/runtime/fence.ts';
+import { selfSignedCert } from '../../support/https-server.ts';
 import { FakeApiServer } from './helpers/fake-apiserver.ts';
 import { FakeClock } from './helpers/fake-clock.ts';
-
-/** A throw-away self-signed certificate for 127.0.0.1 (PEM). */
-function selfSigned(): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'fence-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return {
-      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
-      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** A KubeConfig for server that trusts ca (PEM), as a kubeconfig file with certificate-authority-data. */
 function tlsKubeConfig(server: string, ca: string, cluster = 'tls'): KubeConfig {
@@ -301,7 +262,7 @@ describe('runtime/fence', () => {
   });
 
   describe('FencedKubeConfig connection reuse (client-node 2.0.1, TLS API server)', () => {
-    const tls = selfSigned();
+    const tls = selfSignedCert();
     let server: Server;
     let url = '';
     let handshakes = 0;
@@ -377,7 +338,7 @@ describe('runtime/fence', () => {
       const first = await dispatcherOf(kc);
       assert.equal(await dispatcherOf(kc), first);
       // Same cluster and user names, another CA: what a rotated caFile looks like.
-      const other = selfSigned();
+      const other = selfSignedCert();
       const rotated = new FencedKubeConfig(tlsKubeConfig(url, `${tls.cert}${other.cert}`, 'rotating'));
       const second = await dispatcherOf(rotated);
       assert.notEqual(second, first);
