@@ -314,10 +314,18 @@ export const AdapterStatusSchema = Type.Object(
     state: StringEnum(['Pending', 'Loading', 'Loaded', 'Failed', 'Unloading'], {
       description: 'Pending: not yet tried; Loaded: on every ready replica; Failed: see message.',
     }),
-    loadedReplicas: Type.Optional(Type.Integer({ description: 'Ready replicas that hold the adapter.' })),
-    readyReplicas: Type.Optional(Type.Integer({ description: 'Ready replicas in all.' })),
+    loadedReplicas: Type.Optional(
+      Type.Integer({ description: 'Replicas whose vLLM is up and that hold the adapter.' }),
+    ),
+    readyReplicas: Type.Optional(
+      Type.Integer({ description: 'Replicas whose vLLM is up and has been synced, in all.' }),
+    ),
     message: Type.Optional(
-      Type.String({ maxLength: 4096, description: "The engine's or the cloud's last error." }),
+      Type.String({
+        maxLength: 4096,
+        description:
+          "Why it is not Loaded: the engine's, the fetch agent's or the cloud's last error, or that its files are still downloading.",
+      }),
     ),
   },
   { description: 'Where one adapter stands on this deployment.' },
