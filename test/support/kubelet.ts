@@ -144,6 +144,8 @@ export interface KubeletOptions {
 export interface ContainerContext {
   podKey: string;
   ip: string;
+  /** The pod as the kubelet admitted it (its ServiceAccount, labels, the other containers). */
+  pod: V1Pod;
   /** Host folder of a volume of the pod (emptyDir, PVC or Secret), by volume name. */
   volumeDir: (volumeName: string) => string | undefined;
   /** An init container: the pod's app containers wait until it has exited successfully. */
@@ -452,13 +454,19 @@ class TestKubelet implements Kubelet {
           if (gone()) return;
           run.restartCount += 1;
         }
-        await this.#runInit(state, spec, run, backoffMs);
+        await this.#runInit(state, pod, spec, run, backoffMs);
       }
     }
     for (const cr of state.containers) this.#track(state, this.#startContainer(state, cr, pod));
   }
 
-  async #runInit(state: PodState, spec: V1Container, run: InitRun, backoffMs: number): Promise<void> {
+  async #runInit(
+    state: PodState,
+    pod: V1Pod,
+    spec: V1Container,
+    run: InitRun,
+    backoffMs: number,
+  ): Promise<void> {
     run.phase = 'running';
     run.containerID = newContainerID();
     run.startedAt = rfc3339();
@@ -467,6 +475,7 @@ class TestKubelet implements Kubelet {
       const handle = await this.#opts.runContainer?.(spec, {
         podKey: state.key,
         ip: state.run.ip,
+        pod,
         volumeDir: (volume) => state.volumeDirs.get(volume),
         init: true,
       });
@@ -628,6 +637,7 @@ class TestKubelet implements Kubelet {
         cr.other = await run(cr.spec, {
           podKey: state.key,
           ip: state.run.ip,
+          pod,
           volumeDir: (volume) => state.volumeDirs.get(volume),
           init: false,
         });
