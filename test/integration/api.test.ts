@@ -39,6 +39,10 @@ describe('API on a real API server', function () {
     const d = JSON.parse(r.stdout) as StackedDeployment;
     assert.equal(d.spec.engine.maxLoras, 4, 'schema default');
     assert.equal(d.spec.vllm?.router.enabled, true, 'nested default');
+    const o = JSON.parse(
+      (await kubectl(cp, ['get', '-n', NS, 'sdep', 'sql-oci', '-o', 'json'])).stdout,
+    ) as StackedDeployment;
+    assert.deepEqual(o.spec.oci?.router, { enabled: false, replicas: 1 }, 'the oci router is opt-in');
     const all = await kubectl(cp, ['get', 'stacked', '-n', NS, '-o', 'name']);
     assert.match(all.stdout, /stackedmodelgroup.serving.stacked.dev\/sql-assistants/);
     assert.match(all.stdout, /stackeddeployment.serving.stacked.dev\/sql-oci/);
@@ -205,6 +209,16 @@ describe('API on a real API server', function () {
         'an experiment name must not be an inference key used by a variant',
       ],
       [
+        'experiments with the vllm router disabled',
+        () => vllm('j2', (d) => (d.spec.vllm!.router = { enabled: false, replicas: 1 })),
+        'spec.experiments need the router: set spec.<backend>.router.enabled',
+      ],
+      [
+        'experiments on the oci backend without its router (off by default)',
+        () => oci('j3', (d) => (d.spec.experiments = vllm('x', () => undefined).spec.experiments)),
+        'spec.experiments need the router: set spec.<backend>.router.enabled',
+      ],
+      [
         'vllm OCI access with apiKey auth but no secret',
         () => vllm('k2', (d) => (d.spec.vllm!.oci = { region: 'us-ashburn-1', auth: { type: 'apiKey' } })),
         'auth.secretRef is required for type apiKey',
@@ -271,6 +285,24 @@ describe('API on a real API server', function () {
     for (const [name, build, message] of cases) {
       it(name, () => expectRejected(build(), message));
     }
+
+    it('takes experiments once the backend runs the router, and no experiments without it', async () => {
+      const experiments = vllm('x', () => undefined).spec.experiments;
+      const on = await apply(
+        oci('routed', (d) => {
+          d.spec.experiments = experiments;
+          d.spec.oci!.router = { enabled: true, replicas: 1 };
+        }),
+      );
+      assert.equal(on.code, 0, on.stderr);
+      const off = await apply(
+        vllm('unrouted', (d) => {
+          d.spec.experiments = [];
+          d.spec.vllm!.router = { enabled: false, replicas: 1 };
+        }),
+      );
+      assert.equal(off.code, 0, off.stderr);
+    });
 
     it('refuses to move an existing deployment to another backend, region, compartment or project', async () => {
       await apply(oci('moving', () => undefined));

@@ -3,6 +3,7 @@ import type { V1Affinity, V1EnvVar, V1ResourceRequirements, V1Toleration } from 
 import Type from 'typebox';
 import type { Plain } from '../../runtime/model.ts';
 import { OciAuth, OciEndpoint, OciRegion, OciSchema, OciStatusSchema } from './oci.ts';
+import { routerSchema } from './router.ts';
 import {
   API_VERSION,
   cel,
@@ -104,20 +105,11 @@ export const EngineSchema = Type.Object(
   },
 );
 
-export const RouterSchema = Type.Object(
-  {
-    enabled: Type.Boolean({
-      default: true,
-      description:
-        'Run the router that sends each request to a pod holding its adapter and splits A/B traffic.',
-    }),
-    replicas: Type.Integer({ minimum: 0, maximum: 100, default: 1, description: 'Router replicas.' }),
-  },
-  {
-    description: 'The in-cluster router in front of the vLLM pods.',
-    default: {},
-    additionalProperties: false,
-  },
+export const RouterSchema = routerSchema(
+  true,
+  'The router in front of the vLLM pods: besides what it does on either backend, it sends each request ' +
+    'only to a ready pod holding its adapter, preferring one already running it in a GPU slot. Without ' +
+    'it, clients reach the vLLM Service and must name the served inference keys.',
 );
 
 /**
@@ -207,10 +199,13 @@ interface ExperimentShape {
   name: string;
   variants: VariantShape[];
 }
+interface RouterShape {
+  enabled: boolean;
+}
 interface DeploymentSpecShape {
   backend: Backend;
-  vllm?: object;
-  oci?: object;
+  vllm?: { router?: RouterShape };
+  oci?: { router?: RouterShape };
   experiments?: ExperimentShape[];
 }
 
@@ -268,7 +263,9 @@ export const DeploymentSpecSchema = Type.Object(
     experiments: Type.Optional(
       Type.Array(ExperimentSchema, {
         maxItems: 32,
-        description: 'A/B experiments: a request for an experiment name goes to one variant by weight.',
+        description:
+          "A/B experiments: a request for an experiment's name goes to one variant, chosen by weight. The " +
+          "router does this, so the backend's router must be enabled.",
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['name'],
       }),
@@ -301,6 +298,17 @@ export const DeploymentSpecSchema = Type.Object(
           const names = new Set((s.experiments ?? []).map((e) => e.name));
           return (s.experiments ?? []).every((e) => e.variants.every((v) => !names.has(v.inferenceKey)));
         },
+        { fieldPath: '.experiments' },
+      ),
+      // Only the router reads spec.experiments; without it they would be accepted and do nothing.
+      // Defaults are applied before CEL runs, so router.enabled is there whenever its block is; the
+      // has() guards only keep the rule from erroring on an object the other rules refuse anyway.
+      cel<DeploymentSpecShape>(
+        "!has(self.experiments) || size(self.experiments) == 0 || (self.backend == 'vllm' ? (has(self.vllm) && has(self.vllm.router) && self.vllm.router.enabled) : (has(self.oci) && has(self.oci.router) && self.oci.router.enabled))",
+        'spec.experiments need the router: set spec.<backend>.router.enabled (spec.vllm.router.enabled or spec.oci.router.enabled) to true',
+        (s) =>
+          (s.experiments ?? []).length === 0 ||
+          (s.backend === 'vllm' ? s.vllm?.router?.enabled : s.oci?.router?.enabled) === true,
         { fieldPath: '.experiments' },
       ),
     ),

@@ -1,6 +1,7 @@
 /** The oci backend's part of a StackedDeployment: where and how OCI Data Science serves the group. */
 import Type from 'typebox';
 import { LocalObjectReference, Ocid, StringEnum, StringMap, cel, rules } from './common.ts';
+import { routerSchema } from './router.ts';
 
 const LogRefSchema = Type.Object(
   {
@@ -185,6 +186,13 @@ export const OciSchema = Type.Object(
       default: 2,
       description: 'Superseded OCI model groups kept for rollback.',
     }),
+    router: routerSchema(
+      false,
+      'A router in this cluster in front of the OCI model deployment, off by default: the deployment ' +
+        'already answers by inference key and model OCID. Enable it for spec.experiments and per-key ' +
+        "metrics; it forwards to status.oci.predictUrl, signing each request with spec.oci.auth's " +
+        'credentials, so clients call it unsigned: only those who can reach its Service can use it.',
+    ),
     driftPolicy: StringEnum(['Reconcile', 'Observe'], {
       default: 'Reconcile',
       description:
@@ -218,6 +226,12 @@ export const OciStatusSchema = Type.Object(
       Type.Array(Type.String(), {
         maxItems: 64,
         description: 'Superseded OCI model groups still kept, newest first.',
+      }),
+    ),
+    predictUrl: Type.Optional(
+      Type.String({
+        description:
+          "The model deployment's predict URL (<modelDeploymentUrl>/predict): where signed predict calls go, the router's among them.",
       }),
     ),
     lifecycleState: Type.Optional(Type.String({ description: 'Lifecycle state of the model deployment.' })),

@@ -148,14 +148,20 @@ export function ociStatus(
           message: f.step.kind === 'settled' ? `not served yet: ${pending.join(', ')}` : f.step.message,
         };
 
+  const oci = { ...f.oci };
+  // Where signed predict calls go: the router forwards there once enabled, while status.endpoint
+  // then names the router itself. Read and gone, the deployment answers at no URL any more.
+  if (md === undefined) {
+    if (f.observed) delete oci.predictUrl;
+  } else oci.predictUrl = `${md.url.replace(/\/+$/, '')}/predict`;
   const status: Omit<DeploymentStatus, 'observedGeneration'> = {
     conditions: conds,
     adapters,
     replicas: md?.instances ?? 0,
     readyReplicas: serving ? md.instances : 0,
-    oci: f.oci,
+    oci,
   };
-  if (md !== undefined) status.endpoint = `${md.url.replace(/\/+$/, '')}/predict`;
+  if (oci.predictUrl !== undefined) status.endpoint = oci.predictUrl;
   return { status, verdict };
 }
 
@@ -177,10 +183,12 @@ function unobserved(
     f.step.kind === 'progressing'
       ? set(conds, 'Progressing', true, f.step.reason, f.step.message)
       : set(conds, 'Progressing', false, 'Complete', 'the OCI resources match the spec');
+  const kept = f.previous?.oci?.predictUrl;
   const status: Omit<DeploymentStatus, 'observedGeneration'> = {
     ...(f.previous ?? {}),
     conditions: conds,
-    oci: f.oci,
+    // The predict URL still answers, like the endpoint kept above.
+    oci: { ...(kept === undefined ? {} : { predictUrl: kept }), ...f.oci },
   };
   return { status, verdict: { ready: false, reason: f.step.reason, message: f.step.message } };
 }

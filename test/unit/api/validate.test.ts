@@ -44,6 +44,11 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
     assert.equal(d.spec.engine.maxLoras, 4);
     assert.equal(d.spec.vllm!.port, 8000);
     assert.equal(d.spec.vllm!.router.enabled, true);
+    assert.deepEqual(
+      deployment('deployment-oci.yaml').spec.oci!.router,
+      { enabled: false, replicas: 1 },
+      'the oci router is opt-in',
+    );
   });
 
   describe('StackedModelGroup', () => {
@@ -217,6 +222,53 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
         messages(validateDeployment(deployment('deployment-vllm.yaml', (d) => (exp(d).name = 'sql-lora-1')))),
         /an experiment name must not be an inference key used by a variant/,
       );
+    });
+
+    it('refuses experiments the router would not run', () => {
+      const experiments = deployment('deployment-vllm.yaml').spec.experiments;
+      const need =
+        /spec\.experiments: spec\.experiments need the router: set spec\.<backend>\.router\.enabled/;
+      const off = { enabled: false, replicas: 1 };
+      const on = { enabled: true, replicas: 1 };
+      const rows: [string, StackedDeployment, boolean][] = [
+        ['vllm, router on (default)', deployment('deployment-vllm.yaml'), true],
+        ['vllm, router off', deployment('deployment-vllm.yaml', (d) => (d.spec.vllm!.router = off)), false],
+        [
+          'vllm, router off, no experiments',
+          deployment('deployment-vllm.yaml', (d) => {
+            d.spec.vllm!.router = off;
+            delete d.spec.experiments;
+          }),
+          true,
+        ],
+        [
+          'vllm, router off, empty experiments',
+          deployment('deployment-vllm.yaml', (d) => {
+            d.spec.vllm!.router = off;
+            d.spec.experiments = [];
+          }),
+          true,
+        ],
+        [
+          'oci, router off (default)',
+          deployment('deployment-oci.yaml', (d) => (d.spec.experiments = experiments)),
+          false,
+        ],
+        [
+          'oci, router on',
+          deployment('deployment-oci.yaml', (d) => {
+            d.spec.experiments = experiments;
+            d.spec.oci!.router = on;
+          }),
+          true,
+        ],
+        ['oci, router off, no experiments', deployment('deployment-oci.yaml'), true],
+      ];
+      for (const [name, d, valid] of rows) {
+        const r = validateDeployment(d);
+        if (valid) assert.ok(r.valid, `${name}: ${r.valid ? '' : formatIssues(r.issues)}`);
+        else assert.match(messages(r), need, name);
+      }
     });
 
     it('takes OCI access for the vllm fetch agent', () => {

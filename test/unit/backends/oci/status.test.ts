@@ -37,6 +37,12 @@ describe('oci status', () => {
       status.endpoint,
       'https://modeldeployment.us-ashburn-1.oci.customer-oci.com/ocid1.md/predict',
     );
+    assert.equal(
+      status.oci?.predictUrl,
+      'https://modeldeployment.us-ashburn-1.oci.customer-oci.com/ocid1.md/predict',
+      'the router forwards to status.oci.predictUrl',
+    );
+    assert.equal(status.oci.modelDeploymentId, 'ocid1.md');
     assert.deepEqual(
       status.adapters?.map((a) => [a.inferenceKey, a.state, a.loadedReplicas]),
       [
@@ -131,9 +137,24 @@ describe('oci status', () => {
     );
     assert.equal(verdict.reason, 'NotAuthenticated');
     assert.equal(status.endpoint, serving.endpoint, 'the endpoint still serves');
+    assert.equal(status.oci?.predictUrl, serving.oci?.predictUrl, 'so does the predict URL');
     assert.deepEqual(status.adapters, serving.adapters);
     assert.equal(findCondition(status.conditions, 'Available')?.status, 'True');
     assert.equal(findCondition(status.conditions, 'Degraded')?.reason, 'NotAuthenticated');
+  });
+
+  it('drops the predict URL once the deployment is read and gone, and trims a trailing slash', () => {
+    const serving = ociStatus(
+      facts({ deployment: { ...facts().deployment!, url: 'http://127.0.0.1:9/md/ocid1.md/' } }),
+      NOW,
+    ).status;
+    assert.equal(serving.oci?.predictUrl, 'http://127.0.0.1:9/md/ocid1.md/predict');
+    const gone = ociStatus(
+      facts({ deployment: undefined, modelStates: undefined, previous: serving, oci: { ...serving.oci } }),
+      NOW,
+    ).status;
+    assert.equal(gone.oci?.predictUrl, undefined);
+    assert.equal(gone.endpoint, undefined);
   });
 
   it("during an update keeps each member's last state, and only a new member is Loading", () => {
