@@ -67,8 +67,9 @@ export function predictTarget(url: string): URL {
 }
 
 /**
- * The headers to send with `POST url` and exactly `body`: the caller's (lower-cased, minus those the
- * signer computes), content-type (application/json unless given), host, x-date, content-length,
+ * The headers to send with `POST url` and exactly `body`, lower-cased: the caller's end-to-end
+ * headers (pass no hop-by-hop ones such as connection or transfer-encoding) minus those the signer
+ * computes, content-type (application/json unless given), host, x-date, content-length,
  * x-content-sha256 and authorization. Send the request to `new URL(url).href`, which is what is signed.
  */
 export async function signPredict(

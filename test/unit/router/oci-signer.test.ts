@@ -106,7 +106,7 @@ async function send(
   body: Buffer,
 ): Promise<{ status: number; json: unknown }> {
   const res = await fetch(url, { method: 'POST', headers, body });
-  return { status: res.status, json: (await res.json()) as unknown };
+  return { status: res.status, json: await res.json() };
 }
 
 const bodyOf = (model: string, prompt = '[user] Write a SQL query [/user] [assistant]') =>
