@@ -22,6 +22,8 @@ export interface Config {
   workers: number;
   defaultVllmImage: string;
   agentImage: string;
+  /** The router's image: --router-image, else agentImage (both are the operator's own image). */
+  routerImage: string;
   adapterVerifyIntervalSeconds: number;
   ociPollIntervalSeconds: number;
   ociProgressIntervalMs: number;
@@ -129,6 +131,12 @@ export const FLAGS = {
     default: 'ghcr.io/stacked-dev/stacked-operator:0.1.0',
     help: 'image of the fetch agent sidecar (the operator image)',
   },
+  'router-image': {
+    env: 'ROUTER_IMAGE',
+    type: 'string',
+    default: undefined,
+    help: "image of each StackedDeployment's router (default: --agent-image, the operator image)",
+  },
   'default-vllm-image': {
     env: 'DEFAULT_VLLM_IMAGE',
     type: 'string',
@@ -206,6 +214,7 @@ export function parseConfig(
     defaultVllmImage: str('default-vllm-image') ?? '',
     adapterVerifyIntervalSeconds: Math.max(1, int('adapter-verify-interval')),
     agentImage: str('agent-image') ?? '',
+    routerImage: str('router-image') ?? str('agent-image') ?? '',
     ociPollIntervalSeconds: Math.max(1, int('oci-poll-interval')),
     ociProgressIntervalMs: Math.max(50, int('oci-progress-interval-ms')),
   };

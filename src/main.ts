@@ -86,6 +86,7 @@ export async function runOperator(config: Config): Promise<number> {
     workers: config.workers,
     defaultVllmImage: config.defaultVllmImage,
     agentImage: config.agentImage,
+    routerImage: config.routerImage,
     adapterVerifyIntervalMs: config.adapterVerifyIntervalSeconds * 1000,
     ociPollIntervalMs: config.ociPollIntervalSeconds * 1000,
     ociProgressIntervalMs: config.ociProgressIntervalMs,

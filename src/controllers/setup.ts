@@ -6,22 +6,28 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  RbacAuthorizationV1Api,
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
   type V1Deployment,
   type V1PersistentVolumeClaim,
   type V1Pod,
+  type V1Role,
+  type V1RoleBinding,
   type V1Service,
+  type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { OciBackend } from '../backends/oci/backend.ts';
 import { secretClientFactory } from '../backends/oci/credentials.ts';
 import type { OciMetrics } from '../backends/oci/metrics.ts';
+import { RouterWorkload } from '../backends/router/workload.ts';
 import { VllmBackend, podDeploymentKeys } from '../backends/vllm/backend.ts';
 import { AgentClient } from '../backends/vllm/agent-client.ts';
 import { VllmClient } from '../backends/vllm/client.ts';
 import { watchPodAdapters } from '../backends/vllm/pod-controller.ts';
 import { PODS_BY_DEPLOYMENT, podAdapterReconciler } from '../backends/vllm/pod-reconciler.ts';
+import { selectorLabels } from '../backends/vllm/names.ts';
 import { GROUP, VERSION } from '../api/v1alpha1/common.ts';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deployment.ts';
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
@@ -52,6 +58,8 @@ import {
 } from './indexes.ts';
 import { modelGroupReconciler } from './modelgroup/reconciler.ts';
 
+const APP_NAME = 'app.kubernetes.io/name';
+
 export interface SetupOptions {
   kc: KubeConfig;
   manager: Manager;
@@ -66,6 +74,8 @@ export interface SetupOptions {
   podWorkers?: number;
   defaultVllmImage: string;
   agentImage: string;
+  /** The router's image; default agentImage (both are the operator's own image). */
+  routerImage?: string;
   adapterVerifyIntervalMs: number;
   ociPollIntervalMs: number;
   ociProgressIntervalMs: number;
@@ -78,16 +88,20 @@ interface Lists<T extends KubernetesObject> {
   namespaced: (q: { namespace: string; labelSelector: string }) => Promise<KubernetesListObject<T>>;
 }
 
-/** An informer on objects we made (by label), so the caches hold ours and nothing else. */
+/**
+ * An informer on objects we made (by label), so the caches hold ours and nothing else; `selector`
+ * narrows it further.
+ */
 function managedInformer<T extends KubernetesObject>(
   opts: SetupOptions,
   apiVersion: string,
   kind: string,
   resource: string,
   lists: Lists<T>,
+  selector?: string,
 ): Informer<T> {
   const ns = opts.namespace;
-  const labelSelector = MANAGED_BY_SELECTOR;
+  const labelSelector = selector === undefined ? MANAGED_BY_SELECTOR : `${MANAGED_BY_SELECTOR},${selector}`;
   const prefix = apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`;
   return new Informer<T>({
     kc: opts.kc,
@@ -150,12 +164,56 @@ export function setupControllers(opts: SetupOptions): void {
     all: (q) => core.listServiceForAllNamespaces(q),
     namespaced: (q) => core.listNamespacedService(q),
   });
-  const pods = managedInformer<V1Pod>(opts, 'v1', 'Pod', 'pods', {
-    all: (q) => core.listPodForAllNamespaces(q),
-    namespaced: (q) => core.listNamespacedPod(q),
-  });
+  // The vLLM pods only: the router's pods carry the managed-by label too, and everything that reads
+  // this cache (adapter sync, the readiness gates, the vllm status) counts its pods as vLLM replicas.
+  const pods = managedInformer<V1Pod>(
+    opts,
+    'v1',
+    'Pod',
+    'pods',
+    {
+      all: (q) => core.listPodForAllNamespaces(q),
+      namespaced: (q) => core.listNamespacedPod(q),
+    },
+    `${APP_NAME}=${selectorLabels('')[APP_NAME] ?? ''}`,
+  );
   pods.addIndex(PODS_BY_DEPLOYMENT, podDeploymentKeys);
-  for (const inf of [groups, deployments, claims, workloads, services, pods]) opts.manager.addInformer(inf);
+  // The router's identity; its Deployment and Service share the caches above.
+  const rbac = opts.kc.makeApiClient(RbacAuthorizationV1Api);
+  const serviceAccounts = managedInformer<V1ServiceAccount>(opts, 'v1', 'ServiceAccount', 'serviceaccounts', {
+    all: (q) => core.listServiceAccountForAllNamespaces(q),
+    namespaced: (q) => core.listNamespacedServiceAccount(q),
+  });
+  const rbacVersion = 'rbac.authorization.k8s.io/v1';
+  const roles = managedInformer<V1Role>(opts, rbacVersion, 'Role', 'roles', {
+    all: (q) => rbac.listRoleForAllNamespaces(q),
+    namespaced: (q) => rbac.listNamespacedRole(q),
+  });
+  const roleBindings = managedInformer<V1RoleBinding>(opts, rbacVersion, 'RoleBinding', 'rolebindings', {
+    all: (q) => rbac.listRoleBindingForAllNamespaces(q),
+    namespaced: (q) => rbac.listNamespacedRoleBinding(q),
+  });
+  for (const inf of [
+    groups,
+    deployments,
+    claims,
+    workloads,
+    services,
+    pods,
+    serviceAccounts,
+    roles,
+    roleBindings,
+  ])
+    opts.manager.addInformer(inf);
+  const router = new RouterWorkload({
+    kc: opts.kc,
+    serviceAccounts,
+    roles,
+    roleBindings,
+    workloads,
+    services,
+    image: opts.routerImage ?? opts.agentImage,
+  });
   const fence = fenceOf(opts.kc);
   const vllm = new VllmBackend({
     kc: opts.kc,
@@ -238,6 +296,7 @@ export function setupControllers(opts: SetupOptions): void {
       api: custom,
       events: opts.events,
       backends: { vllm, oci },
+      router,
       cleanupPollMs: opts.ociProgressIntervalMs,
       clock,
     }),
@@ -254,10 +313,14 @@ export function setupControllers(opts: SetupOptions): void {
     (g) => deployments.byIndex(DEPLOYMENTS_BY_GROUP, key(g)).map(key),
     specOrReadyChanged,
   );
-  // What the vllm backend owns: a changed or deleted child, and every pod transition, re-syncs.
+  // What the vllm backend and the router own: a changed or deleted child, and every pod transition,
+  // re-syncs (the router's Deployment's readyReplicas among them: it decides Ready).
   const ownedBy = ownerKeys('StackedDeployment', GROUP);
   deploymentController.watch(workloads, ownedBy);
   deploymentController.watch(services, ownedBy);
+  deploymentController.watch(serviceAccounts, ownedBy);
+  deploymentController.watch(roles, ownedBy);
+  deploymentController.watch(roleBindings, ownedBy);
   deploymentController.watch(pods, podDeploymentKeys);
   // A fixed or rotated Secret re-runs the deployments that use it at once, not at the next poll
   // (metadata-only watch; why, and the RBAC it needs: secretMetadataInformer in indexes.ts).

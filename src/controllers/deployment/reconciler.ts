@@ -2,13 +2,15 @@
  * StackedDeployment reconciler: resolves the referenced group, checks what spans both objects, then
  * hands over to the deployment's backend. A backend that makes resources outside the cluster gets
  * the finalizer put on the object before its first create, and takes it off only once it has
- * deleted them.
+ * deleted them. The router sits in front of either backend, so it is reconciled here, after the
+ * backend, rather than inside each one.
  */
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import { validateDeployment } from '../../api/v1alpha1/validate.ts';
 import type { Backend, BackendContext } from '../../backends/backend.ts';
+import { withRouter, type RouterState } from '../../backends/router/status.ts';
 import { setCondition } from '../../runtime/conditions.ts';
 import type { ReconcileFn, ReconcileResult } from '../../runtime/controller.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
@@ -28,8 +30,12 @@ export interface DeploymentDeps {
   backends: Readonly<Record<StackedDeployment['spec']['backend'], Backend>>;
   /** How soon a deletion waiting on the backend looks again. */
   cleanupPollMs: number;
+  /** Applies or deletes the router's objects (src/backends/router/workload.ts); none in some tests. */
+  router?: { reconcile(d: StackedDeployment, log: Logger): Promise<RouterState> };
   clock: WallClock;
 }
+
+const ROUTER_RETRY_MS = 30_000;
 
 export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
   return async (key, log, signal) => {
@@ -50,8 +56,14 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
       desired = desiredDeploymentStatus(d, problem ?? groupMissing(), deps.clock());
     } else {
       const result = await backend.reconcile(d, group, ctx);
-      desired = desiredDeploymentStatus(d, result.verdict, deps.clock(), result.status);
-      requeueAfterMs = result.requeueAfterMs;
+      const router = deps.router === undefined ? undefined : await deps.router.reconcile(d, log);
+      const served = router === undefined ? result : withRouter(result, router);
+      desired = desiredDeploymentStatus(d, served.verdict, deps.clock(), served.status);
+      // A refused router object is tried again as soon as a refused vLLM workload would be.
+      requeueAfterMs =
+        router?.problem === undefined
+          ? result.requeueAfterMs
+          : Math.min(result.requeueAfterMs, ROUTER_RETRY_MS);
     }
     await writeStatus({
       api: deps.api,
