@@ -2,10 +2,17 @@
 // loopback address. It answers like vLLM does per /work/shared/reference/vllm-lora-api.md (runtime
 // LoRA load/unload, /v1/models, completions, health, metrics), and is stricter where that is silent.
 // Pieces: vllm-sim/args.ts (flags), adapter-config.ts (adapter validation), http.ts (FastAPI-shaped
-// replies and validation), completions.ts, metrics.ts.
+// replies and validation), completions.ts, stream.ts (server-sent events as vLLM frames them, see
+// test/fixtures/vllm-streaming.md), generation.ts (time per token), scheduler.ts (running and
+// waiting requests, LoRA slots), metrics.ts.
 //
 // Choices the reference does not make (see also the modules):
-//   - `stream: true` is refused with 400 (param "stream"): only non-streaming answers are simulated.
+//   - Completions take `firstTokenLatencyMs` + `tokenLatencyMs` per token (both default 0), streamed
+//     or not. Requests for more than --max-loras distinct adapters at once wait for a slot, as in
+//     vLLM's scheduler; /metrics shows them as running or waiting (vllm:num_requests_*, and
+//     vllm:lora_requests_info updated on every engine step). A client that goes away stops its
+//     generation (vLLM aborts it); aborted requests are not counted in request_success.
+//   - Every completion request is logged (`requests()`), however it ended.
 //   - No resolver plugins: an unknown model is always the 404 of section 7.
 //   - An absolute `--model` must resolve (like lora paths) to a folder with config.json, or start-up
 //     fails; a relative one is a Hugging Face id and is not checked.
@@ -26,6 +33,7 @@
 //     adapters it holds then), when an adapter is registered or lost, and when it stops
 //     (see ../support/timeline.ts).
 
+import { performance } from 'node:perf_hooks';
 import { buffer } from 'node:stream/consumers';
 import { existsSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
@@ -44,10 +52,16 @@ import {
   CHAT_SPEC,
   COMPLETION_SPEC,
   type CompletionKind,
+  type PlannedChoice,
   checkRequest,
-  generate,
+  completionBody,
+  plan,
   promptTokens,
+  requestId,
+  streamOptionsError,
+  usageOptions,
 } from './vllm-sim/completions.ts';
+import { type TokenOut, engineSteps } from './vllm-sim/generation.ts';
 import {
   type ErrorBody,
   type FieldSpec,
@@ -66,6 +80,17 @@ import {
 } from './vllm-sim/http.ts';
 import { renderMetrics } from './vllm-sim/metrics.ts';
 import { type Adapter, ProcessState } from './vllm-sim/state.ts';
+import {
+  DONE,
+  type StreamContext,
+  chatContentChunk,
+  chatRoleChunk,
+  completionChunk,
+  sendEvent,
+  startStream,
+  streamingError,
+  usageChunk,
+} from './vllm-sim/stream.ts';
 import type { LossCause, Timeline } from './timeline.ts';
 
 export type { EngineArgs, LoraModule } from './vllm-sim/args.ts';
@@ -103,6 +128,13 @@ export interface SimulatorOptions {
    * --lora-modules alike), before it is registered; default 0. Loads of different names overlap.
    */
   adapterLoadMs?: number;
+  /**
+   * Time of each generated token (one engine step), streamed or not; default 0. A request takes
+   * firstTokenLatencyMs + tokens x tokenLatencyMs.
+   */
+  tokenLatencyMs?: number;
+  /** Extra time before the first token (prefill); default 0. */
+  firstTokenLatencyMs?: number;
   /** Milliseconds since the epoch, like Date.now (the default). */
   clock?: () => number;
   /** Where to log serving, stops, adapter loads and losses; default: nowhere. */
@@ -130,6 +162,28 @@ export interface SimEvent {
   name: string;
   /** HTTP status, on load-end and unload */
   status?: number;
+}
+
+/** One POST /v1/completions or /v1/chat/completions, as this simulator saw it. */
+export interface SimRequest {
+  /** clock() when the request arrived */
+  at: number;
+  kind: CompletionKind;
+  /** The `model` field as sent ('' when absent or not a string). */
+  model: string;
+  /** `stream: true` was asked for. */
+  stream: boolean;
+  /** The model was found and the request reached the engine (whatever happened next). */
+  served: boolean;
+  /** HTTP status sent; 0 when the connection ended before any answer. */
+  status: number;
+  /** The client went away (or the process was killed) before the answer was complete. */
+  aborted: boolean;
+  /** Tokens generated for it (all choices). */
+  tokens: number;
+  /** Wall time from arrival to the end of the answer (so far, while `done` is false). */
+  durationMs: number;
+  done: boolean;
 }
 
 export const DEFAULT_MAX_MODEL_LEN = 4096;
@@ -173,12 +227,19 @@ export class VllmSimulator {
   #seq = 0;
   /** See SimulatorOptions.adapterLoadMs; may be changed at any time (applies to loads that start later). */
   adapterLoadMs: number;
+  /** See SimulatorOptions.tokenLatencyMs; may be changed at any time (applies to requests that start later). */
+  tokenLatencyMs: number;
+  /** See SimulatorOptions.firstTokenLatencyMs; may be changed at any time, like tokenLatencyMs. */
+  firstTokenLatencyMs: number;
+  readonly #requests: { entry: SimRequest; startedPerf: number }[] = [];
 
   constructor(opts: SimulatorOptions) {
     this.#opts = opts;
     this.#clock = opts.clock ?? Date.now;
     this.#faults = { ...opts.faults };
     this.adapterLoadMs = opts.adapterLoadMs ?? 0;
+    this.tokenLatencyMs = opts.tokenLatencyMs ?? 0;
+    this.firstTokenLatencyMs = opts.firstTokenLatencyMs ?? 0;
     try {
       this.#args = parseEngineArgs(opts.args);
     } catch (e) {
@@ -225,6 +286,18 @@ export class VllmSimulator {
     };
   }
 
+  /** Every completion request since construction (or clearRequests), across restarts, in arrival order. */
+  requests(): readonly SimRequest[] {
+    const now = performance.now();
+    return this.#requests.map(({ entry, startedPerf }) =>
+      entry.done ? { ...entry } : { ...entry, durationMs: now - startedPerf },
+    );
+  }
+
+  clearRequests(): void {
+    this.#requests.length = 0;
+  }
+
   loadedAdapters(): string[] {
     return [...(this.#proc?.adapters.keys() ?? [])];
   }
@@ -262,8 +335,8 @@ export class VllmSimulator {
           );
         }
       }
-      const proc = new ProcessState(this.#clock() / 1000);
-      if (args.enableLora) proc.noteLoraRequest('', proc.createdAt);
+      const proc = new ProcessState(this.#clock() / 1000, args.maxLoras);
+      if (args.enableLora) proc.noteLora(proc.createdAt);
       // Static adapters load before serving starts; a failure aborts start-up.
       for (const m of args.loraModules) {
         const r = await this.#loadAdapter(proc, m.name, m.path, false, m.baseModelName);
@@ -592,8 +665,68 @@ export class VllmSimulator {
     res: ServerResponse,
     proc: ProcessState,
   ): Promise<void> {
-    const body = await this.#jsonBody(req, res, kind === 'chat' ? CHAT_SPEC : COMPLETION_SPEC);
-    if (!body) return;
+    const startedPerf = performance.now();
+    const entry: SimRequest = {
+      at: this.#clock(),
+      kind,
+      model: '',
+      stream: false,
+      served: false,
+      status: 0,
+      aborted: false,
+      tokens: 0,
+      durationMs: 0,
+      done: false,
+    };
+    this.#requests.push({ entry, startedPerf });
+    const gone = new AbortController();
+    // The response closing before it finished: the client went away (or stop() cut the connection).
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort(new Error('client disconnected'));
+    });
+    const signal = AbortSignal.any([gone.signal, proc.abort.signal]);
+    try {
+      await this.#serveCompletion(kind, req, res, proc, entry, signal);
+    } catch (e) {
+      if (!signal.aborted) throw e;
+      // Generation stopped with the connection: nothing more to answer.
+    } finally {
+      entry.status = res.headersSent ? res.statusCode : 0;
+      entry.aborted = signal.aborted && !res.writableFinished;
+      entry.durationMs = performance.now() - startedPerf;
+      entry.done = true;
+    }
+  }
+
+  async #serveCompletion(
+    kind: CompletionKind,
+    req: IncomingMessage,
+    res: ServerResponse,
+    proc: ProcessState,
+    entry: SimRequest,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const parsed = parseJsonBody(req, await buffer(req));
+    if (!parsed.ok) {
+      sendError(res, 400, parsed.error);
+      return;
+    }
+    const raw = parsed.body;
+    if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+      const r = raw as Record<string, unknown>;
+      entry.model = typeof r.model === 'string' ? r.model : '';
+      entry.stream = r.stream === true;
+    }
+    // The stream_options check is a "before" model validator: it runs ahead of the field checks.
+    const streamOptions = streamOptionsError(raw);
+    const errors = streamOptions
+      ? [streamOptions]
+      : validateObject(raw, kind === 'chat' ? CHAT_SPEC : COMPLETION_SPEC);
+    if (errors.length > 0) {
+      sendError(res, 400, validationError(errors));
+      return;
+    }
+    const body = raw as Record<string, unknown>;
     const args = this.engineArgs;
     const first = args.servedModelNames[0] ?? args.model;
     const addressed = typeof body.model === 'string' && body.model !== '' ? body.model : first;
@@ -613,7 +746,8 @@ export class VllmSimulator {
       sendError(res, invalid.error.code, invalid);
       return;
     }
-    if (this.#faults.unhealthy || proc.engineDead) {
+    // Checked before any streaming starts, so a dead engine is a 500 for streams too.
+    if (this.#engineDown(proc)) {
       sendEmpty(res, 500);
       return;
     }
@@ -629,23 +763,120 @@ export class VllmSimulator {
         }
       }
       if (adapter) proc.cache(adapter, args.maxCpuLoras);
-      const out = generate(
-        kind,
-        body,
+      entry.served = true;
+      const job: Job = {
+        proc,
+        adapter: adapter?.name,
+        choices: plan(kind, body, prompts, addressed, maxModelLen),
         prompts,
-        addressed,
-        adapter ? adapter.name : first,
-        maxModelLen,
-        Math.floor(this.#clock() / 1000),
-      );
-      for (const r of out.finishReasons) proc.success[r]++;
-      proc.promptTokens += out.promptTokens;
-      proc.generationTokens += out.completionTokens;
-      if (args.enableLora) proc.noteLoraRequest(adapter?.name ?? '', this.#clock() / 1000);
-      this.stats.completions[addressed] = (this.stats.completions[addressed] ?? 0) + 1;
-      sendJson(res, 200, out.body);
+        entry,
+        signal,
+      };
+      const created = Math.floor(this.#clock() / 1000);
+      const model = adapter ? adapter.name : first;
+      if (body.stream !== true) {
+        if ((await this.#run(job, () => Promise.resolve())) === 'dead') {
+          sendEmpty(res, 500);
+          return;
+        }
+        this.#counted(addressed);
+        const total = prompts.reduce((a, b) => a + b, 0);
+        sendJson(res, 200, completionBody(kind, job.choices, total, model, created));
+        return;
+      }
+      const usage = usageOptions(body);
+      const ctx: StreamContext = {
+        kind,
+        id: requestId(kind),
+        created,
+        model,
+        includeUsage: usage.include,
+        continuousUsage: usage.continuous,
+        promptTokens: prompts,
+      };
+      await this.#stream(job, ctx, res, addressed);
     } finally {
       proc.inflight--;
     }
   }
+
+  /** Streams the job's tokens as server-sent events, exactly as vLLM frames them (stream.ts). */
+  async #stream(job: Job, ctx: StreamContext, res: ServerResponse, addressed: string): Promise<void> {
+    const { signal } = job;
+    startStream(res);
+    let first = true;
+    const outcome = await this.#run(job, async (step) => {
+      // vLLM sends the chat role chunk with the first output, just before its token.
+      if (ctx.kind === 'chat' && first) await sendEvent(res, chatRoleChunk(ctx), signal);
+      first = false;
+      for (const t of step) {
+        const data =
+          ctx.kind === 'chat'
+            ? chatContentChunk(ctx, t.token, t.finishReason, t.generated)
+            : completionChunk(ctx, t.index, t.token, t.finishReason, t.generated);
+        await sendEvent(res, data, signal);
+      }
+    });
+    if (outcome === 'dead') {
+      // The generator's `except Exception`: one error event, then [DONE] as usual.
+      await sendEvent(res, streamingError(ENGINE_DEAD_MESSAGE), signal);
+    } else {
+      if (ctx.includeUsage) await sendEvent(res, usageChunk(ctx, job.entry.tokens), signal);
+      this.#counted(addressed);
+    }
+    await sendEvent(res, DONE, signal);
+    res.end();
+  }
+
+  /**
+   * Schedules the job (it may wait for a LoRA slot) and runs its engine steps, calling `onStep`
+   * with each step's tokens. 'dead' when the engine died midway.
+   */
+  async #run(job: Job, onStep: (step: TokenOut[]) => Promise<void>): Promise<'done' | 'dead'> {
+    const { proc, signal } = job;
+    const lora = this.engineArgs.enableLora;
+    const timing = { firstTokenMs: this.firstTokenLatencyMs, tokenMs: this.tokenLatencyMs };
+    const tick = (): void => {
+      if (lora) proc.noteLora(this.#clock() / 1000);
+    };
+    const admitted = proc.sched.admit(job.adapter, signal);
+    tick(); // running at once, or waiting for a slot
+    try {
+      await admitted;
+    } catch (e) {
+      tick(); // gone while waiting
+      throw e;
+    }
+    try {
+      tick();
+      proc.promptTokens += job.prompts.reduce((a, b) => a + b, 0);
+      for await (const step of engineSteps(job.choices, timing, signal)) {
+        if (this.#engineDown(proc)) return 'dead';
+        proc.generationTokens += step.length;
+        job.entry.tokens += step.length;
+        tick();
+        await onStep(step);
+      }
+      for (const c of job.choices) proc.success[c.finishReason]++;
+      return 'done';
+    } finally {
+      proc.sched.release(job.adapter);
+      tick();
+    }
+  }
+
+  #counted(addressed: string): void {
+    this.stats.completions[addressed] = (this.stats.completions[addressed] ?? 0) + 1;
+  }
+}
+
+/** One admitted completion request on its way through the engine. */
+interface Job {
+  proc: ProcessState;
+  /** The adapter's name; undefined for the base model. */
+  adapter: string | undefined;
+  choices: PlannedChoice[];
+  prompts: number[];
+  entry: SimRequest;
+  signal: AbortSignal;
 }

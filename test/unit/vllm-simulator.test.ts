@@ -736,10 +736,12 @@ describe('vLLM simulator', () => {
       assert.deepEqual(s.stats.completions, {});
     });
 
-    it('refuses streaming, bad bodies and context overflow with 400', async () => {
+    it('refuses stream_options without stream, bad bodies and context overflow with 400', async () => {
       const s = await sim();
       const post = (body: unknown): Promise<Reply> => call(s.url, 'POST', '/v1/completions', { json: body });
-      assertError(await post({ prompt: 'x', stream: true }), 400, 'BadRequestError', /stream=true/);
+      const noStream = await post({ prompt: 'x', stream_options: { include_usage: true } });
+      assertError(noStream, 400, 'BadRequestError', /Stream options can only be defined when `stream=True`/);
+      assert.equal(noStream.err().error.param, 'body');
       assertError(await post({ model: 'basemodel' }), 400, 'BadRequestError', /Field required/);
       assertError(
         await post({ prompt: 'x', max_tokens: 5000 }),
@@ -775,13 +777,15 @@ describe('vLLM simulator', () => {
         /^vllm:request_success_total\{model_name="basemodel",engine="0",finished_reason="stop"\} 1\.0$/m,
       );
       assert.match(m, /^# TYPE vllm:lora_requests_info gauge$/m);
-      assert.match(
-        m,
-        /^vllm:lora_requests_info\{max_lora="4",waiting_lora_adapters="",running_lora_adapters=""\} 1\.7e\+09$/m,
-      );
+      // Running while it ran; the empty series again once it finished (a millisecond on, so the
+      // newest series is the idle one).
       assert.match(
         m,
         /^vllm:lora_requests_info\{max_lora="4",waiting_lora_adapters="",running_lora_adapters="sql"\} 1\.700000001e\+09$/m,
+      );
+      assert.match(
+        m,
+        /^vllm:lora_requests_info\{max_lora="4",waiting_lora_adapters="",running_lora_adapters=""\} 1\.700000001001e\+09$/m,
       );
 
       const off = await sim({ args: BASE_ARGS.filter((a) => a !== '--enable-lora') });

@@ -1,12 +1,14 @@
-// POST /v1/completions and /v1/chat/completions: request checks and OpenAI-shaped answers.
-// Generation is deterministic: the text names the model the request addressed (a base name or an
-// adapter), so tests can tell adapters apart. "Tokens" are whitespace-separated words.
+// POST /v1/completions and /v1/chat/completions: request checks, what is generated, and the
+// non-streaming answer (streaming chunks: stream.ts). Generation is deterministic: the text names the
+// model the request addressed (a base name or an adapter), so tests can tell adapters apart.
+// "Tokens" are whitespace-separated words; a generated token is a word with its leading space.
 
 import { randomBytes } from 'node:crypto';
 import {
   type ErrorBody,
   type FieldCheck,
   type FieldSpec,
+  type FieldError,
   errorBody,
   isBool,
   isInt,
@@ -44,11 +46,25 @@ const isMessages: FieldCheck = (v) => {
   return ok ? undefined : { type: 'list_type', msg: 'Input should be a valid list of messages with a role' };
 };
 
+// vLLM's StreamOptions: both fields `bool | None`.
+const isStreamOptions: FieldCheck = (v) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    return { type: 'model_type', msg: 'Input should be a valid dictionary or instance of StreamOptions' };
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of ['include_usage', 'continuous_usage_stats']) {
+    const bad = k in o ? nullable(isBool)(o[k]) : undefined;
+    if (bad) return bad;
+  }
+  return undefined;
+};
+
 const common: Record<string, FieldSpec> = {
   model: { required: false, check: nullable(isStr) },
   max_tokens: { required: false, check: nullable(isInt) },
   temperature: { required: false, check: nullable(isNumber) },
   stream: { required: false, check: nullable(isBool) },
+  stream_options: { required: false, check: nullable(isStreamOptions) },
 };
 
 export const COMPLETION_SPEC: Record<string, FieldSpec> = {
@@ -97,15 +113,6 @@ export function checkRequest(
   prompts: number[],
   maxModelLen: number,
 ): ErrorBody | undefined {
-  if (body.stream === true) {
-    // The simulator answers `stream: false` only; vLLM would stream server-sent events here.
-    return errorBody(
-      'The vLLM simulator does not support stream=true; send stream=false or leave it out.',
-      'BadRequestError',
-      400,
-      'stream',
-    );
-  }
   const requested = requestedMaxTokens(kind, body);
   if (requested !== undefined && requested < 1) {
     return errorBody(
@@ -143,91 +150,140 @@ function requestedMaxTokens(kind: CompletionKind, body: Record<string, unknown>)
   return body.max_tokens === undefined ? 16 : pick(body.max_tokens);
 }
 
-export interface Generated {
-  body: unknown;
-  finishReasons: FinishReason[];
-  promptTokens: number;
-  completionTokens: number;
+/** Python's truthiness of a JSON value, as vLLM's `data.get(...)` checks see it. */
+function truthy(v: unknown): boolean {
+  if (v === null || v === undefined || v === false || v === 0 || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.keys(v).length > 0;
+  return true;
 }
 
 /**
- * Builds the answer. `addressed` is the name the request used (goes into the text); `responseModel`
- * is what vLLM puts in `model`: the adapter name, or the FIRST served name for any base name.
+ * The request model's `validate_stream_options` (a pydantic "before" validator, so it runs ahead of
+ * the field checks and is the only error when it fails): stream_options without stream is a 400.
+ * An empty `{}` passes, as it is falsy in Python.
  */
-export function generate(
+export function streamOptionsError(body: unknown): FieldError | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const o = body as Record<string, unknown>;
+  if (!truthy(o.stream_options) || truthy(o.stream)) return undefined;
+  return {
+    type: 'value_error',
+    loc: 'body',
+    msg: 'Value error, Stream options can only be defined when `stream=True`.',
+    input: body,
+  };
+}
+
+/** should_include_usage: StreamOptions.include_usage defaults to True, continuous_usage_stats to False. */
+export function usageOptions(body: Record<string, unknown>): { include: boolean; continuous: boolean } {
+  const so = body.stream_options;
+  if (typeof so !== 'object' || so === null) return { include: false, continuous: false };
+  const o = so as { include_usage?: boolean | null; continuous_usage_stats?: boolean | null };
+  const include = 'include_usage' in o ? o.include_usage === true : true;
+  return { include, continuous: include && o.continuous_usage_stats === true };
+}
+
+export interface PlannedChoice {
+  /** The generated tokens in order; joined they are the choice's text. */
+  tokens: string[];
+  finishReason: FinishReason;
+}
+
+/** What the engine generates for each prompt (one choice per prompt), before any time passes. */
+export function plan(
   kind: CompletionKind,
   body: Record<string, unknown>,
   prompts: number[],
   addressed: string,
-  responseModel: string,
   maxModelLen: number,
-  createdSeconds: number,
-): Generated {
-  const full = `${addressed}: simulated completion`.split(' ');
+): PlannedChoice[] {
+  const words = `${addressed}: simulated completion`.split(' ');
   const requested = requestedMaxTokens(kind, body);
-  const finishReasons: FinishReason[] = [];
-  let completionTokens = 0;
-  const texts = prompts.map((input) => {
+  return prompts.map((input) => {
     const limit = Math.min(requested ?? Infinity, maxModelLen - input);
-    const out = full.slice(0, limit);
-    finishReasons.push(out.length < full.length ? 'length' : 'stop');
-    completionTokens += out.length;
-    return out.join(' ');
+    const out = words.slice(0, limit);
+    return {
+      tokens: out.map((w, i) => (i === 0 ? w : ` ${w}`)),
+      finishReason: out.length < words.length ? 'length' : 'stop',
+    };
   });
-  const inputTokens = prompts.reduce((a, b) => a + b, 0);
-  const usage = {
-    prompt_tokens: inputTokens,
-    total_tokens: inputTokens + completionTokens,
+}
+
+/** UsageInfo as vLLM dumps it in full (prompt_tokens_details null). */
+export function usageInfo(promptTokens: number, completionTokens: number): Record<string, unknown> {
+  return {
+    prompt_tokens: promptTokens,
+    total_tokens: promptTokens + completionTokens,
     completion_tokens: completionTokens,
     prompt_tokens_details: null,
   };
-  const id = randomBytes(16).toString('hex');
-  const out =
-    kind === 'completion'
-      ? {
-          id: `cmpl-${id}`,
-          object: 'text_completion',
-          created: createdSeconds,
-          model: responseModel,
-          choices: texts.map((text, index) => ({
-            index,
-            text,
-            logprobs: null,
-            finish_reason: finishReasons[index],
-            stop_reason: null,
-            prompt_logprobs: null,
-          })),
-          service_tier: null,
-          system_fingerprint: null,
-          usage,
-          kv_transfer_params: null,
-        }
-      : {
-          id: `chatcmpl-${id}`,
-          object: 'chat.completion',
-          created: createdSeconds,
-          model: responseModel,
-          choices: texts.map((content, index) => ({
-            index,
-            message: {
-              role: 'assistant',
-              content,
-              refusal: null,
-              annotations: null,
-              audio: null,
-              function_call: null,
-              tool_calls: [],
-              reasoning_content: null,
-            },
-            logprobs: null,
-            finish_reason: finishReasons[index],
-            stop_reason: null,
-          })),
-          service_tier: null,
-          system_fingerprint: null,
-          usage,
-          prompt_logprobs: null,
-          kv_transfer_params: null,
-        };
-  return { body: out, finishReasons, promptTokens: inputTokens, completionTokens };
+}
+
+/** A request id like vLLM's (`cmpl-`/`chatcmpl-` and a uuid4 hex). */
+export function requestId(kind: CompletionKind): string {
+  return `${kind === 'completion' ? 'cmpl' : 'chatcmpl'}-${randomBytes(16).toString('hex')}`;
+}
+
+/**
+ * The non-streaming answer. `responseModel` is what vLLM puts in `model`: the adapter name, or the
+ * FIRST served name for any base name.
+ */
+export function completionBody(
+  kind: CompletionKind,
+  choices: readonly PlannedChoice[],
+  promptTokens: number,
+  responseModel: string,
+  createdSeconds: number,
+): unknown {
+  const completionTokens = choices.reduce((n, c) => n + c.tokens.length, 0);
+  const usage = usageInfo(promptTokens, completionTokens);
+  const id = requestId(kind);
+  if (kind === 'completion') {
+    return {
+      id,
+      object: 'text_completion',
+      created: createdSeconds,
+      model: responseModel,
+      choices: choices.map((c, index) => ({
+        index,
+        text: c.tokens.join(''),
+        logprobs: null,
+        finish_reason: c.finishReason,
+        stop_reason: null,
+        prompt_logprobs: null,
+      })),
+      service_tier: null,
+      system_fingerprint: null,
+      usage,
+      kv_transfer_params: null,
+    };
+  }
+  return {
+    id,
+    object: 'chat.completion',
+    created: createdSeconds,
+    model: responseModel,
+    choices: choices.map((c, index) => ({
+      index,
+      message: {
+        role: 'assistant',
+        content: c.tokens.join(''),
+        refusal: null,
+        annotations: null,
+        audio: null,
+        function_call: null,
+        tool_calls: [],
+        reasoning_content: null,
+      },
+      logprobs: null,
+      finish_reason: c.finishReason,
+      stop_reason: null,
+    })),
+    service_tier: null,
+    system_fingerprint: null,
+    usage,
+    prompt_logprobs: null,
+    kv_transfer_params: null,
+  };
 }

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { EngineArgs } from './args.ts';
 import { FINISH_REASONS, type FinishReason, type MetricsSnapshot } from './metrics.ts';
+import { Scheduler } from './scheduler.ts';
 
 export interface Adapter {
   /** lora_int_id: from an increasing counter; an in-place reload keeps it. */
@@ -50,14 +51,20 @@ export class ProcessState {
   readonly loraInfo = new Map<string, number>();
   /** Unix seconds */
   readonly createdAt: number;
+  /** Running and waiting completion requests. */
+  readonly sched: Scheduler;
   nextId = 1;
   engineDead = false;
+  /** HTTP completion requests in progress, waiting ones included (GET /load). */
   inflight = 0;
   promptTokens = 0;
   generationTokens = 0;
+  #loraKey = '';
+  #loraAt = -Infinity;
 
-  constructor(createdAt: number) {
+  constructor(createdAt: number, maxLoras: number) {
     this.createdAt = createdAt;
+    this.sched = new Scheduler(maxLoras);
   }
 
   /** Puts (or refreshes) an adapter in the CPU LRU, evicting the least recently used. */
@@ -71,16 +78,26 @@ export class ProcessState {
     }
   }
 
-  /** Records the adapters of the request being served as the newest lora_requests_info series. */
-  noteLoraRequest(running: string, nowSeconds: number): void {
-    this.loraInfo.set(`${running}\0`, nowSeconds);
+  /**
+   * One engine step's lora_requests_info update (vLLM sets it on every step it logs stats for):
+   * the series of the adapters running and waiting now gets the current time.
+   */
+  noteLora(nowSeconds: number): void {
+    const key = `${this.sched.runningAdapters().join(',')}\0${this.sched.waitingAdapters().join(',')}`;
+    // Readers take the series with the newest value. vLLM's time.time() makes ties between two
+    // series practically impossible; the simulator's millisecond clock does not, so a change of
+    // series within one millisecond is moved a millisecond on.
+    const at = key === this.#loraKey ? nowSeconds : Math.max(nowSeconds, this.#loraAt + 0.001);
+    this.#loraKey = key;
+    this.#loraAt = Math.max(at, this.#loraAt);
+    this.loraInfo.set(key, this.#loraAt);
   }
 
   metrics(args: EngineArgs): MetricsSnapshot {
     const snapshot: MetricsSnapshot = {
       modelName: args.servedModelNames[0] ?? args.model,
-      running: this.inflight,
-      waiting: 0,
+      running: this.sched.running,
+      waiting: this.sched.waiting,
       success: this.success,
       promptTokens: this.promptTokens,
       generationTokens: this.generationTokens,
