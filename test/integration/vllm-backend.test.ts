@@ -182,7 +182,8 @@ describe('vllm backend on a real control plane with the test kubelet', function 
       adapters.map((a) => [a.inferenceKey, a.state, a.loadedReplicas]),
       members.map((m) => [m.key, 'Loaded', 2]),
     );
-    assert.equal(d.status?.endpoint, `http://${SDEP}-vllm.${NS}.svc:8000`);
+    // The router is on by default (spec.vllm.router.enabled): clients go through its Service.
+    assert.equal(d.status?.endpoint, `http://${SDEP}-router.${NS}.svc:8080`);
     for (const p of await pods()) {
       for (const key of ['basemodel', ...wantedKeys()]) {
         const res = await fetch(`http://${p.status!.podIP!}:8000/v1/completions`, {
