@@ -17,6 +17,7 @@ export const ROUTER_USAGE = `Usage: node src/router/main.ts --namespace=NS --dep
   --namespace        namespace of the StackedDeployment, its group and its pods
   --deployment       the StackedDeployment whose traffic to route
   --port             port to serve on [default ${ROUTER_PORT}]
+  --host             address to listen on [default: every interface]
   --affinity-margin  outstanding requests a pod running the adapter may have beyond the best other pod [default ${DEFAULT_AFFINITY_MARGIN}]`;
 
 function integer(flag: string, v: string | undefined, fallback: number, min: number, max: number): number {
@@ -40,6 +41,7 @@ export function parseRouterArgs(argv: readonly string[]): RouterArgs {
         deployment: { type: 'string' },
         port: { type: 'string' },
         'affinity-margin': { type: 'string' },
+        host: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -49,7 +51,10 @@ export function parseRouterArgs(argv: readonly string[]): RouterArgs {
   const deployment = values['deployment'];
   if (namespace === undefined || namespace === '') throw new RouterArgsError('--namespace is required');
   if (deployment === undefined || deployment === '') throw new RouterArgsError('--deployment is required');
+  const host = values['host'];
+  if (host === '') throw new RouterArgsError('--host must not be empty');
   return {
+    ...(host !== undefined ? { host } : {}),
     namespace,
     deployment,
     port: integer('port', values['port'], ROUTER_PORT, 0, 65535),
@@ -83,6 +88,7 @@ async function main(): Promise<void> {
     kc,
     namespace: args.namespace,
     deployment: args.deployment,
+    ...(args.host !== undefined ? { host: args.host } : {}),
     port: args.port,
     affinityMargin: args.affinityMargin,
     log,

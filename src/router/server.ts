@@ -5,11 +5,12 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_AFFINITY_MARGIN } from '../api/router/v1.ts';
 import { type Logger, createLogger } from '../runtime/logger.ts';
 import { KubeRoutingSource } from './config-source.ts';
 import { RouterMetrics } from './metrics.ts';
+import { BackendUpstream, OciUpstream } from './oci-upstream.ts';
 import { PodUpstream } from './pod-upstream.ts';
 import { RouterProxy } from './proxy.ts';
 import { LoraScraper } from './scraper.ts';
@@ -32,6 +33,11 @@ export interface RouterServerOptions {
    * scraper of their /metrics. An OCI upstream plugs in here.
    */
   upstream?: Upstream;
+  /**
+   * Where requests for an oci-backed deployment go, beside the default pod upstream (startRouter
+   * passes the signed predict upstream); without it such requests get 503.
+   */
+  oci?: Upstream;
   /** Interval of the /metrics scrape of the pods (default 500 ms); 0 turns the scraper off. */
   scrapeIntervalMs?: number;
   maxBodyBytes?: number;
@@ -70,8 +76,7 @@ export async function startRouterServer(opts: RouterServerOptions): Promise<Runn
     opts.upstream === undefined && scrapeIntervalMs > 0
       ? new LoraScraper({ pods: () => opts.source.current().pods, intervalMs: scrapeIntervalMs, log })
       : undefined;
-  const upstream =
-    opts.upstream ??
+  const pods = (): Upstream =>
     new PodUpstream({
       affinityMargin: opts.affinityMargin ?? DEFAULT_AFFINITY_MARGIN,
       ...(scraper !== undefined
@@ -79,6 +84,7 @@ export async function startRouterServer(opts: RouterServerOptions): Promise<Runn
         : {}),
       ...(opts.random !== undefined ? { random: opts.random } : {}),
     });
+  const upstream = opts.upstream ?? (opts.oci !== undefined ? new BackendUpstream(pods(), opts.oci) : pods());
   const proxy = new RouterProxy({
     source: opts.source,
     upstream,
@@ -145,7 +151,8 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     log,
   });
   // Serving starts at once (/healthz answers, /readyz says not ready) while the watches list.
-  const router = await startRouterServer({ ...opts, source, log });
+  const oci = new OciUpstream({ core: opts.kc.makeApiClient(CoreV1Api), log });
+  const router = await startRouterServer({ ...opts, source, log, oci });
   source.start().catch((err: unknown) => {
     log.error('watch did not start', { error: String(err) });
   });

@@ -30,6 +30,11 @@ export interface RouterArgs {
   deployment: string;
   port: number;
   affinityMargin: number;
+  /**
+   * The address to listen on; all interfaces when unset, as in a pod. Test nodes that run many pods
+   * on one machine give each its own loopback address.
+   */
+  host?: string;
 }
 
 /** The router's command-line arguments, as the operator writes them into its Deployment. */
@@ -39,5 +44,6 @@ export function routerArgs(a: RouterArgs): string[] {
     `--deployment=${a.deployment}`,
     `--port=${a.port}`,
     `--affinity-margin=${a.affinityMargin}`,
+    ...(a.host !== undefined ? [`--host=${a.host}`] : []),
   ];
 }
