@@ -18,6 +18,7 @@ import {
   startOperator,
   type OperatorProcess,
 } from '../support/operator.ts';
+import { sampleDeployment, sampleGroup } from '../support/objects.ts';
 import { condition, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
 
 const NS = 'router-objects-test';
@@ -260,5 +261,49 @@ describe('router objects on a real control plane', function () {
     const since = Date.now();
     await sleep(10_000);
     assert.deepEqual(await nonLeaseWrites(since), [], 'writes at rest');
+  });
+
+  it("gives an oci deployment's router get on its API-key Secret alone, once spec.oci.router.enabled", async () => {
+    await apply(sampleGroup('oci-group'));
+    // No Secret and an endpoint nobody answers: the oci backend is not Ready, and never calls OCI.
+    await apply(
+      sampleDeployment('deployment-oci.yaml', 'oci-chat', (d) => {
+        d.spec.modelGroupRef.name = 'oci-group';
+        d.spec.oci!.endpoint = 'https://127.0.0.1:9';
+      }),
+    );
+    await eventually('the oci deployment reconciled', async () => {
+      const d = await getObject(cp, NS, 'sdep', 'oci-chat');
+      return d?.status?.observedGeneration === d?.metadata.generation ? d : undefined;
+    });
+    for (const kind of KINDS)
+      assert.equal(await get(kind, 'oci-chat-router'), undefined, `off by default: ${kind}`);
+    await kubectl(cp, [
+      'patch',
+      '-n',
+      NS,
+      'sdep',
+      'oci-chat',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { oci: { router: { enabled: true } } } }),
+    ]);
+    const role = await eventually('the oci router Role', async () => get('role', 'oci-chat-router'));
+    assert.deepEqual(role.rules?.at(-1), {
+      apiGroups: [''],
+      resources: ['secrets'],
+      resourceNames: ['oci-api-key'],
+      verbs: ['get'],
+    });
+    const as = `--as=system:serviceaccount:${NS}:oci-chat-router`;
+    const can = async (...args: string[]) =>
+      (await kubectl(cp, ['auth', 'can-i', as, '-n', NS, ...args], { allowFail: true })).stdout.trim();
+    assert.equal(await can('get', 'secrets/oci-api-key'), 'yes');
+    assert.equal(await can('get', 'secrets/another'), 'no');
+    assert.equal(await can('list', 'secrets'), 'no');
+    await eventually('status.endpoint names the router', async () => {
+      const d = await getObject(cp, NS, 'sdep', 'oci-chat');
+      return d?.status?.endpoint === `http://oci-chat-router.${NS}.svc:8080` ? d : undefined;
+    });
   });
 });
