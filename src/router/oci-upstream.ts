@@ -21,7 +21,9 @@ export const OCI_ENDPOINT_ID = 'oci-predict';
 
 /**
  * How long a Secret read stays fresh. The router's Role may only `get` the one Secret (no watch), so
- * it re-reads: a rotated key is used within this window, and at once after OCI answers 401.
+ * it re-reads: a rotated key is used within this window. An answer of OCI's, 401 included, does not
+ * shorten it: the proxy tells an endpoint only of a connection that failed (UpstreamEndpoint.refused),
+ * never of a status.
  */
 export const SECRET_TTL_MS = 10_000;
 
@@ -100,7 +102,8 @@ export class OciUpstream implements Upstream {
       body: req.body,
       agent: target.protocol === 'https:' ? this.https : this.http,
       release: () => undefined,
-      // A key rotated since the last read: read the Secret again on the next request.
+      // The connection failed before the request went out (no answer, so no 401 either): read the
+      // Secret again on the next request anyway, in case the deployment's credentials changed.
       refused: () => {
         this.secrets.forget();
       },
