@@ -90,6 +90,7 @@ export async function dispatch(emu: Emulated, req: IncomingMessage, res: ServerR
     if (route.body === 'none' && raw.length > 0) throw invalid(`${op} takes no request body`);
     const body = route.body === 'json' ? parseJsonObject(req, raw) : undefined;
     if (route.body === 'json' && body === undefined) throw missing(`${op} requires a request body`);
+    if (op === 'Predict' && typeof body?.model === 'string') record.model = body.model;
     const call: Call = {
       operation: op,
       method,

@@ -221,6 +221,8 @@ export interface RequestRecord {
   retryToken?: string;
   ifMatch?: string;
   requestId: string;
+  /** Predict only: the body's `model` as received (inferenceKey or model OCID), when it is a string. */
+  model?: string;
 }
 
 export interface OciEmulatorCounts {
