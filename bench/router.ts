@@ -222,8 +222,11 @@ async function main(): Promise<void> {
       ['router', routerUrl],
     ] as const;
     const modes = [
-      ['completion', { model: 'lora-1', prompt: 'hello there', max_tokens: 16 }],
-      ['stream-64', { model: 'lora-1', prompt: 'hello there', max_tokens: 64, stream: true }],
+      ['completion', { model: 'lora-1', prompt: 'hello there', max_tokens: 16, ignore_eos: true }],
+      [
+        'stream-64',
+        { model: 'lora-1', prompt: 'hello there', max_tokens: 64, stream: true, ignore_eos: true },
+      ],
     ] as const;
     const rows: { mode: string; target: string; load: Load }[] = [];
     for (const [mode, body] of modes) {

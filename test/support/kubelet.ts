@@ -179,6 +179,8 @@ export interface Kubelet {
 }
 
 const RETRY_MS = 500;
+/** The longest grace period a deleted pod's vLLM gets to finish its requests (tests stay bounded). */
+const MAX_GRACE_S = 30;
 const UNSCHEDULABLE_RESYNC_MS = 1000;
 const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 5000;
@@ -402,7 +404,10 @@ class TestKubelet implements Kubelet {
     const nodeName = pod.spec?.nodeName;
     if (!nodeName || !this.#nodeNames.has(nodeName)) return;
     if (pod.metadata?.deletionTimestamp) {
-      if (state) await this.#teardown(state);
+      // A graceful delete: vLLM finishes the requests in flight within the grace period.
+      const graceMs = Math.min(pod.metadata.deletionGracePeriodSeconds ?? 30, MAX_GRACE_S) * 1000;
+      if (state && !state.stopping) await this.#preStop(pod, graceMs);
+      if (state) await this.#teardown(state, graceMs);
       await this.#finalizeDelete(pod);
       return;
     }
@@ -974,7 +979,21 @@ class TestKubelet implements Kubelet {
   }
 
   /** Stops a pod's containers and gives back its IP and folders. */
-  async #teardown(state: PodState): Promise<void> {
+  /**
+   * The vLLM container's preStop sleep (scaled by probeTimeScale, like the probes), during which
+   * the pod keeps serving; bounded by the grace period, as the kubelet bounds it.
+   */
+  async #preStop(pod: V1Pod, graceMs: number): Promise<void> {
+    const seconds = Math.max(
+      0,
+      ...(pod.spec?.containers ?? []).map((c) => c.lifecycle?.preStop?.sleep?.seconds ?? 0),
+    );
+    const ms = Math.min(seconds * 1000 * (this.#opts.probeTimeScale ?? 1), graceMs);
+    if (ms > 0) await sleep(ms, undefined, { ref: false });
+  }
+
+  /** Stops the pod's containers: at once, or (graceMs > 0) letting vLLM finish its requests first. */
+  async #teardown(state: PodState, graceMs = 0): Promise<void> {
     if (!state.stopping) {
       state.stopping = true;
       this.timeline.append({ kind: 'pod-gone', pod: state.key });
@@ -991,11 +1010,11 @@ class TestKubelet implements Kubelet {
         const other = cr.other;
         cr.sim = undefined;
         cr.other = undefined;
-        for (const c of [sim, other]) {
-          await c?.stop().catch((err: unknown) => {
-            this.#log(`stopping ${cr.spec.name} of ${state.key}: ${String(err)}`);
-          });
-        }
+        const failed = (err: unknown) => {
+          this.#log(`stopping ${cr.spec.name} of ${state.key}: ${String(err)}`);
+        };
+        await (graceMs > 0 ? sim?.shutdown(graceMs) : sim?.stop())?.catch(failed);
+        await other?.stop().catch(failed);
       }),
     );
     if (this.#states.get(state.key) === state) {

@@ -385,6 +385,53 @@ export class VllmSimulator {
     debug(`stopped ${this.url}`);
   }
 
+  /**
+   * SIGTERM as vLLM's server (uvicorn) takes it: no new connections, idle keep-alive ones closed,
+   * requests in flight finish (for up to graceMs, the kubelet's SIGKILL), then the process ends as
+   * stop() ends it.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    server.close();
+    server.closeIdleConnections();
+    const deadline = performance.now() + graceMs;
+    while (this.#requests.some((r) => !r.entry.done) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await this.stop();
+  }
+
+  /**
+   * Closes the listener and the open connections while the engine keeps its adapters: connections
+   * are refused (ECONNREFUSED) until the returned function listens again on the same address. The
+   * kubelet's probes fail too, but only its failure threshold later: a router meets the refusal first.
+   */
+  async refuseConnections(): Promise<() => Promise<void>> {
+    const server = this.#server;
+    const proc = this.#proc;
+    if (!server || !proc) throw new Error('VllmSimulator: not running');
+    const closed = new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+    });
+    server.closeAllConnections();
+    await closed;
+    return async () => {
+      if (this.#server !== server || this.#proc !== proc) return; // stopped or restarted meanwhile
+      const again = createServer((req, res) => void this.#handle(req, res, proc));
+      await new Promise<void>((resolve, reject) => {
+        again.once('error', reject);
+        again.listen(this.#port, this.#opts.host, () => {
+          again.off('error', reject);
+          resolve();
+        });
+      });
+      this.#server = again;
+    };
+  }
+
   /** stop + start on the same address: every runtime-loaded adapter is lost. */
   async restart(): Promise<void> {
     await this.stop();

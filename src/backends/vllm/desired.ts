@@ -30,6 +30,9 @@ import {
   workloadName,
 } from './names.ts';
 
+/** How long a deleted vLLM pod keeps serving before SIGTERM (its routers need milliseconds). */
+export const PRE_STOP_SLEEP_SECONDS = 5;
+
 export interface BuildOptions {
   /** Image when spec.vllm.image is unset (the operator's --default-vllm-image). */
   defaultImage: string;
@@ -235,6 +238,10 @@ export function buildDeployment(
               startupProbe: probe(10, 180),
               readinessProbe: probe(5, 3),
               livenessProbe: probe(10, 6),
+              // Keeps serving for a moment after the pod is deleted: the routers and the Service's
+              // endpoints drop it first, so no new request meets a closed port or a connection the
+              // server closes under it. vLLM then finishes what is in flight on SIGTERM.
+              lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SLEEP_SECONDS } } },
               volumeMounts: [
                 ...claims.map((c) => ({
                   name: pvcVolumeName(c),

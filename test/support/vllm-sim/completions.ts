@@ -200,12 +200,17 @@ export function plan(
 ): PlannedChoice[] {
   const words = `${addressed}: simulated completion`.split(' ');
   const requested = requestedMaxTokens(kind, body);
+  // vLLM's `ignore_eos` sampling parameter: generate up to the limit whatever the model would stop
+  // at (benchmarks use it for fixed-length outputs); here the text then repeats its last word.
+  const ignoreEos = body.ignore_eos === true;
   return prompts.map((input) => {
     const limit = Math.min(requested ?? Infinity, maxModelLen - input);
-    const out = words.slice(0, limit);
+    const out = ignoreEos
+      ? Array.from({ length: limit }, (_, i) => words[Math.min(i, words.length - 1)] ?? '')
+      : words.slice(0, limit);
     return {
       tokens: out.map((w, i) => (i === 0 ? w : ` ${w}`)),
-      finishReason: out.length < words.length ? 'length' : 'stop',
+      finishReason: ignoreEos || out.length < words.length ? 'length' : 'stop',
     };
   });
 }
