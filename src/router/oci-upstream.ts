@@ -21,9 +21,8 @@ export const OCI_ENDPOINT_ID = 'oci-predict';
 
 /**
  * How long a Secret read stays fresh. The router's Role may only `get` the one Secret (no watch), so
- * it re-reads: a rotated key is used within this window. An answer of OCI's, 401 included, does not
- * shorten it: the proxy tells an endpoint only of a connection that failed (UpstreamEndpoint.refused),
- * never of a status.
+ * it re-reads: a rotated key is used within this window, and from the next request on once OCI has
+ * answered 401 to the old one.
  */
 export const SECRET_TTL_MS = 10_000;
 
@@ -106,6 +105,11 @@ export class OciUpstream implements Upstream {
       // Secret again on the next request anyway, in case the deployment's credentials changed.
       refused: () => {
         this.secrets.forget();
+      },
+      // OCI refused the signature: the Secret may hold a new key since it was read; the next
+      // request reads it again instead of waiting out the cache.
+      answered: (status) => {
+        if (status === 401) this.secrets.forget();
       },
     };
   }

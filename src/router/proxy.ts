@@ -460,6 +460,7 @@ export class RouterProxy {
       up.on('response', (upRes) => {
         responded = true;
         const status = upRes.statusCode ?? 502;
+        ep.answered?.(status);
         res.writeHead(status, clientResponseHeaders(upRes.headers));
         const sse = (upRes.headers['content-type'] ?? '').startsWith('text/event-stream');
         const usage = new UsageReader(sse);

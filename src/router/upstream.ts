@@ -39,6 +39,8 @@ export interface UpstreamEndpoint {
   release(): void;
   /** The endpoint refused the connection: keep it out of picks for a while. */
   refused(): void;
+  /** The endpoint answered with this status (e.g. OCI's 401 for a key rotated since it was read). */
+  answered?(status: number): void;
 }
 
 export interface Upstream {

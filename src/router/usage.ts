@@ -80,8 +80,9 @@ export class UsageReader {
   private line(raw: string): void {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (!line.startsWith('data:')) return;
-    // Most chunks carry no usage: skip them without parsing.
-    if (!line.includes('"usage"')) return;
+    // Most chunks carry no usage, or (vLLM's completion chunks dump every field) `"usage":null`:
+    // skip them without parsing, since this runs for every token of every stream.
+    if (!line.includes('"usage"') || line.includes('"usage":null') || line.includes('"usage": null')) return;
     const usage = usageOf(parse(line.slice(5).trim()));
     if (usage !== undefined) this.last = usage;
   }

@@ -42,7 +42,11 @@ describe('API on a real API server', function () {
     const o = JSON.parse(
       (await kubectl(cp, ['get', '-n', NS, 'sdep', 'sql-oci', '-o', 'json'])).stdout,
     ) as StackedDeployment;
-    assert.deepEqual(o.spec.oci?.router, { enabled: false, replicas: 1 }, 'the oci router is opt-in');
+    assert.deepEqual(
+      o.spec.oci?.router,
+      { enabled: false, replicas: 1, affinityMargin: 4 },
+      'the oci router is opt-in',
+    );
     const all = await kubectl(cp, ['get', 'stacked', '-n', NS, '-o', 'name']);
     assert.match(all.stdout, /stackedmodelgroup.serving.stacked.dev\/sql-assistants/);
     assert.match(all.stdout, /stackeddeployment.serving.stacked.dev\/sql-oci/);
@@ -210,7 +214,7 @@ describe('API on a real API server', function () {
       ],
       [
         'experiments with the vllm router disabled',
-        () => vllm('j2', (d) => (d.spec.vllm!.router = { enabled: false, replicas: 1 })),
+        () => vllm('j2', (d) => (d.spec.vllm!.router = { enabled: false, replicas: 1, affinityMargin: 4 })),
         'spec.experiments need the router: set spec.<backend>.router.enabled',
       ],
       [
@@ -291,14 +295,14 @@ describe('API on a real API server', function () {
       const on = await apply(
         oci('routed', (d) => {
           d.spec.experiments = experiments;
-          d.spec.oci!.router = { enabled: true, replicas: 1 };
+          d.spec.oci!.router = { enabled: true, replicas: 1, affinityMargin: 4 };
         }),
       );
       assert.equal(on.code, 0, on.stderr);
       const off = await apply(
         vllm('unrouted', (d) => {
           d.spec.experiments = [];
-          d.spec.vllm!.router = { enabled: false, replicas: 1 };
+          d.spec.vllm!.router = { enabled: false, replicas: 1, affinityMargin: 4 };
         }),
       );
       assert.equal(off.code, 0, off.stderr);

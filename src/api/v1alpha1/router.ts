@@ -3,6 +3,7 @@
  * Its own module because oci.ts and deployment.ts both need it and deployment.ts imports oci.ts.
  */
 import Type from 'typebox';
+import { DEFAULT_AFFINITY_MARGIN } from '../router/v1.ts';
 
 /**
  * `spec.<backend>.router`. `enabledByDefault` differs by backend: vLLM pods answer only the served
@@ -25,6 +26,15 @@ export function routerSchema(enabledByDefault: boolean, description: string) {
         maximum: 100,
         default: 1,
         description: "Replicas of the router's Deployment.",
+      }),
+      affinityMargin: Type.Integer({
+        minimum: 0,
+        maximum: 1000,
+        default: DEFAULT_AFFINITY_MARGIN,
+        description:
+          "LoRA affinity: a request goes to a pod already running its adapter in a GPU slot (vLLM's " +
+          'vllm:lora_requests_info) unless that pod has more than this many outstanding requests beyond ' +
+          'the least busy pod holding the adapter. 0 ignores affinity; vllm backend only.',
       }),
     },
     // `default: {}` lets the API server fill `enabled` and `replicas` when the block is left out.

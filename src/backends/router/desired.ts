@@ -41,27 +41,22 @@ export const ROUTER_LABEL = 'serving.stacked.dev/router';
 export interface RouterSettings {
   enabled: boolean;
   replicas: number;
-}
-
-/** The router block as both backends spell it (`spec.vllm.router`, `spec.oci.router`). */
-interface RouterBlock {
-  enabled?: boolean;
-  replicas?: number;
+  affinityMargin: number;
 }
 
 /**
- * Whether the router runs, and how many. The API server fills the defaults (on for vllm, off for
- * oci); these fallbacks only matter for an object read before its CRD had the field.
+ * Whether the router runs, how many, and how it weighs LoRA affinity. The API server fills the
+ * defaults (on for vllm, off for oci); these fallbacks only matter for an object read before its
+ * CRD had the fields.
  */
 export function routerSettings(d: StackedDeployment): RouterSettings {
-  if (d.spec.backend === 'vllm') {
-    const r = d.spec.vllm?.router as RouterBlock | undefined;
-    return { enabled: r?.enabled ?? true, replicas: r?.replicas ?? 1 };
-  }
-  // spec.oci.router arrives with the API change made beside this one; read structurally, so this
-  // compiles with and without it.
-  const r = (d.spec.oci as { router?: RouterBlock } | undefined)?.router;
-  return { enabled: r?.enabled ?? false, replicas: r?.replicas ?? 1 };
+  const vllm = d.spec.backend === 'vllm';
+  const r: Partial<RouterSettings> | undefined = vllm ? d.spec.vllm?.router : d.spec.oci?.router;
+  return {
+    enabled: r?.enabled ?? vllm,
+    replicas: r?.replicas ?? 1,
+    affinityMargin: r?.affinityMargin ?? DEFAULT_AFFINITY_MARGIN,
+  };
 }
 
 /** The name of all five router objects of a StackedDeployment. */
@@ -191,7 +186,7 @@ export function buildRouterDeployment(d: StackedDeployment, opts: RouterBuildOpt
                 namespace: d.metadata.namespace ?? '',
                 deployment: sdep,
                 port: ROUTER_PORT,
-                affinityMargin: DEFAULT_AFFINITY_MARGIN,
+                affinityMargin: routerSettings(d).affinityMargin,
               }),
               ports: [{ name: 'http', containerPort: ROUTER_PORT, protocol: 'TCP' }],
               readinessProbe: probe('/readyz', 2, 3),

@@ -46,7 +46,7 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
     assert.equal(d.spec.vllm!.router.enabled, true);
     assert.deepEqual(
       deployment('deployment-oci.yaml').spec.oci!.router,
-      { enabled: false, replicas: 1 },
+      { enabled: false, replicas: 1, affinityMargin: 4 },
       'the oci router is opt-in',
     );
   });
@@ -228,8 +228,8 @@ describe('API validation (ajv twins of the CRD schema and CEL rules)', () => {
       const experiments = deployment('deployment-vllm.yaml').spec.experiments;
       const need =
         /spec\.experiments: spec\.experiments need the router: set spec\.<backend>\.router\.enabled/;
-      const off = { enabled: false, replicas: 1 };
-      const on = { enabled: true, replicas: 1 };
+      const off = { enabled: false, replicas: 1, affinityMargin: 4 };
+      const on = { enabled: true, replicas: 1, affinityMargin: 4 };
       const rows: [string, StackedDeployment, boolean][] = [
         ['vllm, router on (default)', deployment('deployment-vllm.yaml'), true],
         ['vllm, router off', deployment('deployment-vllm.yaml', (d) => (d.spec.vllm!.router = off)), false],

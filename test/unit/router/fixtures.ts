@@ -34,7 +34,12 @@ export function deployment(
       modelGroupRef: { name: 'g' },
       backend: 'vllm',
       engine: { maxLoraRank: 16, maxLoras: 4 },
-      vllm: { replicas: 1, gpusPerReplica: 1, port: 8000, router: { enabled: true, replicas: 1 } },
+      vllm: {
+        replicas: 1,
+        gpusPerReplica: 1,
+        port: 8000,
+        router: { enabled: true, replicas: 1, affinityMargin: 4 },
+      },
       experiments,
     },
   };

@@ -47,8 +47,11 @@ function oci(mutate: (d: StackedDeployment) => void = () => undefined): StackedD
 }
 
 /** Sets spec.oci.router whether or not the API's type has it yet. */
-function ociRouter(d: StackedDeployment, router: { enabled?: boolean; replicas?: number }): void {
-  (d.spec.oci as { router?: object }).router = router;
+function ociRouter(
+  d: StackedDeployment,
+  router: NonNullable<StackedDeployment['spec']['oci']>['router'],
+): void {
+  d.spec.oci!.router = router;
 }
 
 describe('router: desired state (pure)', () => {
@@ -114,12 +117,15 @@ describe('router: desired state (pure)', () => {
   });
 
   it('follows spec.vllm.router: on by default, its replicas', () => {
-    assert.deepEqual(routerSettings(vllm()), { enabled: true, replicas: 1 });
-    const d = vllm((x) => (x.spec.vllm!.router = { enabled: true, replicas: 3 }));
-    assert.deepEqual(routerSettings(d), { enabled: true, replicas: 3 });
-    assert.equal(buildRouterDeployment(d, { image: IMAGE }).spec?.replicas, 3);
+    assert.deepEqual(routerSettings(vllm()), { enabled: true, replicas: 1, affinityMargin: 4 });
+    const d = vllm((x) => (x.spec.vllm!.router = { enabled: true, replicas: 3, affinityMargin: 0 }));
+    assert.deepEqual(routerSettings(d), { enabled: true, replicas: 3, affinityMargin: 0 });
+    const deployment = buildRouterDeployment(d, { image: IMAGE });
+    assert.equal(deployment.spec?.replicas, 3);
+    assert.ok(deployment.spec.template.spec!.containers[0]!.args!.includes('--affinity-margin=0'));
     assert.equal(
-      routerSettings(vllm((x) => (x.spec.vllm!.router = { enabled: false, replicas: 1 }))).enabled,
+      routerSettings(vllm((x) => (x.spec.vllm!.router = { enabled: false, replicas: 1, affinityMargin: 4 })))
+        .enabled,
       false,
     );
   });
@@ -127,9 +133,9 @@ describe('router: desired state (pure)', () => {
   it('follows spec.oci.router: off by default', () => {
     assert.equal(routerSettings(oci()).enabled, false);
     const d = oci((x) => {
-      ociRouter(x, { enabled: true, replicas: 2 });
+      ociRouter(x, { enabled: true, replicas: 2, affinityMargin: 4 });
     });
-    assert.deepEqual(routerSettings(d), { enabled: true, replicas: 2 });
+    assert.deepEqual(routerSettings(d), { enabled: true, replicas: 2, affinityMargin: 4 });
   });
 
   it('names the router Service as the endpoint', () => {
@@ -155,7 +161,7 @@ describe('router: desired state (pure)', () => {
 
   it('adds get on the one API-key Secret of an oci deployment, by name', () => {
     const d = oci((x) => {
-      ociRouter(x, { enabled: true });
+      ociRouter(x, { enabled: true, replicas: 1, affinityMargin: 4 });
     });
     golden('role-oci.golden.yaml', buildRole(d));
     assert.deepEqual(routerRules(d).at(-1), {
