@@ -17,6 +17,11 @@
 //   - Activate/deactivate of a deployment go through UPDATING; a work request only ACCEPTED (the first
 //     fifth of the delay) can be canceled, which undoes its operation.
 //   - The catalog holds model OCIDs only; ListModelGroupModels derives the other fields.
+//
+// OCI's unkind habits are switches, off by default so that unit tests stay exact and benchmarks fast,
+// and on in the integration tests (REALISTIC): timeScale over OCI_TYPICAL_DELAYS_MS, readLagMs,
+// deletedRetentionMs, limits and capacity; outOfBand.failDeployment, failNextWork and beforeNext are
+// the hooks a test triggers. Each is checked against test/fixtures/oci-behaviour.md.
 
 import { type KeyObject, createPublicKey } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -29,13 +34,45 @@ import { RetryTokens } from './oci-emu/retry-tokens.ts';
 import { OPERATIONS } from './oci-emu/routes.ts';
 import { keyFingerprint } from './oci-emu/signature.ts';
 import { Store, copy } from './oci-emu/store.ts';
-import type { OciEmulator, OciEmulatorCounts, OciEmulatorOptions } from './oci-emu/types.ts';
+import type {
+  OciEmulator,
+  OciEmulatorCounts,
+  OciEmulatorDelays,
+  OciEmulatorOptions,
+} from './oci-emu/types.ts';
 
 export type * from './oci-emu/types.ts';
 export { keyFingerprint, verifySignedRequest, type VerifyResult } from './oci-emu/signature.ts';
 export { OPERATIONS } from './oci-emu/routes.ts';
 
 const DEFAULT_DELAY_MS = 50;
+
+/**
+ * How long OCI really takes, in its orders of magnitude (test/fixtures/oci-behaviour.md says where
+ * each comes from): a model deployment provisions instances and pulls a multi-GB image (minutes), a
+ * model group is a catalog record (about a minute at most). Scale them with `timeScale`.
+ */
+export const OCI_TYPICAL_DELAYS_MS: Required<OciEmulatorDelays> = {
+  groupCreateMs: 60_000,
+  groupDeleteMs: 30_000,
+  deploymentCreateMs: 15 * 60_000,
+  deploymentUpdateMs: 8 * 60_000,
+  deploymentDeleteMs: 3 * 60_000,
+};
+
+/**
+ * OCI's unkind habits, each a switch of its own, as the integration tests turn them on: OCI's delays
+ * at 1/500 (15 min -> 1.8 s), reads lagging writes by 400 ms, DELETED records gone after 3 s.
+ */
+export const REALISTIC: Pick<
+  OciEmulatorOptions,
+  'delays' | 'timeScale' | 'readLagMs' | 'deletedRetentionMs'
+> = {
+  delays: OCI_TYPICAL_DELAYS_MS,
+  timeScale: 1 / 500,
+  readLagMs: 400,
+  deletedRetentionMs: 3000,
+};
 const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 
 function checkedKey(keyId: string, pem: string): KeyObject {
@@ -47,6 +84,11 @@ function checkedKey(keyId: string, pem: string): KeyObject {
     );
   }
   return key;
+}
+
+function nonNegative(name: string, v: number | undefined): void {
+  if (v !== undefined && !(Number.isFinite(v) && v >= 0))
+    throw new Error(`${name} must be a non-negative number, got ${v}`);
 }
 
 export async function startOciEmulator(opts: OciEmulatorOptions = {}): Promise<OciEmulator> {
@@ -62,6 +104,11 @@ export async function startOciEmulator(opts: OciEmulatorOptions = {}): Promise<O
     if (!Number.isInteger(v) || v < 0)
       throw new Error(`delays.${k} must be a non-negative integer, got ${v}`);
   }
+  const scale = opts.timeScale ?? 1;
+  if (!(Number.isFinite(scale) && scale > 0)) throw new Error(`timeScale must be positive, got ${scale}`);
+  for (const k of Object.keys(delays) as (keyof typeof delays)[]) delays[k] = Math.round(delays[k] * scale);
+  nonNegative('readLagMs', opts.readLagMs);
+  nonNegative('deletedRetentionMs', opts.deletedRetentionMs);
   const keys = new Map<string, KeyObject>();
   for (const [keyId, pem] of Object.entries(opts.keys ?? {})) keys.set(keyId, checkedKey(keyId, pem));
 
@@ -74,7 +121,17 @@ export async function startOciEmulator(opts: OciEmulatorOptions = {}): Promise<O
     });
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const store = new Store(url, opts.region ?? 'us-ashburn-1', delays);
+  const store = new Store(url, opts.region ?? 'us-ashburn-1', delays, {
+    readLagMs: opts.readLagMs ?? 0,
+    deletedRetentionMs: opts.deletedRetentionMs,
+  });
+  store.limits = structuredClone(opts.limits ?? {});
+  const setCapacity = (shape: string, instances: number | undefined): void => {
+    if (instances === undefined) store.capacity.delete(shape);
+    else if (Number.isInteger(instances) && instances >= 0) store.capacity.set(shape, instances);
+    else throw new Error(`capacity of ${shape} must be a non-negative integer, got ${instances}`);
+  };
+  for (const [shape, n] of Object.entries(opts.capacity ?? {})) setCapacity(shape, n);
   const addModel = (modelId: string): void => {
     if (!isOcidOf(modelId, 'datasciencemodel')) throw new Error(`not a Data Science model OCID: ${modelId}`);
     store.models.add(modelId);
@@ -114,6 +171,10 @@ export async function startOciEmulator(opts: OciEmulatorOptions = {}): Promise<O
     workRequests: () => [...store.workRequests.values()].map((r) => copy(r.data)),
     modelGroupVersionHistories: () => [...store.histories.values()].map((r) => copy(r.data)),
     outOfBand: outOfBand(store),
+    setLimits(limits): void {
+      store.limits = structuredClone(limits);
+    },
+    setCapacity,
     async close(): Promise<void> {
       store.close();
       const closed = new Promise<void>((resolve) => {

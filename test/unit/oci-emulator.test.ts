@@ -4,7 +4,13 @@
 import assert from 'node:assert/strict';
 import * as common from 'oci-common';
 import * as ds from 'oci-datascience';
-import { type OciEmulator, type OciEmulatorOptions, startOciEmulator } from '../support/oci-emulator.ts';
+import {
+  OCI_TYPICAL_DELAYS_MS,
+  type OciEmulator,
+  type OciEmulatorOptions,
+  REALISTIC,
+  startOciEmulator,
+} from '../support/oci-emulator.ts';
 import { apiKeyProvider, makeApiKey, type ApiKey } from '../support/oci-keys.ts';
 
 const USER = 'ocid1.user.oc1..aaaaaaaatester';
@@ -1001,6 +1007,283 @@ describe('OCI Data Science emulator: retry tokens and faults', () => {
     assert.throws(() => {
       emu.faults.once('CreateModelGroups', 500);
     }, /unknown operation/);
+  });
+});
+
+describe('OCI Data Science emulator: as unkind as OCI (each switch)', () => {
+  const opened: { emu: OciEmulator; client: ds.DataScienceClient }[] = [];
+  /** An emulator of its own per test: each switch is tried alone, with nothing else on. */
+  const own = async (opts: OciEmulatorOptions = {}) => {
+    const e = await emulator(opts);
+    opened.push(e);
+    return e;
+  };
+  afterEach(async () => {
+    for (const e of opened.splice(0)) {
+      e.client.close();
+      await e.emu.close();
+    }
+  });
+  const groupIdOf = (m: ds.models.ModelDeployment): string =>
+    (m.modelDeploymentConfigurationDetails as ds.models.ModelGroupDeploymentConfigurationDetails)
+      .modelGroupConfigurationDetails.modelGroupId;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('readLagMs: right after a LIVE update a GET still reads ACTIVE with the old etag (a PUT with it is 412); the work request is current', async () => {
+    const { emu, client } = await own({
+      readLagMs: 300,
+      delays: { ...OCI_TYPICAL_DELAYS_MS },
+      timeScale: 1 / 1000,
+    });
+    const groupId = await activeGroup(client, stackedGroup());
+    const cloneId = await activeGroup(
+      client,
+      cloneOf(groupId, [{ operation: 'INSERT', values: [member(LORA3, 'sql-lora-3')] }]),
+    );
+    const md = await activeDeployment(client, groupId);
+    await sleep(350); // the replica catches up with ACTIVE
+    const before = await client.getModelDeployment({ modelDeploymentId: md.id });
+    assert.equal(before.modelDeployment.lifecycleState, 'ACTIVE');
+    const res = await client.updateModelDeployment({
+      modelDeploymentId: md.id,
+      updateModelDeploymentDetails: liveUpdate(cloneId),
+      ifMatch: before.etag,
+    });
+    assert.equal(emu.modelDeployments()[0]?.lifecycleState, 'UPDATING', 'the write happened');
+    const stale = await client.getModelDeployment({ modelDeploymentId: md.id });
+    assert.equal(stale.modelDeployment.lifecycleState, 'ACTIVE', 'the GET lags: still ACTIVE');
+    assert.equal(stale.etag, before.etag, 'with the old etag');
+    const wr = await client.getWorkRequest({ workRequestId: res.opcWorkRequestId });
+    assert.notEqual(wr.workRequest.status, 'SUCCEEDED', 'the work request is read as it is');
+    const refused = await ociError(
+      client.updateModelDeployment({
+        modelDeploymentId: md.id,
+        updateModelDeploymentDetails: liveUpdate(groupId),
+        ifMatch: stale.etag,
+      }),
+    );
+    assert.equal(refused.statusCode, 412);
+    assert.equal(refused.serviceCode, 'NoEtagMatch');
+    await sleep(320);
+    const caughtUp = await client.getModelDeployment({ modelDeploymentId: md.id });
+    assert.equal(caughtUp.modelDeployment.lifecycleState, 'UPDATING', 'after the lag: UPDATING');
+    assert.notEqual(caughtUp.etag, before.etag);
+    await client.getWaiters().forWorkRequest({ workRequestId: res.opcWorkRequestId });
+    await until(async () => {
+      const m = (await client.getModelDeployment({ modelDeploymentId: md.id })).modelDeployment;
+      const active = m.lifecycleState === ds.models.ModelDeploymentLifecycleState.Active;
+      return active && groupIdOf(m) === cloneId ? true : undefined;
+    }, 'ACTIVE on the clone, as read');
+  });
+
+  it('readLagMs: a LIST misses a group created a moment ago; a GET by its id reads it at once', async () => {
+    const { client } = await own({ readLagMs: 250 });
+    const created = await client.createModelGroup({ createBaseModelGroupDetails: stackedGroup() });
+    const id = created.modelGroup.id;
+    const listed = await client.listModelGroups({ compartmentId: COMPARTMENT, id });
+    assert.deepEqual(listed.items, [], 'not listed yet');
+    const got = await client.getModelGroup({ modelGroupId: id });
+    assert.equal(got.modelGroup.lifecycleState, 'CREATING', 'the GET reads the create answer');
+    await sleep(300);
+    const later = await client.listModelGroups({ compartmentId: COMPARTMENT, id });
+    assert.deepEqual(
+      later.items.map((g) => g.id),
+      [id],
+    );
+  });
+
+  it('deletedRetentionMs: a DELETED group reads DELETED for a while, then 404 and out of lists', async () => {
+    const { emu, client } = await own({ deletedRetentionMs: 200 });
+    const id = await activeGroup(client, stackedGroup());
+    const del = await client.deleteModelGroup({ modelGroupId: id });
+    await client.getWaiters().forWorkRequest({ workRequestId: del.opcWorkRequestId });
+    assert.equal((await client.getModelGroup({ modelGroupId: id })).modelGroup.lifecycleState, 'DELETED');
+    const deleted = ds.models.ModelGroupLifecycleState.Deleted;
+    const listed = await client.listModelGroups({ compartmentId: COMPARTMENT, lifecycleState: deleted });
+    assert.equal(listed.items.length, 1);
+    await sleep(250);
+    const gone = await ociError(client.getModelGroup({ modelGroupId: id }));
+    assert.equal(gone.statusCode, 404);
+    assert.equal(gone.serviceCode, 'NotAuthorizedOrNotFound');
+    const after = await client.listModelGroups({ compartmentId: COMPARTMENT, lifecycleState: deleted });
+    assert.deepEqual(after.items, []);
+    const again = await ociError(client.deleteModelGroup({ modelGroupId: id }));
+    assert.equal(again.statusCode, 404, 'a purged record is gone for writes too');
+    assert.equal(emu.modelGroups()[0]?.lifecycleState, 'DELETED', 'the test accessor still sees it');
+  });
+
+  it('outOfBand.failDeployment: FAILED or NEEDS_ATTENTION on its own with lifecycleDetails, back to ACTIVE after recoverAfterMs', async () => {
+    const { emu, client, key } = await own();
+    const groupId = await activeGroup(client, stackedGroup());
+    const md = await activeDeployment(client, groupId);
+    emu.outOfBand.failDeployment(md.id, {
+      state: 'FAILED',
+      details: 'The container exited with code 137',
+      recoverAfterMs: 150,
+    });
+    const failed = (await client.getModelDeployment({ modelDeploymentId: md.id })).modelDeployment;
+    assert.equal(failed.lifecycleState, 'FAILED');
+    assert.equal(failed.lifecycleDetails, 'The container exited with code 137');
+    const p = await signedFetch(key, `${md.modelDeploymentUrl}/predict`, 'POST', {
+      body: { model: 'basemodel', prompt: 'x' },
+    });
+    assert.equal(p.status, 409, 'a FAILED deployment does not answer predict');
+    await sleep(200);
+    const back = (await client.getModelDeployment({ modelDeploymentId: md.id })).modelDeployment;
+    assert.equal(back.lifecycleState, 'ACTIVE');
+    assert.equal(back.lifecycleDetails, undefined);
+    emu.outOfBand.failDeployment(md.id, {
+      state: 'NEEDS_ATTENTION',
+      details: '1 of 2 instances is unhealthy',
+    });
+    const attention = (await client.getModelDeployment({ modelDeploymentId: md.id })).modelDeployment;
+    assert.equal(attention.lifecycleState, 'NEEDS_ATTENTION');
+    assert.equal(attention.lifecycleDetails, '1 of 2 instances is unhealthy');
+  });
+
+  it('outOfBand.failNextWork: a failed update is rolled back, its errors listed; a failed create leaves a FAILED deployment', async () => {
+    const { emu, client } = await own();
+    const groupId = await activeGroup(client, stackedGroup());
+    const cloneId = await activeGroup(
+      client,
+      cloneOf(groupId, [{ operation: 'INSERT', values: [member(LORA3, 'sql-lora-3')] }]),
+    );
+    const md = await activeDeployment(client, groupId);
+    emu.outOfBand.failNextWork('MODEL_DEPLOYMENT_UPDATE', {
+      code: 'InternalServerError',
+      message: 'Model sql-lora-3 could not be loaded',
+    });
+    const res = await client.updateModelDeployment({
+      modelDeploymentId: md.id,
+      updateModelDeploymentDetails: liveUpdate(cloneId),
+    });
+    const wr = await client.getWaiters().forWorkRequest({ workRequestId: res.opcWorkRequestId });
+    assert.equal(wr.workRequest.status, 'FAILED');
+    assert.ok(wr.workRequest.timeFinished);
+    const errors = await client.listWorkRequestErrors({ workRequestId: res.opcWorkRequestId });
+    assert.deepEqual(
+      errors.items.map((e) => `${e.code}: ${e.message}`),
+      ['InternalServerError: Model sql-lora-3 could not be loaded'],
+    );
+    const after = (await client.getModelDeployment({ modelDeploymentId: md.id })).modelDeployment;
+    assert.equal(after.lifecycleState, 'ACTIVE', 'rolled back');
+    assert.equal(groupIdOf(after), groupId, 'on the old group');
+    // Only the next one failed: the retry succeeds.
+    const retry = await client.updateModelDeployment({
+      modelDeploymentId: md.id,
+      updateModelDeploymentDetails: liveUpdate(cloneId),
+    });
+    const ok = await client.getWaiters().forWorkRequest({ workRequestId: retry.opcWorkRequestId });
+    assert.equal(ok.workRequest.status, 'SUCCEEDED');
+
+    emu.outOfBand.failNextWork('MODEL_DEPLOYMENT_CREATE', {
+      message: 'Image pull timed out after 20 minutes',
+    });
+    const created = await client.createModelDeployment({
+      createModelDeploymentDetails: seedDeployment(groupId),
+    });
+    const cw = await client.getWaiters().forWorkRequest({ workRequestId: created.opcWorkRequestId });
+    assert.equal(cw.workRequest.status, 'FAILED');
+    const m = (await client.getModelDeployment({ modelDeploymentId: created.modelDeployment.id }))
+      .modelDeployment;
+    assert.equal(m.lifecycleState, 'FAILED');
+    assert.equal(m.lifecycleDetails, 'Image pull timed out after 20 minutes');
+    assert.throws(() => {
+      emu.outOfBand.failNextWork('MODEL_DEPLOYMENT_CREAT', { message: 'x' });
+    }, /unknown/);
+  });
+
+  it('limits: creates beyond a service limit are 400 LimitExceeded, beyond a compartment quota 400 QuotaExceeded; lifting them lets the create through', async () => {
+    const { emu, client } = await own({ limits: { modelDeployments: 1 } });
+    const groupId = await activeGroup(client, stackedGroup());
+    await activeDeployment(client, groupId);
+    const refused = await ociError(
+      client.createModelDeployment({ createModelDeploymentDetails: seedDeployment(groupId) }),
+    );
+    assert.equal(refused.statusCode, 400);
+    assert.equal(refused.serviceCode, 'LimitExceeded');
+    assert.match(refused.message, /model-deployment-count: 1/);
+    emu.setLimits({ compartmentQuotas: { modelGroups: 1 } });
+    const quota = await ociError(client.createModelGroup({ createBaseModelGroupDetails: stackedGroup() }));
+    assert.equal(quota.statusCode, 400);
+    assert.equal(quota.serviceCode, 'QuotaExceeded');
+    assert.equal(emu.counts().modelGroupsCreated, 1, 'nothing made by a refused create');
+    emu.setLimits({});
+    const ok = await client.createModelDeployment({ createModelDeploymentDetails: seedDeployment(groupId) });
+    assert.equal(ok.modelDeployment.lifecycleState, 'CREATING');
+  });
+
+  it('capacity: a create that needs more instances of a shape than the region has left fails its work request with Out of host capacity', async () => {
+    const { emu, client } = await own({ capacity: { 'VM.GPU.A10.1': 1 } });
+    const groupId = await activeGroup(client, stackedGroup());
+    await activeDeployment(client, groupId);
+    const second = await client.createModelDeployment({
+      createModelDeploymentDetails: seedDeployment(groupId),
+    });
+    const wr = await client.getWaiters().forWorkRequest({ workRequestId: second.opcWorkRequestId });
+    assert.equal(wr.workRequest.status, 'FAILED');
+    const errors = await client.listWorkRequestErrors({ workRequestId: second.opcWorkRequestId });
+    assert.deepEqual(
+      errors.items.map((e) => e.code),
+      ['InternalError'],
+    );
+    assert.match(errors.items.map((e) => e.message).join(), /^Out of host capacity\./);
+    const m = (await client.getModelDeployment({ modelDeploymentId: second.modelDeployment.id }))
+      .modelDeployment;
+    assert.equal(m.lifecycleState, 'FAILED');
+    emu.setCapacity('VM.GPU.A10.1', undefined);
+    const third = await activeDeployment(client, groupId);
+    assert.equal(third.lifecycleState, 'ACTIVE', 'with the capacity back');
+  });
+
+  it("timeScale: OCI's minutes scaled down keep their proportions (REALISTIC: a 15 min create takes 1.8 s)", async () => {
+    const { client } = await own({ delays: OCI_TYPICAL_DELAYS_MS, timeScale: 1 / 6000 });
+    const groupId = await activeGroup(client, stackedGroup());
+    const created = await client.createModelDeployment({
+      createModelDeploymentDetails: seedDeployment(groupId),
+    });
+    const wr = await client.getWaiters().forWorkRequest({ workRequestId: created.opcWorkRequestId });
+    const took =
+      Date.parse(String(wr.workRequest.timeFinished)) - Date.parse(String(wr.workRequest.timeAccepted));
+    assert.ok(took >= 150 && took < 1000, `15 min / 6000 = 150 ms, took ${String(took)} ms`);
+    assert.equal(OCI_TYPICAL_DELAYS_MS.deploymentCreateMs * (REALISTIC.timeScale ?? 1), 1800);
+    await assert.rejects(startOciEmulator({ timeScale: 0 }), /timeScale must be positive/);
+  });
+
+  it('outOfBand.beforeNext: a console edit between a read and an update makes the if-match stale: 412, and a re-read update succeeds', async () => {
+    const { emu, client } = await own();
+    const groupId = await activeGroup(client, stackedGroup());
+    const cloneId = await activeGroup(
+      client,
+      cloneOf(groupId, [{ operation: 'INSERT', values: [member(LORA3, 'sql-lora-3')] }]),
+    );
+    const md = await activeDeployment(client, groupId);
+    const read = await client.getModelDeployment({ modelDeploymentId: md.id });
+    emu.outOfBand.beforeNext('UpdateModelDeployment', () => {
+      emu.outOfBand.updateDeployment(md.id, (d) => {
+        d.freeformTags = { ...d.freeformTags, owner: 'someone' };
+      });
+    });
+    const stale = await ociError(
+      client.updateModelDeployment({
+        modelDeploymentId: md.id,
+        updateModelDeploymentDetails: liveUpdate(cloneId),
+        ifMatch: read.etag,
+      }),
+    );
+    assert.equal(stale.statusCode, 412);
+    assert.equal(stale.serviceCode, 'NoEtagMatch');
+    const reread = await client.getModelDeployment({ modelDeploymentId: md.id });
+    assert.equal(reread.modelDeployment.freeformTags?.owner, 'someone');
+    const ok = await client.updateModelDeployment({
+      modelDeploymentId: md.id,
+      updateModelDeploymentDetails: liveUpdate(cloneId),
+      ifMatch: reread.etag,
+    });
+    assert.ok(ok.opcWorkRequestId);
+    assert.throws(() => {
+      emu.outOfBand.beforeNext('UpdateModelDeploymnt', () => undefined);
+    }, /unknown/);
   });
 });
 

@@ -91,6 +91,7 @@ export async function dispatch(emu: Emulated, req: IncomingMessage, res: ServerR
     const body = route.body === 'json' ? parseJsonObject(req, raw) : undefined;
     if (route.body === 'json' && body === undefined) throw missing(`${op} requires a request body`);
     if (op === 'Predict' && typeof body?.model === 'string') record.model = body.model;
+    emu.store.race(op);
     const call: Call = {
       operation: op,
       method,

@@ -66,6 +66,7 @@ export function createModelDeployment(store: Store, call: Call): Reply {
   checkConfiguration(config);
   const groupId = config.modelGroupConfigurationDetails.modelGroupId;
   usableGroup(store, groupId);
+  store.checkLimits('modelDeployments', b.compartmentId);
   const id = store.ocid('datasciencemodeldeployment');
   const d: ModelDeployment = {
     id,
@@ -118,6 +119,12 @@ export function createModelDeployment(store: Store, call: Call): Reply {
       rec.data.lifecycleDetails = 'Creation was canceled';
       touch(rec, store.nowIso());
     },
+    fail: (message) => {
+      rec.data.lifecycleState = 'FAILED';
+      rec.data.lifecycleDetails = message;
+      touch(rec, store.nowIso());
+    },
+    refuse: () => capacityShortage(store, rec.data.modelDeploymentConfigurationDetails),
   });
   return {
     status: 200,
@@ -130,9 +137,36 @@ export function createModelDeployment(store: Store, call: Call): Reply {
   };
 }
 
+/**
+ * Out of host capacity for the shape: the instances `config` needs do not fit beside those every
+ * deployment runs now (an updated deployment's own among them: a ZDT update keeps them until the new
+ * ones serve). Undefined when they fit or the shape has no capacity set.
+ */
+export function capacityShortage(
+  store: Store,
+  config: ModelGroupDeploymentConfiguration,
+): { code: string; message: string } | undefined {
+  const infra = config.infrastructureConfigurationDetails;
+  const shape = infra.instanceConfiguration.instanceShapeName;
+  const capacity = store.capacity.get(shape);
+  if (capacity === undefined) return undefined;
+  let used = 0;
+  for (const d of store.deployments.values()) {
+    const c = d.data.modelDeploymentConfigurationDetails.infrastructureConfigurationDetails;
+    if (c.instanceConfiguration.instanceShapeName === shape)
+      used += d.data.modelDeploymentSystemData.currentInstanceCount;
+  }
+  const need = targetInstances(infra);
+  if (used + need <= capacity) return undefined;
+  return {
+    code: 'InternalError',
+    message: `Out of host capacity. ${String(need)} instances of shape ${shape} were needed, ${String(Math.max(0, capacity - used))} are available`,
+  };
+}
+
 export function getModelDeployment(store: Store, call: Call): Reply {
-  const rec = store.deployment(call.params.id ?? '');
-  return { status: 200, body: copy(rec.data), headers: { etag: rec.etag } };
+  const seen = store.read(store.deployment(call.params.id ?? ''));
+  return { status: 200, body: copy(seen.data), headers: { etag: seen.etag } };
 }
 
 type ConfigUpdate = NonNullable<UpdateDeploymentBody['modelDeploymentConfigurationDetails']>;
@@ -272,6 +306,18 @@ export function updateModelDeployment(store: Store, call: Call): Reply {
       rec.data.lifecycleState = from;
       touch(rec, store.nowIso());
     },
+    // The old configuration keeps serving (zero downtime); lifecycleDetails says what failed.
+    fail: (message) => {
+      rec.pending = undefined;
+      rec.data.lifecycleState = from;
+      rec.data.lifecycleDetails = message;
+      touch(rec, store.nowIso());
+    },
+    // A LIVE update swaps the group on the running instances; ZDT brings up new ones first.
+    refuse: () =>
+      u?.updateType === 'LIVE' || resting !== 'ACTIVE'
+        ? undefined
+        : capacityShortage(store, next.modelDeploymentConfigurationDetails),
   });
   return { status: 202, headers: { 'opc-work-request-id': work.data.id } };
 }
@@ -291,7 +337,10 @@ const DEPLOYMENT_LIST: ListSpec<ModelDeployment> = {
 };
 
 export function listModelDeployments(store: Store, call: Call): Reply {
-  const items = [...store.deployments.values()].map((r) => ({ item: r.data, seq: r.seq }));
+  const items = [...store.deployments.values()].flatMap((r) => {
+    const item = store.listed(r);
+    return item === undefined ? [] : [{ item, seq: r.seq }];
+  });
   return listReply(call, items, DEPLOYMENT_LIST, (d) => {
     const { lifecycleDetails: _details, ...summary } = d;
     return copy(summary);

@@ -188,6 +188,7 @@ export function createModelGroup(store: Store, call: Call): Reply {
   const body = validated<CreateBody | CloneBody>(bodyOf(call), CREATE_OR_CLONE);
   const d = body.createType === 'CREATE' ? fromCreate(body) : fromClone(store, body);
   checkMembers(store, d.details, d.members);
+  store.checkLimits('modelGroups', d.compartmentId);
   const now = store.now();
   const group: ModelGroup = {
     id: store.ocid('datasciencemodelgroup'),
@@ -238,6 +239,11 @@ export function createModelGroup(store: Store, call: Call): Reply {
       group.lifecycleDetails = 'Creation was canceled';
       touch(rec, store.nowIso());
     },
+    fail: (message) => {
+      group.lifecycleState = 'FAILED';
+      group.lifecycleDetails = message;
+      touch(rec, store.nowIso());
+    },
   });
   return {
     status: 200,
@@ -247,8 +253,8 @@ export function createModelGroup(store: Store, call: Call): Reply {
 }
 
 export function getModelGroup(store: Store, call: Call): Reply {
-  const rec = store.group(call.params.id ?? '');
-  return { status: 200, body: copy(rec.data), headers: { etag: rec.etag } };
+  const seen = store.read(store.group(call.params.id ?? ''));
+  return { status: 200, body: copy(seen.data), headers: { etag: seen.etag } };
 }
 
 export function updateModelGroup(store: Store, call: Call): Reply {
@@ -374,7 +380,10 @@ const GROUP_LIST: ListSpec<ModelGroup> = {
 };
 
 export function listModelGroups(store: Store, call: Call): Reply {
-  const items = [...store.groups.values()].map((r) => ({ item: r.data, seq: r.seq }));
+  const items = [...store.groups.values()].flatMap((r) => {
+    const item = store.listed(r);
+    return item === undefined ? [] : [{ item, seq: r.seq }];
+  });
   return listReply(call, items, GROUP_LIST, groupSummary);
 }
 

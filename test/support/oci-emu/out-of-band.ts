@@ -3,6 +3,8 @@
 
 import { beginDelete } from './deployment-lifecycle.ts';
 import { DEPLOYMENT_STATES, groupOf } from './model-deployments.ts';
+import { OPERATIONS } from './routes.ts';
+import { OPERATION_TYPES } from './work-requests.ts';
 import { memberStates } from './model-states.ts';
 import { type DeploymentRecord, type Store, copy, touch } from './store.ts';
 import type { MemberState, ModelDeployment, ModelDeploymentState, OutOfBand } from './types.ts';
@@ -51,6 +53,37 @@ export function outOfBand(store: Store): OutOfBand {
     failNextGroupCreates(count: number, details: string): void {
       store.failingGroupCreates.count = count;
       store.failingGroupCreates.details = details;
+    },
+    failDeployment(id, { state, details, recoverAfterMs }): void {
+      const rec = deployment(store, id);
+      const s = rec.data.lifecycleState;
+      if (s !== 'ACTIVE' && s !== 'NEEDS_ATTENTION' && s !== 'FAILED') {
+        throw new Error(`outOfBand.failDeployment: model deployment ${id} is ${s}, not serving`);
+      }
+      rec.data.lifecycleState = state;
+      rec.data.lifecycleDetails = details;
+      touch(rec, store.nowIso());
+      if (recoverAfterMs === undefined) return;
+      const etag = rec.etag;
+      store.schedule(recoverAfterMs, () => {
+        // Only if nothing (an update, a delete, the caller) moved it meanwhile.
+        if (rec.etag !== etag) return;
+        rec.data.lifecycleState = 'ACTIVE';
+        delete rec.data.lifecycleDetails;
+        touch(rec, store.nowIso());
+      });
+    },
+    failNextWork(operationType, { message, code = 'InternalServerError', count = 1 }): void {
+      if (!(OPERATION_TYPES as readonly string[]).includes(operationType)) {
+        throw new Error(`outOfBand.failNextWork: unknown operation type ${operationType}`);
+      }
+      if (!Number.isInteger(count) || count < 1) throw new Error(`outOfBand.failNextWork: count ${count}`);
+      store.failingWork.push({ operationType, remaining: count, code, message });
+    },
+    beforeNext(operation, change): void {
+      // A misspelt operation would make a race test pass vacuously.
+      if (!OPERATIONS.has(operation)) throw new Error(`outOfBand.beforeNext: unknown operation ${operation}`);
+      store.races.push({ operation, change });
     },
   };
 }

@@ -195,6 +195,16 @@ export interface OciEmulatorDelays {
   deploymentDeleteMs?: number;
 }
 
+/**
+ * Service limits (tenancy-wide, answered 400 LimitExceeded) and compartment quotas (400
+ * QuotaExceeded) on the number of resources that are not DELETED.
+ */
+export interface OciEmulatorLimits {
+  modelGroups?: number;
+  modelDeployments?: number;
+  compartmentQuotas?: { modelGroups?: number; modelDeployments?: number };
+}
+
 export interface OciEmulatorOptions {
   /** keyId "<tenancy>/<user>/<fingerprint>" -> PEM public key; the fingerprint must match the key. */
   keys?: Record<string, string>;
@@ -206,6 +216,23 @@ export interface OciEmulatorOptions {
   models?: string[];
   /** Default us-ashburn-1; its airport code goes into OCIDs. */
   region?: string;
+  /**
+   * Multiplies every delay (default 1): `delays: OCI_TYPICAL_DELAYS_MS, timeScale: 1 / 500` turns
+   * OCI's minutes into seconds while keeping their proportions.
+   */
+  timeScale?: number;
+  /**
+   * Default 0. Reads lag writes by this long: a GET or LIST answers the state as it was readLagMs
+   * ago (a GET right after an update still reads ACTIVE with the old etag; a LIST misses what was
+   * created since). Work requests are read consistently.
+   */
+  readLagMs?: number;
+  /** Default: never. DELETED resources answer 404, and leave lists, this long after deletion. */
+  deletedRetentionMs?: number;
+  /** Default: none. Creates beyond them are refused 400 LimitExceeded or QuotaExceeded. */
+  limits?: OciEmulatorLimits;
+  /** Instances each shape can host in the region (default: unlimited); see OciEmulator.setCapacity. */
+  capacity?: Record<string, number>;
 }
 
 export interface RequestRecord {
@@ -273,6 +300,26 @@ export interface OutOfBand {
   setMemberState(deploymentId: string, modelId: string, state: MemberState): void;
   /** The next `count` model group creates end FAILED with these lifecycleDetails. */
   failNextGroupCreates(count: number, details: string): void;
+  /**
+   * The deployment goes FAILED or NEEDS_ATTENTION on its own (an instance lost, a container that
+   * crashed), with lifecycleDetails; after `recoverAfterMs`, if given and nothing else changed it,
+   * OCI brings it back ACTIVE. A FAILED deployment does not answer predict.
+   */
+  failDeployment(
+    id: string,
+    opts: { state: 'FAILED' | 'NEEDS_ATTENTION'; details: string; recoverAfterMs?: number },
+  ): void;
+  /**
+   * The next `count` (default 1) work requests of `operationType` (e.g. MODEL_DEPLOYMENT_UPDATE) end
+   * FAILED with this error (code default InternalServerError) in ListWorkRequestErrors; a create's
+   * resource ends FAILED, an update, delete or (de)activation is rolled back.
+   */
+  failNextWork(operationType: string, error: { message: string; code?: string; count?: number }): void;
+  /**
+   * Someone else's change that lands between the caller's read and its next `operation` call (it runs
+   * just before that call): e.g. a console edit that makes an update's if-match etag stale (412).
+   */
+  beforeNext(operation: string, change: () => void): void;
 }
 
 export interface OciEmulator {
@@ -289,5 +336,9 @@ export interface OciEmulator {
   workRequests(): WorkRequest[];
   modelGroupVersionHistories(): ModelGroupVersionHistory[];
   outOfBand: OutOfBand;
+  /** Replaces the limits and quotas (an empty object lifts them all). */
+  setLimits(limits: OciEmulatorLimits): void;
+  /** Instances `shape` can host in the region; undefined: unlimited. Checked as work completes. */
+  setCapacity(shape: string, instances: number | undefined): void;
   close(): Promise<void>;
 }

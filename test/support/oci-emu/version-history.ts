@@ -61,8 +61,8 @@ export function createVersionHistory(store: Store, call: Call): Reply {
 }
 
 export function getVersionHistory(store: Store, call: Call): Reply {
-  const rec = store.history(call.params.id ?? '');
-  return { status: 200, body: copy(rec.data), headers: { etag: rec.etag } };
+  const seen = store.read(store.history(call.params.id ?? ''));
+  return { status: 200, body: copy(seen.data), headers: { etag: seen.etag } };
 }
 
 export function updateVersionHistory(store: Store, call: Call): Reply {
@@ -146,7 +146,10 @@ const HISTORY_LIST: ListSpec<ModelGroupVersionHistory> = {
 };
 
 export function listVersionHistories(store: Store, call: Call): Reply {
-  const items = [...store.histories.values()].map((r) => ({ item: r.data, seq: r.seq }));
+  const items = [...store.histories.values()].flatMap((r) => {
+    const item = store.listed(r);
+    return item === undefined ? [] : [{ item, seq: r.seq }];
+  });
   return listReply(call, items, HISTORY_LIST, (h) => {
     const { description: _description, ...summary } = h;
     return copy(summary);

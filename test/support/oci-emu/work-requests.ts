@@ -1,6 +1,8 @@
 // Work requests: every asynchronous mutation makes one, ACCEPTED -> IN_PROGRESS -> SUCCEEDED or FAILED,
 // with timeFinished always set at the end (the SDK's forWorkRequest waiter stops only on that). Only an
-// ACCEPTED work request can be canceled; the operation is then undone.
+// ACCEPTED work request can be canceled; the operation is then undone. A work request can also FAIL
+// (queued by outOfBand.failNextWork, or for lack of capacity): its errors are then listed by
+// ListWorkRequestErrors and the resource is rolled back (updates, deletes) or FAILED (creates).
 
 import { incorrectState } from './errors.ts';
 import type { Call, Reply } from './http.ts';
@@ -24,9 +26,21 @@ export interface WorkSpec {
   finish: () => string | undefined;
   /** Undoes the accepted operation when the work request is canceled before it starts. */
   cancel?: () => void;
+  /**
+   * What the resource becomes when the work fails by injection (outOfBand.failNextWork) or for lack
+   * of capacity; default: what `cancel` does.
+   */
+  fail?: (message: string) => void;
+  /** Checked when the work would complete, as OCI provisions then: a reason it cannot. */
+  refuse?: () => WorkError | undefined;
 }
 
-const OPERATION_TYPES = [
+export interface WorkError {
+  code: string;
+  message: string;
+}
+
+export const OPERATION_TYPES = [
   'MODEL_DEPLOYMENT_CREATE',
   'MODEL_DEPLOYMENT_UPDATE',
   'MODEL_DEPLOYMENT_DELETE',
@@ -102,7 +116,18 @@ export function startWork(store: Store, spec: WorkSpec): WorkRecord {
   store.schedule(
     spec.delayMs,
     () => {
-      const failure = spec.finish();
+      // An injected failure, or no capacity: the operation does not happen, the resource is rolled
+      // back or FAILED, and the errors are readable through ListWorkRequestErrors.
+      const refused = store.takeWorkFailure(spec.operationType) ?? spec.refuse?.();
+      let error: WorkError | undefined;
+      if (refused === undefined) {
+        const message = spec.finish();
+        if (message !== undefined) error = { code: 'InternalServerError', message };
+      } else {
+        (spec.fail ?? spec.cancel)?.(refused.message);
+        error = { code: refused.code, message: refused.message };
+      }
+      const failure = error?.message;
       change(
         store,
         rec,
@@ -116,7 +141,11 @@ export function startWork(store: Store, spec: WorkSpec): WorkRecord {
           } else {
             w.status = 'FAILED';
             if (r) r.actionType = 'RELATED';
-            rec.errors.push({ code: 'InternalServerError', message: failure, timestamp: store.nowIso() });
+            rec.errors.push({
+              code: error?.code ?? 'InternalServerError',
+              message: failure,
+              timestamp: store.nowIso(),
+            });
           }
         },
         failure === undefined ? 'succeeded' : `failed: ${failure}`,
