@@ -1,10 +1,37 @@
-# The operator image. Node 24 runs the TypeScript sources directly (type stripping), so there is no
-# build step and the stack traces point at the real files.
-FROM node:24-slim
+# The operator's image: the operator, the fetch agent and the router, one image for all three.
+# Node 24 runs the TypeScript sources directly (type stripping), so there is no build step and stack
+# traces point at the real files. The tag is pinned to the Node of package.json's `node`
+# devDependency, the one the tests run on (test/unit/image.test.ts checks both agree).
+
+# Production dependencies only, resolved from the lock file. Install scripts are off: no production
+# dependency has one (the lock says so), and none may run as root at build time unreviewed.
+FROM node:24.21.0-slim AS deps
 WORKDIR /app
-ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+FROM node:24.21.0-slim
+WORKDIR /app
+ENV NODE_ENV=production
+# Everything is owned by root and only readable by the runtime user: nothing writes into /app at run
+# time, so the root filesystem can be mounted read-only (the agent writes only into its --root
+# volume, and its termination message into the kubelet's /dev/termination-log).
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
 COPY src ./src
-USER node
+# Numeric, so the kubelet can verify runAsNonRoot without reading /etc/passwd: it refuses a named
+# user under runAsNonRoot. 1000 is the base image's `node` user (a home for HOME, an entry for
+# os.userInfo()); the router Deployment the operator builds and deploy/ and the chart set the same.
+USER 1000:1000
+# Signals: node runs as PID 1 with no init. The kernel gives PID 1 no default signal actions, so a
+# signal without a handler is ignored; each long-running entry point installs its own SIGTERM and
+# SIGINT handlers (src/main.ts, src/agent/main.ts, src/router/main.ts) and shuts down gracefully.
+# tini would not help where it matters: Kubernetes' `command`, which the operator sets for the agent
+# and router containers, replaces ENTRYPOINT, so an init placed here would run for the operator only.
+# None of them spawns child processes, so there are no zombies to reap.
+#
+# Entry points (the operator's builders use these commands, src/backends/*/desired.ts):
+#   operator:    node src/main.ts [flags]          (the default; Kubernetes `args` are its flags)
+#   fetch agent: node src/agent/main.ts [flags]
+#   router:      node src/router/main.ts --namespace=NS --deployment=NAME
 ENTRYPOINT ["node", "src/main.ts"]
