@@ -66,14 +66,20 @@ async function main(): Promise<void> {
         apiVersion: 'serving.stacked.dev/v1alpha1',
         kind: 'StackedDeployment',
         metadata: { name: 'bench', namespace: NS },
-        spec: { modelGroupRef: { name: 'bench' }, backend: 'vllm', engine: {}, vllm: { replicas } },
+        // No router: this measures how fast the pods hold a member, which the router only reads.
+        spec: {
+          modelGroupRef: { name: 'bench' },
+          backend: 'vllm',
+          engine: {},
+          vllm: { replicas, router: { enabled: false } },
+        },
       });
     const k = kubelet;
     const sims = () =>
       k
         .runningPods()
         .filter((p) => p.startsWith(`${NS}/`))
-        .map((p) => k.simulator(p)!);
+        .flatMap((p) => k.simulator(p) ?? []);
     const readDeployment = async () =>
       (await api.read({
         apiVersion: 'serving.stacked.dev/v1alpha1',

@@ -156,7 +156,13 @@ function objects(namespace: string, emuUrl: string): Pair[] {
           apiVersion: `${GROUP}/${VERSION}`,
           kind: 'StackedDeployment',
           metadata,
-          spec: { modelGroupRef: { name }, backend: 'vllm', engine: {}, vllm: { replicas } },
+          // No router: this measures the two kinds' reconciles; a router adds five objects of its own.
+          spec: {
+            modelGroupRef: { name },
+            backend: 'vllm',
+            engine: {},
+            vllm: { replicas, router: { enabled: false } },
+          },
         } as KubernetesObject,
       });
     } else {
