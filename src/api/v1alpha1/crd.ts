@@ -144,6 +144,9 @@ export function buildCrd(def: KindDefinition): Record<string, Json> {
     metadata: {
       name: `${def.plural}.${GROUP}`,
       labels: { 'app.kubernetes.io/part-of': 'stacked-operator' },
+      // Argo CD syncs lower waves first: the CRDs before the StackedModelGroups and
+      // StackedDeployments of the same application (wave 0), whose dry run would fail without them.
+      annotations: { 'argocd.argoproj.io/sync-wave': '-1' },
     },
     spec: {
       group: GROUP,
