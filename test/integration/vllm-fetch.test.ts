@@ -33,7 +33,11 @@ describe('vllm backend: adapters from https archives through the fetch agent', f
     kubelet
       .runningPods()
       .filter((k) => k.startsWith(`${NS}/`))
-      .map((k) => ({ key: k, sim: kubelet.simulator(k)! }));
+      // vLLM pods only: the router's pod runs no simulator.
+      .flatMap((k) => {
+        const sim = kubelet.simulator(k);
+        return sim === undefined ? [] : [{ key: k, sim }];
+      });
 
   function group(members: object[], name = 'remote') {
     return {

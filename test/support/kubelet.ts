@@ -657,8 +657,21 @@ class TestKubelet implements Kubelet {
       cr.run.containerID = newContainerID();
       cr.run.startedAt = rfc3339();
       cr.run.started = true;
-      cr.run.ready = true;
+      // A container that really runs (e.g. our router) is Ready by its readiness probe, as on a
+      // node; one that runs nothing is reported ready at once.
+      const readiness =
+        cr.other === undefined
+          ? undefined
+          : probeTarget(cr.spec.readinessProbe, cr.spec, state.run.ip, {
+              timeScale: this.#opts.probeTimeScale ?? 1,
+            });
+      cr.run.ready = readiness === undefined;
       void this.#podQueue.enqueue(state.key);
+      if (readiness !== undefined) {
+        const alive = (): boolean => !this.#stopped && !state.stopping && cr.epoch === epoch;
+        const changed = (): void => void this.#podQueue.enqueue(state.key);
+        this.#track(state, this.#readinessLoop(readiness, cr, state.abort.signal, alive, changed));
+      }
       return;
     }
     const env = containerEnv(cr.spec);
