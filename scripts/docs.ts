@@ -17,6 +17,8 @@ export async function renderDocs(): Promise<Record<string, string>> {
   const md = (text: string) => format(text, { ...options, parser: 'markdown' });
   return {
     'deploy/argocd/health.lua': renderHealthLua(),
+    // Helm reads no file outside the chart: the chart's ConfigMap for argocd-cm takes this copy.
+    'charts/stacked-operator/files/argocd-health.lua': renderHealthLua(),
     'docs/troubleshooting.md': await md(renderTroubleshooting()),
     'docs/api-reference.md': await md(renderApiReference()),
   };
