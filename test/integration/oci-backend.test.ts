@@ -1,12 +1,14 @@
 // The oci backend end to end: the operator (its own process and RBAC) against the OCI emulator,
 // which verifies every signature with the public half of the key in the Secret, keeps lifecycles
-// asynchronous, replays retry tokens and enforces LIVE-update and immutability rules.
+// asynchronous, replays retry tokens and enforces LIVE-update and immutability rules. The emulator
+// runs with OCI's unkind habits on (REALISTIC): OCI's delays scaled from minutes to seconds, reads
+// that lag writes, DELETED records that turn 404 (test/fixtures/oci-behaviour.md).
 import assert from 'node:assert/strict';
 import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
 import type { ControlPlane } from '../support/controlplane.ts';
 import { kubectl } from '../support/kubectl.ts';
-import { startOciEmulator, type OciEmulator } from '../support/oci-emulator.ts';
+import { REALISTIC, startOciEmulator, type OciEmulator } from '../support/oci-emulator.ts';
 import { apiKeySecret, makeApiKey, predict, type ApiKey } from '../support/oci-keys.ts';
 import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
 import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
@@ -70,7 +72,8 @@ function deployment(
 }
 
 describe('oci backend against the OCI emulator', function () {
-  this.timeout(240_000);
+  // OCI's delays, scaled, make every step a few seconds: the chaos test's rounds need the room.
+  this.timeout(420_000);
   let cp: ControlPlane;
   let emu: OciEmulator;
   let key: ApiKey;
@@ -97,19 +100,14 @@ describe('oci backend against the OCI emulator', function () {
     emu = await startOciEmulator({
       keys: { [key.keyId]: key.publicKeyPem },
       models: [BASE, lora(1), lora(2), lora(3), lora(4)],
-      delays: {
-        groupCreateMs: 50,
-        groupDeleteMs: 50,
-        deploymentCreateMs: 300,
-        deploymentUpdateMs: 200,
-        deploymentDeleteMs: 100,
-      },
+      ...REALISTIC,
     });
     await apply(apiKeySecret('oci-api-key', key));
   });
 
   afterEach(async () => {
     emu.faults.clear();
+    emu.setLimits({});
     await operator?.stop();
     operator = undefined;
   });
@@ -438,5 +436,190 @@ describe('oci backend against the OCI emulator', function () {
     assert.deepEqual(liveDeployments(uid), [], 'Observe does not recreate');
     await remove('sdep', 'drift');
     assert.deepEqual(liveGroups(uid), []);
+  });
+});
+
+describe("oci backend against OCI's failures (emulator with the realistic switches on)", function () {
+  this.timeout(240_000);
+  let cp: ControlPlane;
+  let emu: OciEmulator;
+  let key: ApiKey;
+  let operator: OperatorProcess | undefined;
+
+  const apply = (obj: object) => kubectl(cp, ['apply', '-n', NS, '-f', '-'], { input: JSON.stringify(obj) });
+  const remove = (kind: string, name: string) =>
+    kubectl(cp, ['delete', kind, name, '-n', NS, '--wait=true', '--timeout=120s']);
+  const ociStatus = (o: Obj | undefined) =>
+    (o as { status?: { oci?: Record<string, unknown> } } | undefined)?.status?.oci;
+  const instanceCountOf = (id: string) =>
+    (
+      emu.modelDeployments().find((x) => x.id === id)?.modelDeploymentConfigurationDetails as unknown as
+        { infrastructureConfigurationDetails: { scalingPolicy: { instanceCount: number } } } | undefined
+    )?.infrastructureConfigurationDetails.scalingPolicy.instanceCount;
+  /** Every Ready reason (and message) seen until `done` holds, sampled every 100 ms. */
+  const readyReasonsUntil = async (name: string, what: string, done: (o: Obj | undefined) => boolean) => {
+    const seen: string[] = [];
+    await eventually(
+      what,
+      async () => {
+        const o = await getObject(cp, NS, 'sdep', name);
+        const r = condition(o, 'Ready');
+        const line = `${r?.reason ?? 'none'}: ${r?.message ?? ''}`;
+        if (seen.at(-1) !== line) seen.push(line);
+        return done(o) ? true : undefined;
+      },
+      90_000,
+      100,
+    );
+    return seen;
+  };
+  const ready = (o: Obj | undefined) =>
+    condition(o, 'Ready')?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation;
+
+  before(async () => {
+    cp = await controlPlaneWithNamespace(NS);
+    key = makeApiKey();
+    emu = await startOciEmulator({
+      keys: { [key.keyId]: key.publicKeyPem },
+      models: [BASE, lora(1), lora(2), lora(3), lora(4)],
+      ...REALISTIC,
+    });
+    await apply(apiKeySecret('oci-api-key', key));
+    operator = await startOperator(cp, { identity: 'oci-failures', namespace: NS, extraArgs: OPERATOR_ARGS });
+  });
+
+  afterEach(() => {
+    emu.faults.clear();
+    emu.setLimits({});
+  });
+
+  after(async () => {
+    await operator?.stop();
+    await emu.close();
+  });
+
+  it('a deployment that goes FAILED by itself is Degraded with its lifecycleDetails, Ready again when OCI brings it back ACTIVE, and re-created when it is deleted while FAILED', async () => {
+    await apply(group('selffail', [1, 2]));
+    await apply(deployment('selffail', 'selffail', emu));
+    const first = await waitForReady(cp, NS, 'sdep', 'selffail', 'True', 'Serving', 60_000);
+    const id = ociStatus(first)?.modelDeploymentId as string;
+
+    const details = 'The model server container exited unexpectedly (exit code 137)';
+    emu.outOfBand.failDeployment(id, { state: 'FAILED', details, recoverAfterMs: 6000 });
+    const failed = await waitForReady(cp, NS, 'sdep', 'selffail', 'False', 'DeploymentFailed', 30_000);
+    assert.equal(condition(failed, 'Ready')?.message, details);
+    assert.equal(condition(failed, 'Degraded')?.status, 'True');
+    assert.equal(condition(failed, 'Degraded')?.reason, 'DeploymentFailed');
+    assert.equal(condition(failed, 'Degraded')?.message, details);
+    assert.equal(condition(failed, 'Available')?.status, 'False');
+    const mutatingBefore = emu.counts().mutating;
+    // OCI heals it: Ready again, with nothing changed in OCI by the operator meanwhile.
+    const healed = await waitForReady(cp, NS, 'sdep', 'selffail', 'True', 'Serving', 30_000);
+    assert.equal(ociStatus(healed)?.modelDeploymentId, id, 'the same deployment');
+    assert.equal(condition(healed, 'Degraded')?.status, 'False');
+    assert.equal(emu.counts().mutating, mutatingBefore, 'the operator only watched a FAILED deployment');
+
+    // FAILED for good; someone deletes it in the console: the operator makes a new one.
+    emu.outOfBand.failDeployment(id, { state: 'FAILED', details });
+    await waitForReady(cp, NS, 'sdep', 'selffail', 'False', 'DeploymentFailed', 30_000);
+    emu.outOfBand.deleteDeployment(id);
+    const recreated = await eventually(
+      'a new deployment, Ready',
+      async () => {
+        const o = await getObject(cp, NS, 'sdep', 'selffail');
+        return ociStatus(o)?.modelDeploymentId !== id && ready(o) ? o : undefined;
+      },
+      60_000,
+    );
+    const reasons = (await eventsFor(cp, NS, 'selffail')).map((e) => e.reason);
+    assert.ok(reasons.includes('DeploymentRecreated'), reasons.join(', '));
+    assert.notEqual(ociStatus(recreated)?.modelDeploymentId, id);
+    await remove('sdep', 'selffail');
+  });
+
+  it('a LIVE update whose work request FAILS is reported WorkRequestFailed with the errors OCI lists, then retried until it succeeds', async () => {
+    await apply(group('wrfail', [1, 2]));
+    await apply(deployment('wrfail', 'wrfail', emu));
+    const first = await waitForReady(cp, NS, 'sdep', 'wrfail', 'True', 'Serving', 60_000);
+    const firstGroup = ociStatus(first)?.modelGroupId as string;
+    const id = ociStatus(first)?.modelDeploymentId as string;
+    const message = 'Model ocid1.datasciencemodel.oc1.iad.aaaaaaaalora3 could not be loaded by vLLM';
+    emu.outOfBand.failNextWork('MODEL_DEPLOYMENT_UPDATE', { code: 'InternalServerError', message });
+    await apply(group('wrfail', [1, 3]));
+    const seen = await readyReasonsUntil('wrfail', 'Ready on the new group', (o) => {
+      const gid = ociStatus(o)?.modelGroupId;
+      return ready(o) && gid !== undefined && gid !== firstGroup;
+    });
+    assert.ok(
+      seen.some((l) => l.startsWith('WorkRequestFailed:') && l.includes(`InternalServerError: ${message}`)),
+      seen.join('\n'),
+    );
+    const updates = emu.requests().filter((r) => r.operation === 'UpdateModelDeployment' && r.status === 202);
+    assert.ok(updates.length >= 2, `the failed update and its retry: ${String(updates.length)}`);
+    const failedWork = emu
+      .workRequests()
+      .filter((w) => w.operationType === 'MODEL_DEPLOYMENT_UPDATE' && w.status === 'FAILED');
+    assert.equal(failedWork.length, 1);
+    assert.equal(emu.modelDeployments().find((m) => m.id === id)?.lifecycleState, 'ACTIVE');
+    await remove('sdep', 'wrfail');
+  });
+
+  it('a 412 on update (a console edit between the read and the write) is re-read and the update succeeds', async () => {
+    await apply(group('race', [1, 2]));
+    await apply(deployment('race', 'race', emu));
+    const first = await waitForReady(cp, NS, 'sdep', 'race', 'True', 'Serving', 60_000);
+    const id = ociStatus(first)?.modelDeploymentId as string;
+    // Someone scales it to 5 in the console; while the operator brings it back, someone else edits
+    // its tags between the operator's read and its write.
+    emu.outOfBand.beforeNext('UpdateModelDeployment', () => {
+      emu.outOfBand.updateDeployment(id, (m) => {
+        m.freeformTags = { ...m.freeformTags, 'cost-center': 'edited-in-console' };
+      });
+    });
+    const since = Date.now();
+    emu.outOfBand.updateDeployment(id, (m) => {
+      (
+        m.modelDeploymentConfigurationDetails as unknown as {
+          infrastructureConfigurationDetails: { scalingPolicy: { instanceCount: number } };
+        }
+      ).infrastructureConfigurationDetails.scalingPolicy.instanceCount = 5;
+    });
+    await eventually(
+      'the instance count brought back to 1, Ready',
+      async () => {
+        const o = await getObject(cp, NS, 'sdep', 'race');
+        const m = emu.modelDeployments().find((x) => x.id === id);
+        return instanceCountOf(id) === 1 && m?.lifecycleState === 'ACTIVE' && ready(o) ? true : undefined;
+      },
+      60_000,
+    );
+    const updates = emu.requests().filter((r) => r.operation === 'UpdateModelDeployment' && r.at >= since);
+    assert.equal(updates[0]?.status, 412, updates.map((u) => u.status).join(', '));
+    assert.ok(
+      updates.slice(1).some((u) => u.status === 202),
+      `re-read and updated: ${updates.map((u) => u.status).join(', ')}`,
+    );
+    await remove('sdep', 'race');
+  });
+
+  it('a create refused 400 LimitExceeded is reported, retried without a hot loop, and succeeds once the limit is lifted', async () => {
+    emu.setLimits({ modelDeployments: 0 });
+    await apply(group('limited', [1]));
+    await apply(deployment('limited', 'limited', emu));
+    const refused = await waitForReady(cp, NS, 'sdep', 'limited', 'False', 'OciRejected', 60_000);
+    assert.match(condition(refused, 'Ready')!.message, /400 LimitExceeded/);
+    const creates = () =>
+      emu.requests().filter((r) => r.operation === 'CreateModelDeployment' && r.status === 400).length;
+    const before = creates();
+    await new Promise((r) => setTimeout(r, 6000));
+    const retries = creates() - before;
+    assert.ok(retries >= 1, 'retried while refused');
+    assert.ok(retries <= 6, `no hot loop: ${String(retries)} creates in 6 s`);
+    emu.setLimits({});
+    await waitForReady(cp, NS, 'sdep', 'limited', 'True', 'Serving', 60_000);
+    const uid = refused.metadata.uid ?? '';
+    const made = emu.modelDeployments().filter((m) => m.freeformTags['k8s-uid'] === uid);
+    assert.equal(made.length, 1, 'one deployment, made once the limit was lifted');
+    await remove('sdep', 'limited');
   });
 });
