@@ -149,6 +149,15 @@ async function main(): Promise<void> {
   if (args.oci !== undefined) opts.oci = args.oci;
   if (args.caFile !== undefined) opts.ca = await readFile(args.caFile, 'utf8');
   if (args.fetch !== undefined) {
+    // As PID 1 of an init container, node gets no default handler: without these the kubelet's
+    // SIGTERM would wait out the grace period. Downloads land by rename, so stopping mid-way leaves
+    // no half folder under its final name; 143 is the shell's code for death by SIGTERM.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        logger.info('stopped before the fetch finished', { signal });
+        process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+      });
+    }
     try {
       await fetchOnce(opts, args.fetch);
     } catch (err) {
