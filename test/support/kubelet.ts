@@ -21,6 +21,8 @@
 //     timeoutSeconds are honoured; tcpSocket probes run too; exec and grpc probes count as passing.
 //     A startupProbe holds `started` (and readiness probing) until it passes. Sidecars (containers
 //     isVllmContainer refuses) are running and ready at once, whatever their probes.
+//   - A runContainer hook may refuse a container as the kubelet does (CreateContainerConfigError,
+//     e.g. runAsNonRoot with a non-numeric image user): it waits with that reason and message.
 //   - A simulator that fails to start (bad flags, a failing --lora-modules) is a crash loop: waiting
 //     CrashLoopBackOff, lastState terminated (exit 1, reason Error, the error as message), retried with
 //     a doubling back-off from 0.5 s to 5 s, restartCount + 1 per retry.
@@ -151,6 +153,13 @@ export interface ContainerContext {
   /** An init container: the pod's app containers wait until it has exited successfully. */
   init: boolean;
 }
+
+/**
+ * Thrown by runContainer when the kubelet would refuse to create the container (e.g. runAsNonRoot with
+ * a non-numeric image user): the container waits with reason CreateContainerConfigError and this
+ * message, and the pod stays Pending.
+ */
+export class CreateContainerConfigError extends Error {}
 
 export interface RunningContainer {
   stop(): Promise<void>;
@@ -639,13 +648,25 @@ class TestKubelet implements Kubelet {
     if (!cr.vllm) {
       const run = this.#opts.runContainer;
       if (run) {
-        cr.other = await run(cr.spec, {
-          podKey: state.key,
-          ip: state.run.ip,
-          pod,
-          volumeDir: (volume) => state.volumeDirs.get(volume),
-          init: false,
-        });
+        try {
+          cr.other = await run(cr.spec, {
+            podKey: state.key,
+            ip: state.run.ip,
+            pod,
+            volumeDir: (volume) => state.volumeDirs.get(volume),
+            init: false,
+          });
+        } catch (err) {
+          if (!(err instanceof CreateContainerConfigError)) throw err;
+          // Like the kubelet: the container is never created, the pod stays Pending with the reason.
+          // Not retried: what the refusal depends on (securityContext, the image) does not change
+          // without a new pod here.
+          cr.run.phase = 'configError';
+          cr.run.configMessage = err.message;
+          this.#log(`${cr.spec.name} of ${state.key}: CreateContainerConfigError: ${err.message}`);
+          void this.#podQueue.enqueue(state.key);
+          return;
+        }
         const stale = (): boolean => cr.epoch !== epoch || state.stopping;
         if (stale()) {
           await cr.other?.stop();

@@ -28,8 +28,11 @@ export interface TerminatedState {
 export interface ContainerRun {
   name: string;
   image: string;
-  /** creating: not started yet; running; backoff: its last start failed, it waits to start again. */
-  phase: 'creating' | 'running' | 'backoff';
+  /**
+   * creating: not started yet; running; backoff: its last start failed, it waits to start again;
+   * configError: the kubelet refused to create it (CreateContainerConfigError, configMessage says why).
+   */
+  phase: 'creating' | 'running' | 'backoff' | 'configError';
   containerID?: string;
   restartCount: number;
   /** RFC 3339, of the current run. */
@@ -40,6 +43,8 @@ export interface ContainerRun {
   lastTerminated?: TerminatedState;
   /** Message of the CrashLoopBackOff waiting state. */
   backoffMessage?: string;
+  /** Message of the CreateContainerConfigError waiting state. */
+  configMessage?: string;
 }
 
 /**
@@ -204,7 +209,10 @@ function containerStatus(
   const out: ContainerStatusOut = {
     name: r.name,
     image: r.image,
-    imageID: r.phase === 'creating' && r.restartCount === 0 ? '' : imageID(r.image, digest(r.image)),
+    imageID:
+      (r.phase === 'creating' || r.phase === 'configError') && r.restartCount === 0
+        ? ''
+        : imageID(r.image, digest(r.image)),
     ready: r.ready,
     started: r.phase === 'running' && r.started,
     restartCount: r.restartCount,
@@ -217,6 +225,8 @@ function containerStatus(
   } else if (r.phase === 'backoff') {
     out.containerID = r.lastTerminated?.containerID;
     out.state = { waiting: { reason: 'CrashLoopBackOff', message: r.backoffMessage } };
+  } else if (r.phase === 'configError') {
+    out.state = { waiting: { reason: 'CreateContainerConfigError', message: r.configMessage } };
   } else {
     out.state = { waiting: { reason: initializing ? 'PodInitializing' : 'ContainerCreating' } };
   }
@@ -304,7 +314,9 @@ export function desiredStatus(
     { type: 'PodScheduled', status: 'True' },
   ];
   const out: OwnedStatus = {
-    phase: run.containers.some((c) => c.phase === 'creating') ? 'Pending' : 'Running',
+    phase: run.containers.some((c) => c.phase === 'creating' || c.phase === 'configError')
+      ? 'Pending'
+      : 'Running',
     hostIP: HOST_IP,
     hostIPs: [{ ip: HOST_IP }],
     podIP: run.ip,
