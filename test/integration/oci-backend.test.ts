@@ -14,6 +14,8 @@ import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '
 import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
 
 const NS = 'oci-test';
+/** The failures block's own namespace: the first block's objects and operator stay out of it. */
+const FAILURES_NS = 'oci-failures';
 const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';
 const lora = (n: number) => `ocid1.datasciencemodel.oc1.iad.aaaaaaaalora${String(n)}`;
 const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
@@ -446,9 +448,10 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
   let key: ApiKey;
   let operator: OperatorProcess | undefined;
 
-  const apply = (obj: object) => kubectl(cp, ['apply', '-n', NS, '-f', '-'], { input: JSON.stringify(obj) });
+  const apply = (obj: object) =>
+    kubectl(cp, ['apply', '-n', FAILURES_NS, '-f', '-'], { input: JSON.stringify(obj) });
   const remove = (kind: string, name: string) =>
-    kubectl(cp, ['delete', kind, name, '-n', NS, '--wait=true', '--timeout=120s']);
+    kubectl(cp, ['delete', kind, name, '-n', FAILURES_NS, '--wait=true', '--timeout=120s']);
   const ociStatus = (o: Obj | undefined) =>
     (o as { status?: { oci?: Record<string, unknown> } } | undefined)?.status?.oci;
   const instanceCountOf = (id: string) =>
@@ -462,7 +465,7 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
     await eventually(
       what,
       async () => {
-        const o = await getObject(cp, NS, 'sdep', name);
+        const o = await getObject(cp, FAILURES_NS, 'sdep', name);
         const r = condition(o, 'Ready');
         const line = `${r?.reason ?? 'none'}: ${r?.message ?? ''}`;
         if (seen.at(-1) !== line) seen.push(line);
@@ -477,7 +480,7 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
     condition(o, 'Ready')?.status === 'True' && o?.status?.observedGeneration === o?.metadata.generation;
 
   before(async () => {
-    cp = await controlPlaneWithNamespace(NS);
+    cp = await controlPlaneWithNamespace(FAILURES_NS);
     key = makeApiKey();
     emu = await startOciEmulator({
       keys: { [key.keyId]: key.publicKeyPem },
@@ -485,7 +488,11 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
       ...REALISTIC,
     });
     await apply(apiKeySecret('oci-api-key', key));
-    operator = await startOperator(cp, { identity: 'oci-failures', namespace: NS, extraArgs: OPERATOR_ARGS });
+    operator = await startOperator(cp, {
+      identity: 'oci-failures',
+      namespace: FAILURES_NS,
+      extraArgs: OPERATOR_ARGS,
+    });
   });
 
   afterEach(() => {
@@ -501,12 +508,20 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
   it('a deployment that goes FAILED by itself is Degraded with its lifecycleDetails, Ready again when OCI brings it back ACTIVE, and re-created when it is deleted while FAILED', async () => {
     await apply(group('selffail', [1, 2]));
     await apply(deployment('selffail', 'selffail', emu));
-    const first = await waitForReady(cp, NS, 'sdep', 'selffail', 'True', 'Serving', 60_000);
+    const first = await waitForReady(cp, FAILURES_NS, 'sdep', 'selffail', 'True', 'Serving', 60_000);
     const id = ociStatus(first)?.modelDeploymentId as string;
 
     const details = 'The model server container exited unexpectedly (exit code 137)';
     emu.outOfBand.failDeployment(id, { state: 'FAILED', details, recoverAfterMs: 6000 });
-    const failed = await waitForReady(cp, NS, 'sdep', 'selffail', 'False', 'DeploymentFailed', 30_000);
+    const failed = await waitForReady(
+      cp,
+      FAILURES_NS,
+      'sdep',
+      'selffail',
+      'False',
+      'DeploymentFailed',
+      30_000,
+    );
     assert.equal(condition(failed, 'Ready')?.message, details);
     assert.equal(condition(failed, 'Degraded')?.status, 'True');
     assert.equal(condition(failed, 'Degraded')?.reason, 'DeploymentFailed');
@@ -514,24 +529,24 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
     assert.equal(condition(failed, 'Available')?.status, 'False');
     const mutatingBefore = emu.counts().mutating;
     // OCI heals it: Ready again, with nothing changed in OCI by the operator meanwhile.
-    const healed = await waitForReady(cp, NS, 'sdep', 'selffail', 'True', 'Serving', 30_000);
+    const healed = await waitForReady(cp, FAILURES_NS, 'sdep', 'selffail', 'True', 'Serving', 30_000);
     assert.equal(ociStatus(healed)?.modelDeploymentId, id, 'the same deployment');
     assert.equal(condition(healed, 'Degraded')?.status, 'False');
     assert.equal(emu.counts().mutating, mutatingBefore, 'the operator only watched a FAILED deployment');
 
     // FAILED for good; someone deletes it in the console: the operator makes a new one.
     emu.outOfBand.failDeployment(id, { state: 'FAILED', details });
-    await waitForReady(cp, NS, 'sdep', 'selffail', 'False', 'DeploymentFailed', 30_000);
+    await waitForReady(cp, FAILURES_NS, 'sdep', 'selffail', 'False', 'DeploymentFailed', 30_000);
     emu.outOfBand.deleteDeployment(id);
     const recreated = await eventually(
       'a new deployment, Ready',
       async () => {
-        const o = await getObject(cp, NS, 'sdep', 'selffail');
+        const o = await getObject(cp, FAILURES_NS, 'sdep', 'selffail');
         return ociStatus(o)?.modelDeploymentId !== id && ready(o) ? o : undefined;
       },
       60_000,
     );
-    const reasons = (await eventsFor(cp, NS, 'selffail')).map((e) => e.reason);
+    const reasons = (await eventsFor(cp, FAILURES_NS, 'selffail')).map((e) => e.reason);
     assert.ok(reasons.includes('DeploymentRecreated'), reasons.join(', '));
     assert.notEqual(ociStatus(recreated)?.modelDeploymentId, id);
     await remove('sdep', 'selffail');
@@ -540,7 +555,7 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
   it('a LIVE update whose work request FAILS is reported WorkRequestFailed with the errors OCI lists, then retried until it succeeds', async () => {
     await apply(group('wrfail', [1, 2]));
     await apply(deployment('wrfail', 'wrfail', emu));
-    const first = await waitForReady(cp, NS, 'sdep', 'wrfail', 'True', 'Serving', 60_000);
+    const first = await waitForReady(cp, FAILURES_NS, 'sdep', 'wrfail', 'True', 'Serving', 60_000);
     const firstGroup = ociStatus(first)?.modelGroupId as string;
     const id = ociStatus(first)?.modelDeploymentId as string;
     const message = 'Model ocid1.datasciencemodel.oc1.iad.aaaaaaaalora3 could not be loaded by vLLM';
@@ -567,7 +582,7 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
   it('a 412 on update (a console edit between the read and the write) is re-read and the update succeeds', async () => {
     await apply(group('race', [1, 2]));
     await apply(deployment('race', 'race', emu));
-    const first = await waitForReady(cp, NS, 'sdep', 'race', 'True', 'Serving', 60_000);
+    const first = await waitForReady(cp, FAILURES_NS, 'sdep', 'race', 'True', 'Serving', 60_000);
     const id = ociStatus(first)?.modelDeploymentId as string;
     // Someone scales it to 5 in the console; while the operator brings it back, someone else edits
     // its tags between the operator's read and its write.
@@ -587,7 +602,7 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
     await eventually(
       'the instance count brought back to 1, Ready',
       async () => {
-        const o = await getObject(cp, NS, 'sdep', 'race');
+        const o = await getObject(cp, FAILURES_NS, 'sdep', 'race');
         const m = emu.modelDeployments().find((x) => x.id === id);
         return instanceCountOf(id) === 1 && m?.lifecycleState === 'ACTIVE' && ready(o) ? true : undefined;
       },
@@ -606,7 +621,7 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
     emu.setLimits({ modelDeployments: 0 });
     await apply(group('limited', [1]));
     await apply(deployment('limited', 'limited', emu));
-    const refused = await waitForReady(cp, NS, 'sdep', 'limited', 'False', 'OciRejected', 60_000);
+    const refused = await waitForReady(cp, FAILURES_NS, 'sdep', 'limited', 'False', 'OciRejected', 60_000);
     assert.match(condition(refused, 'Ready')!.message, /400 LimitExceeded/);
     const creates = () =>
       emu.requests().filter((r) => r.operation === 'CreateModelDeployment' && r.status === 400).length;
@@ -616,7 +631,7 @@ describe("oci backend against OCI's failures (emulator with the realistic switch
     assert.ok(retries >= 1, 'retried while refused');
     assert.ok(retries <= 6, `no hot loop: ${String(retries)} creates in 6 s`);
     emu.setLimits({});
-    await waitForReady(cp, NS, 'sdep', 'limited', 'True', 'Serving', 60_000);
+    await waitForReady(cp, FAILURES_NS, 'sdep', 'limited', 'True', 'Serving', 60_000);
     const uid = refused.metadata.uid ?? '';
     const made = emu.modelDeployments().filter((m) => m.freeformTags['k8s-uid'] === uid);
     assert.equal(made.length, 1, 'one deployment, made once the limit was lifted');
