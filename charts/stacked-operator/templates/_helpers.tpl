@@ -30,3 +30,36 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "stacked-operator.leaseNamespace" -}}
 {{- default .Release.Namespace .Values.leaderElection.namespace -}}
 {{- end -}}
+
+{{- /*
+An image reference from {repository, tag, digest}: repository@digest when a digest is set (it pins
+the content, so it wins over the tag), else repository:tag, the tag defaulting to the appVersion.
+*/ -}}
+{{- define "stacked-operator.imageRef" -}}
+{{- $image := index . 0 -}}
+{{- $appVersion := index . 1 -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository (default $appVersion $image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "stacked-operator.image" -}}
+{{- include "stacked-operator.imageRef" (list .Values.image .Chart.AppVersion) -}}
+{{- end -}}
+
+{{- /*
+The agent's or the router's image: the operator's (digest included) when none of repository, tag and
+digest is set; else its own, the repository defaulting to the operator's.
+*/ -}}
+{{- define "stacked-operator.componentImage" -}}
+{{- $root := index . 0 -}}
+{{- $image := index . 1 -}}
+{{- if or $image.repository $image.tag $image.digest -}}
+{{- $own := dict "repository" (default $root.Values.image.repository $image.repository) "tag" $image.tag "digest" $image.digest -}}
+{{- include "stacked-operator.imageRef" (list $own $root.Chart.AppVersion) -}}
+{{- else -}}
+{{- include "stacked-operator.image" $root -}}
+{{- end -}}
+{{- end -}}
