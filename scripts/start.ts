@@ -1,8 +1,10 @@
 /**
  * `npm start`: runs the operator against the current kubeconfig. When no cluster is configured (no
- * $KUBECONFIG, no ~/.kube/config, not in a pod), it first starts a local control plane (etcd,
- * kube-apiserver, kube-controller-manager built from source by test/tools/build.sh; the first build
- * takes tens of minutes), installs the CRDs and RBAC, and prints how to reach it with kubectl.
+ * $KUBECONFIG, no ~/.kube/config, not in a pod), it brings up the playground instead
+ * (playground/run.ts): a local control plane (built from source by test/tools/build.sh on the first
+ * run, about ten minutes), nodes with simulated GPUs, the OCI emulator, the operator and the samples,
+ * and prints the `kubectl stacked predict` calls that answer on both backends. Ctrl-C stops it all.
+ * Arguments go to the operator in both cases (`npm start -- --log-level=debug`).
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -23,28 +25,20 @@ async function main(): Promise<void> {
     process.exitCode = await runOperator(parseConfig(args, process.env));
     return;
   }
-  const { startControlPlane } = await import('../test/support/controlplane.ts');
-  const { installApi } = await import('../test/support/operator.ts');
-  console.error(
-    'No cluster configured: starting a local control plane (see README for the first build time).',
-  );
-  const cp = await startControlPlane({
-    log: (line) => {
-      console.error(line);
+  // Loaded only here: the test kubelet, simulator and emulator have no business in an operator run.
+  const { runPlayground } = await import('../playground/run.ts');
+  console.error('No cluster configured ($KUBECONFIG, ~/.kube/config): starting the playground.');
+  const code = await runPlayground({
+    operatorArgs: args,
+    out: (line) => {
+      process.stdout.write(`${line}\n`);
+    },
+    progress: (line) => {
+      process.stderr.write(`${line}\n`);
     },
   });
-  await installApi(cp);
-  console.error(
-    `\nLocal control plane ready. In another shell:\n  export KUBECONFIG=${cp.kubeconfigPath}\n` +
-      `  ${join(cp.binDir, 'kubectl')} apply -f deploy/samples/modelgroup.yaml\n`,
-  );
-  try {
-    process.exitCode = await runOperator(
-      parseConfig(['--kubeconfig', cp.kubeconfigPath, ...args], process.env),
-    );
-  } finally {
-    await cp.stop();
-  }
+  // Exit now: informers' sockets and timers of the stopped pieces must not keep the process alive.
+  process.exit(code);
 }
 
 await main();
