@@ -53,6 +53,8 @@ const READY_TIMEOUT_MS = 300_000;
 const VERIFY_TIMEOUT_MS = 60_000;
 const BUILD_TICK_MS = 15_000;
 const OPERATOR_STOP_GRACE_MS = 10_000;
+/** A signal this soon after the first is the same Ctrl-C (see onSignal), not a second one. */
+const SECOND_SIGNAL_MS = 2000;
 
 interface Sample {
   apiVersion: string;
@@ -123,6 +125,12 @@ export class Started {
       throw new Interrupted();
     }
     this.#items.push({ name, stop });
+  }
+
+  /** Forgets a stop that is no longer needed (a build that finished). */
+  forget(name: string): void {
+    const i = this.#items.findIndex((item) => item.name === name);
+    if (i >= 0) this.#items.splice(i, 1);
   }
 
   stop(): Promise<void> {
@@ -235,6 +243,7 @@ export async function buildTools(
   } finally {
     clearInterval(ticker);
   }
+  started.forget('the control-plane build');
   if (build.announced) progress(`Control plane built in ${elapsed(since)}.`);
 }
 
@@ -498,14 +507,16 @@ export async function runPlayground(opts: PlaygroundOptions): Promise<number> {
   const { progress, out } = opts;
   const since = performance.now();
   const started = new Started(progress);
-  let signalled = false;
+  let signalledAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
+    if (signalledAt !== undefined) {
+      // Under `npm start`, one Ctrl-C arrives twice: from the terminal and forwarded by npm.
+      if (performance.now() - signalledAt < SECOND_SIGNAL_MS) return;
       // A second Ctrl-C while stopping: the user wants out now; the control plane's exit handler
       // still kills its processes.
       process.exit(130);
     }
-    signalled = true;
+    signalledAt = performance.now();
     progress(`\n${signal}: stopping everything the playground started...`);
     void started.stop();
   };
