@@ -14,6 +14,7 @@ import { writeAdapter } from '../test/support/adapters.ts';
 import { fmt, median, startBenchCluster, until } from './support.ts';
 import { startKubelet, type Kubelet } from '../test/support/kubelet.ts';
 import { startOperator } from '../test/support/operator.ts';
+import { adaptersClaim } from '../test/support/objects.ts';
 
 const LOAD_MS = Number(process.env.LOAD_MS ?? 200);
 const REPLICA_COUNTS = (process.env.REPLICAS ?? '4,16,32').split(',').map(Number);
@@ -53,12 +54,7 @@ async function main(): Promise<void> {
       namespace: NS,
       extraArgs: ['--leader-election-id=bench', `--log-level=${process.env.OPERATOR_LOG_LEVEL ?? 'warn'}`],
     });
-    await apply({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'adapters', namespace: NS },
-      spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-    });
+    await apply(adaptersClaim('adapters', NS));
     let members = keys.slice(0, 3);
     await apply(groupSpec(members));
     const deploy = (replicas: number) =>

@@ -20,6 +20,7 @@ import { startKubelet, type Kubelet } from '../test/support/kubelet.ts';
 import { startOperator } from '../test/support/operator.ts';
 import { routerRunner } from '../test/support/router-container.ts';
 import { freePort, startBenchCluster, until } from './support.ts';
+import { adaptersClaim } from '../test/support/objects.ts';
 
 const NS = 'bench-router';
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 16);
@@ -157,12 +158,7 @@ async function main(): Promise<void> {
       namespace: NS,
       extraArgs: ['--leader-election-id=bench-router', '--log-level=warn'],
     });
-    await apply({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'adapters', namespace: NS },
-      spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-    });
+    await apply(adaptersClaim('adapters', NS));
     await apply({
       apiVersion: 'serving.stacked.dev/v1alpha1',
       kind: 'StackedModelGroup',

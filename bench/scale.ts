@@ -64,6 +64,7 @@ import {
   until,
   type Counts,
 } from './support.ts';
+import { adaptersClaim } from '../test/support/objects.ts';
 
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);
@@ -546,12 +547,7 @@ async function main(): Promise<void> {
     });
     await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: FLOOR_NS } });
     await apply({ ...apiKeySecret('oci-api-key', key), metadata: { name: 'oci-api-key', namespace: NS } });
-    await apply({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'adapters', namespace: NS },
-      spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-    });
+    await apply(adaptersClaim('adapters', NS));
     for (const k of ADAPTERS) writeAdapter(join(root, 'pvc', NS, 'adapters', k), 16);
     kubelet = await startKubelet({
       kubeconfigPath: cp.kubeconfigPath,

@@ -21,6 +21,7 @@ import { kubectl } from '../support/kubectl.ts';
 import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
 import { routerRunner, type RouterRunner } from '../support/router-container.ts';
 import { condition, eventually, getObject } from '../support/wait.ts';
+import { adaptersClaim } from '../support/objects.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 const NS = 'plugin-test';
@@ -93,12 +94,7 @@ describe('kubectl stacked (the kubectl plugin) on a real control plane', functio
       namespace: NS,
       extraArgs: ['--leader-election-id=plugin-test'],
     });
-    await apply({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'adapters' },
-      spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-    });
+    await apply(adaptersClaim());
     await apply({
       apiVersion: 'serving.stacked.dev/v1alpha1',
       kind: 'StackedModelGroup',

@@ -18,7 +18,7 @@ import {
   startOperator,
   type OperatorProcess,
 } from '../support/operator.ts';
-import { sampleDeployment, sampleGroup } from '../support/objects.ts';
+import { sampleDeployment, sampleGroup, adaptersClaim } from '../support/objects.ts';
 import { condition, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
 
 const NS = 'router-objects-test';
@@ -101,12 +101,7 @@ describe('router objects on a real control plane', function () {
       namespace: NS,
       extraArgs: ['--leader-election-id=router-objects'],
     });
-    await apply({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'adapters' },
-      spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-    });
+    await apply(adaptersClaim());
     await apply({
       apiVersion: 'serving.stacked.dev/v1alpha1',
       kind: 'StackedModelGroup',

@@ -16,6 +16,7 @@ import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '
 import { routerRunner, type RouterRunner } from '../support/router-container.ts';
 import type { SimRequest, VllmSimulator } from '../support/vllm-simulator.ts';
 import { condition, eventually, getObject } from '../support/wait.ts';
+import { adaptersClaim } from '../support/objects.ts';
 
 const NS = 'router-test';
 const SDEP = 'sql-prod';
@@ -168,12 +169,7 @@ describe('the router on a real control plane, with the test kubelet and simulato
       namespace: NS,
       extraArgs: ['--leader-election-id=router-test'],
     });
-    await apply({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'adapters' },
-      spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-    });
+    await apply(adaptersClaim());
     await apply(group(members));
     await apply(deployment([80, 20]));
     await settled();

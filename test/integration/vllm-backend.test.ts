@@ -16,6 +16,7 @@ import { adapterViolations, formatViolations, missingAdapters, Timeline } from '
 import { kubectl } from '../support/kubectl.ts';
 import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
 import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
+import { adaptersClaim } from '../support/objects.ts';
 
 const NS = 'vllm-test';
 const SDEP = 'sql-prod';
@@ -159,12 +160,7 @@ describe('vllm backend on a real control plane with the test kubelet', function 
       namespace: NS,
       extraArgs: ['--leader-election-id=vllm-test', '--adapter-verify-interval=2'],
     });
-    await apply({
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'adapters' },
-      spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-    });
+    await apply(adaptersClaim());
   });
 
   after(async () => {

@@ -13,6 +13,7 @@ import { kubectl } from '../support/kubectl.ts';
 import { installApi, startOperator, type OperatorProcess } from '../support/operator.ts';
 import { adapterViolations, formatViolations, Timeline } from '../support/timeline.ts';
 import { condition, eventually, getObject, type Obj } from '../support/wait.ts';
+import { adaptersClaim } from '../support/objects.ts';
 
 const A = 'tenants-a';
 const B = 'tenants-b';
@@ -144,12 +145,7 @@ describe('vllm backend: several StackedDeployments at once, in one namespace and
       extraArgs: ['--leader-election-id=tenants-test', '--adapter-verify-interval=2'],
     });
     for (const ns of [A, B]) {
-      await apply(ns, {
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaim',
-        metadata: { name: 'adapters' },
-        spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
-      });
+      await apply(ns, adaptersClaim());
     }
   });
 

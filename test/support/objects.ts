@@ -32,3 +32,16 @@ export function sampleDeployment(
   mutate(d);
   return d;
 }
+
+/**
+ * A read-only claim for adapter weights (the test kubelet mounts `<pvcRoot>/<namespace>/<name>`); no
+ * namespace: the caller applies it in its own.
+ */
+export function adaptersClaim(name = 'adapters', namespace?: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, ...(namespace !== undefined ? { namespace } : {}) },
+    spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
+  };
+}
