@@ -74,8 +74,8 @@ function deployment(
 }
 
 describe('oci backend against the OCI emulator', function () {
-  // OCI's delays, scaled, make every step a few seconds: the chaos test's rounds need the room.
-  this.timeout(420_000);
+  // OCI's delays, scaled, make every step a few seconds.
+  this.timeout(240_000);
   let cp: ControlPlane;
   let emu: OciEmulator;
   let key: ApiKey;
@@ -88,7 +88,6 @@ describe('oci backend against the OCI emulator', function () {
     operator = await startOperator(cp, { identity, namespace: NS, extraArgs: OPERATOR_ARGS });
     return operator;
   };
-  const uidOf = async (name: string) => (await getObject(cp, NS, 'sdep', name))?.metadata.uid ?? '';
   const liveDeployments = (uid: string) =>
     emu.modelDeployments().filter((m) => m.freeformTags['k8s-uid'] === uid && m.lifecycleState !== 'DELETED');
   const liveGroups = (uid: string) =>
@@ -229,57 +228,6 @@ describe('oci backend against the OCI emulator', function () {
     );
     assert.deepEqual(liveDeployments(uid), [], 'the model deployment is deleted');
     assert.deepEqual(liveGroups(uid), [], 'every group this object made is deleted');
-  });
-
-  it('never duplicates or orphans when the operator is killed at random points during create and update', async () => {
-    const rounds = Number(process.env.OCI_KILL_ROUNDS ?? 6);
-    await apply(group('chaos', [1, 2]));
-    let seed = 7;
-    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let round = 0; round < rounds; round++) {
-      const name = `chaos-${String(round)}`;
-      await apply(group('chaos', round % 2 === 0 ? [1, 2] : [1, 3]));
-      await apply(deployment(name, 'chaos', emu));
-      // Kill during the create...
-      for (let k = 0; k < 3; k++) {
-        const op = await start(`chaos-${String(round)}-${String(k)}`);
-        await new Promise((r) => setTimeout(r, 200 + rand() * 1200));
-        await op.stop('SIGKILL');
-      }
-      await start(`chaos-${String(round)}-settle`);
-      await waitForReady(cp, NS, 'sdep', name, 'True', 'Serving', 60_000);
-      await operator?.stop('SIGKILL');
-      // ...and during the member change (a new group and a LIVE update).
-      await apply(group('chaos', round % 2 === 0 ? [2, 4] : [3, 4]));
-      for (let k = 0; k < 2; k++) {
-        const op = await start(`chaos-${String(round)}-u${String(k)}`);
-        await new Promise((r) => setTimeout(r, 100 + rand() * 900));
-        await op.stop('SIGKILL');
-      }
-      await start(`chaos-${String(round)}-final`);
-      const uid = await uidOf(name);
-      await eventually(
-        `${name} Ready on the new member set`,
-        async () => {
-          const o = await getObject(cp, NS, 'sdep', name);
-          const keys = liveGroups(uid)
-            .find((g) => g.id === ociStatus(o)?.oci?.modelGroupId)
-            ?.memberModelEntries.memberModelDetails.map((m) => m.inferenceKey);
-          return condition(o, 'Ready')?.status === 'True' && keys?.includes('sql-lora-4') ? o : undefined;
-        },
-        60_000,
-      );
-      await eventually('superseded groups collected', () =>
-        Promise.resolve(liveGroups(uid).length === 1 || undefined),
-      );
-      assert.equal(liveDeployments(uid).length, 1, `${name}: exactly one live model deployment`);
-      const made = emu.modelDeployments().filter((m) => m.freeformTags['k8s-uid'] === uid);
-      assert.equal(made.length, 1, `${name}: no deployment was ever created twice`);
-      await remove('sdep', name);
-      assert.deepEqual(liveDeployments(uid), [], `${name}: nothing left`);
-      assert.deepEqual(liveGroups(uid), [], `${name}: no orphaned group`);
-      await operator?.stop('SIGKILL');
-    }
   });
 
   it('adopts what a lost response created, and converges through 30 % injected 429/5xx', async () => {

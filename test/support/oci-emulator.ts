@@ -144,6 +144,7 @@ export async function startOciEmulator(opts: OciEmulatorOptions = {}): Promise<O
     faults: new Faults(OPERATIONS),
     tokens: new RetryTokens(),
     log: [],
+    listeners: new Set(),
   };
   server.on('request', (req, res) => void dispatch(emu, req, res));
 
@@ -166,6 +167,12 @@ export async function startOciEmulator(opts: OciEmulatorOptions = {}): Promise<O
       };
     },
     requests: () => copy(emu.log),
+    onRequest(listener) {
+      emu.listeners.add(listener);
+      return () => {
+        emu.listeners.delete(listener);
+      };
+    },
     modelGroups: () => [...store.groups.values()].map((r) => copy(r.data)),
     modelDeployments: () => [...store.deployments.values()].map((r) => copy(r.data)),
     workRequests: () => [...store.workRequests.values()].map((r) => copy(r.data)),

@@ -23,6 +23,8 @@ export interface Emulated {
   faults: Faults;
   tokens: RetryTokens;
   log: RequestRecord[];
+  /** Told of each request once it is answered (or dropped): crash tests act on a call as it lands. */
+  listeners: Set<(r: RequestRecord) => void>;
 }
 
 const MAX_RETRY_TOKEN = 64;
@@ -91,6 +93,7 @@ export async function dispatch(emu: Emulated, req: IncomingMessage, res: ServerR
     const body = route.body === 'json' ? parseJsonObject(req, raw) : undefined;
     if (route.body === 'json' && body === undefined) throw missing(`${op} requires a request body`);
     if (op === 'Predict' && typeof body?.model === 'string') record.model = body.model;
+    if (op === 'UpdateModelDeployment') record.updateType = updateTypeOf(body);
     emu.store.race(op);
     const call: Call = {
       operation: op,
@@ -131,6 +134,7 @@ export async function dispatch(emu: Emulated, req: IncomingMessage, res: ServerR
     if (e instanceof Dropped) {
       debug(`${method} ${rawUrl}: socket destroyed (${e.message})`);
       res.destroy();
+      notify(emu, record);
       return;
     }
     if (e instanceof ApiError) {
@@ -147,4 +151,17 @@ export async function dispatch(emu: Emulated, req: IncomingMessage, res: ServerR
   record.status = reply.status;
   debug(`${method} ${rawUrl} -> ${reply.status}`);
   sendReply(res, requestId, reply);
+  notify(emu, record);
+}
+
+function notify(emu: Emulated, record: RequestRecord): void {
+  for (const l of emu.listeners) l({ ...record });
+}
+
+/** LIVE or ZDT, as the update's body says (undefined when it names none). */
+function updateTypeOf(body: Record<string, unknown> | undefined): string | undefined {
+  const cfg = body?.modelDeploymentConfigurationDetails;
+  if (typeof cfg !== 'object' || cfg === null) return undefined;
+  const t = (cfg as { updateType?: unknown }).updateType;
+  return typeof t === 'string' ? t : undefined;
 }

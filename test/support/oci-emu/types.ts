@@ -250,6 +250,8 @@ export interface RequestRecord {
   requestId: string;
   /** Predict only: the body's `model` as received (inferenceKey or model OCID), when it is a string. */
   model?: string;
+  /** UpdateModelDeployment only: the body's updateType (LIVE or ZDT), when it names one. */
+  updateType?: string | undefined;
 }
 
 export interface OciEmulatorCounts {
@@ -330,6 +332,11 @@ export interface OciEmulator {
   faults: FaultController;
   counts(): OciEmulatorCounts;
   requests(): RequestRecord[];
+  /**
+   * Calls `listener` with each request once it is answered (a copy, status set); returns the
+   * unsubscribe. A crash test uses it to kill the caller right after a given call.
+   */
+  onRequest(listener: (r: RequestRecord) => void): () => void;
   /** Every group ever made, DELETED included (deep copies). */
   modelGroups(): ModelGroup[];
   modelDeployments(): ModelDeployment[];
