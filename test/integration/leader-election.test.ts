@@ -19,7 +19,14 @@ const NS = 'leader-test';
 const LEASE = 'leader-test';
 
 interface Lease {
-  spec: { holderIdentity?: string; leaseTransitions?: number };
+  spec: {
+    holderIdentity?: string;
+    leaseTransitions?: number;
+    leaseDurationSeconds?: number;
+    /** RFC 3339 with microseconds, as the API server returns a MicroTime. */
+    acquireTime?: string;
+    renewTime?: string;
+  };
 }
 
 describe('leader election', function () {
@@ -34,21 +41,22 @@ describe('leader election', function () {
 
   after(() => Promise.all(operators.map((o) => o.stop('SIGKILL'))));
 
-  const start = async (identity: string, namespace = NS, lease = LEASE) => {
+  const start = async (identity: string, namespace = NS, lease = LEASE, extraArgs: string[] = []) => {
     const o = await startOperator(cp, {
       identity,
       namespace,
-      extraArgs: [`--leader-election-id=${lease}`],
+      extraArgs: [`--leader-election-id=${lease}`, ...extraArgs],
     });
     operators.push(o);
     return o;
   };
-  const holder = async (lease = LEASE) => {
+  const leaseOf = async (lease = LEASE) => {
     const r = await kubectl(cp, ['get', 'lease', '-n', OPERATOR_NAMESPACE, lease, '-o', 'json'], {
       allowFail: true,
     });
-    return r.code === 0 ? (JSON.parse(r.stdout) as Lease).spec.holderIdentity : undefined;
+    return r.code === 0 ? (JSON.parse(r.stdout) as Lease) : undefined;
   };
+  const holder = async (lease = LEASE) => (await leaseOf(lease))?.spec.holderIdentity;
   const waitForHolder = (identity: string, timeoutMs = 30_000, lease = LEASE) =>
     eventually(
       `${identity} to hold the lease`,
@@ -79,19 +87,48 @@ describe('leader election', function () {
     assert.ok(reconciled(b, 'second'), 'the new leader reconciled');
   });
 
-  it('hands the lease over at once on SIGTERM', async () => {
-    const c = await start('leader-c');
-    const b = operators.find((o) => o.identity === 'leader-b')!;
+  it('hands the lease over at once on SIGTERM: released, not expired', async () => {
+    // Its own lease and namespace, and a lease long enough (15 s) that a successor that took over
+    // only because the lease expired could not do so before the old renewTime plus 15 s.
+    const lease = 'leader-handover-test';
+    const ns = 'leader-handover';
+    await kubectl(cp, ['create', 'namespace', ns]);
+    const long = ['--lease-duration=15', '--renew-deadline=10', '--retry-period=1'];
+    const b = await start('handover-b', ns, lease, long);
+    await waitForHolder('handover-b', 30_000, lease);
+    const c = await start('handover-c', ns, lease, long);
     await c.waitForLog((l) => l.message === 'waiting to acquire leader lease');
+    // b renews every second: read its lease after a renewal, right before the SIGTERM, so the bound
+    // below uses (at worst) a renewTime slightly older than b's last one, which only tightens it.
+    const before = await leaseOf(lease);
+    assert.ok(before, 'the lease');
+    assert.equal(before.spec.holderIdentity, 'handover-b');
+    const renewedAt = Date.parse(before.spec.renewTime ?? '');
+    const durationMs = (before.spec.leaseDurationSeconds ?? 0) * 1000;
+    assert.equal(durationMs, 15_000);
     const t0 = Date.now();
     const code = await b.stop('SIGTERM');
     assert.equal(code, 0, 'a graceful stop exits 0');
-    await waitForHolder('leader-c', 30_000);
+    assert.ok(
+      b.lines.some((l) => l.message === 'released leader lease'),
+      'b says it released the lease',
+    );
+    await waitForHolder('handover-c', 30_000, lease);
     const handover = Date.now() - t0;
-    console.log(`      handover after SIGTERM: ${handover} ms (lease duration 4000 ms)`);
-    await createGroup('third');
-    await waitForReady(cp, NS, 'smg', 'third', 'True');
-    assert.ok(reconciled(c, 'third'));
+    const after = await leaseOf(lease);
+    assert.ok(after, 'the lease');
+    const acquiredAt = Date.parse(after.spec.acquireTime ?? '');
+    console.log(
+      `      handover after SIGTERM: ${String(handover)} ms; acquired ${String(acquiredAt - renewedAt)} ms after b's last seen renewal (lease duration ${String(durationMs)} ms)`,
+    );
+    assert.ok(
+      acquiredAt < renewedAt + durationMs,
+      `c acquired at ${after.spec.acquireTime ?? '?'}, before b's lease (renewed ${before.spec.renewTime ?? '?'}) could expire: it was released`,
+    );
+    assert.equal(after.spec.leaseTransitions, (before.spec.leaseTransitions ?? 0) + 1);
+    await createGroup('third', ns);
+    await waitForReady(cp, ns, 'smg', 'third', 'True');
+    assert.ok(c.lines.some((l) => typeof l.key === 'string' && l.key === `${ns}/third`));
   });
 
   it('a leader frozen past its lease writes nothing after it resumes, and exits non-zero', async () => {
