@@ -27,6 +27,53 @@ export interface Config {
   adapterVerifyIntervalSeconds: number;
   ociPollIntervalSeconds: number;
   ociProgressIntervalMs: number;
+  /** Which namespaces may use principal-based OCI auth, and in which compartments (--principal-auth-allow). */
+  principalAuthAllow: PrincipalAuthAllow;
+}
+
+/**
+ * The compartments a namespace may spend principal-based OCI auth in: '*' for any, else their OCIDs.
+ * A namespace absent from the map may not use instancePrincipal, resourcePrincipal or
+ * workloadIdentity at all (API keys from its own Secret need no entry).
+ */
+export type PrincipalAuthAllow = ReadonlyMap<string, '*' | readonly string[]>;
+
+/** A namespace name: an RFC 1123 label. */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A compartment, or the tenancy (the root compartment). */
+const COMPARTMENT = /^ocid1\.(compartment|tenancy)\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-z0-9]+$/;
+
+/**
+ * Parses `<namespace>=<compartment-ocid>|<compartment-ocid>...,<namespace>=*`: comma-separated
+ * entries, each a namespace and the compartments it may use principal-based auth in ('*': any).
+ * Empty (the default) allows no namespace. A namespace named twice is an error rather than a
+ * merge: an admin who lists it twice has likely made a typo in one of the two.
+ */
+export function parsePrincipalAuthAllow(value: string | undefined): PrincipalAuthAllow {
+  const allow = new Map<string, '*' | readonly string[]>();
+  const flag = '--principal-auth-allow';
+  for (const raw of (value ?? '').split(',')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const eq = entry.indexOf('=');
+    if (eq < 0) throw new ConfigError(`${flag}: entry "${entry}" is not <namespace>=<compartment-ocid>|...`);
+    const ns = entry.slice(0, eq).trim();
+    const list = entry.slice(eq + 1).trim();
+    if (!NAMESPACE.test(ns)) throw new ConfigError(`${flag}: "${ns}" is not a namespace name`);
+    if (allow.has(ns)) throw new ConfigError(`${flag}: namespace "${ns}" is listed twice`);
+    if (list === '*') {
+      allow.set(ns, '*');
+      continue;
+    }
+    const compartments = list.split('|').map((c) => c.trim());
+    for (const c of compartments) {
+      if (c === '*') throw new ConfigError(`${flag}: "*" must stand alone for namespace "${ns}"`);
+      if (!COMPARTMENT.test(c))
+        throw new ConfigError(`${flag}: "${c}" (namespace "${ns}") is not a compartment or tenancy OCID`);
+    }
+    allow.set(ns, compartments);
+  }
+  return allow;
 }
 
 interface FlagSpec {
@@ -143,6 +190,14 @@ export const FLAGS = {
     default: 'vllm/vllm-openai:v0.11.0',
     help: 'image when spec.vllm.image is unset',
   },
+  'principal-auth-allow': {
+    env: 'PRINCIPAL_AUTH_ALLOW',
+    type: 'string',
+    default: undefined,
+    help:
+      'namespaces that may use instancePrincipal, resourcePrincipal or workloadIdentity, and where: ' +
+      '<namespace>=<compartment-ocid>|<compartment-ocid>|...,<namespace>=* (default: none; apiKey needs no entry)',
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
@@ -217,6 +272,7 @@ export function parseConfig(
     routerImage: str('router-image') ?? str('agent-image') ?? '',
     ociPollIntervalSeconds: Math.max(1, int('oci-poll-interval')),
     ociProgressIntervalMs: Math.max(50, int('oci-progress-interval-ms')),
+    principalAuthAllow: parsePrincipalAuthAllow(str('principal-auth-allow')),
   };
   if (!(
     config.retryPeriodSeconds < config.renewDeadlineSeconds &&

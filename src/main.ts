@@ -90,6 +90,7 @@ export async function runOperator(config: Config): Promise<number> {
     adapterVerifyIntervalMs: config.adapterVerifyIntervalSeconds * 1000,
     ociPollIntervalMs: config.ociPollIntervalSeconds * 1000,
     ociProgressIntervalMs: config.ociProgressIntervalMs,
+    principalAuthAllow: config.principalAuthAllow,
   });
 
   let stopping = false;

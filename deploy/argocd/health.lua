@@ -51,6 +51,7 @@ local health = {
   NotAuthorizedOrNotFound    = "Degraded",
   OciAccessMissing           = "Degraded",
   OciRejected                = "Degraded",
+  PrincipalAuthNotAllowed    = "Degraded",
   RankTooHigh                = "Degraded",
   RollingOut                 = "Progressing",
   RouterApplyFailed          = "Degraded",

@@ -28,6 +28,7 @@ import { VllmClient } from '../backends/vllm/client.ts';
 import { watchPodAdapters } from '../backends/vllm/pod-controller.ts';
 import { PODS_BY_DEPLOYMENT, podAdapterReconciler } from '../backends/vllm/pod-reconciler.ts';
 import { selectorLabels } from '../backends/vllm/names.ts';
+import type { PrincipalAuthAllow } from '../config.ts';
 import { GROUP, VERSION } from '../api/v1alpha1/common.ts';
 import { DEPLOYMENT_PLURAL, type StackedDeployment } from '../api/v1alpha1/deployment.ts';
 import { MODEL_GROUP_PLURAL, type StackedModelGroup } from '../api/v1alpha1/modelgroup.ts';
@@ -79,6 +80,8 @@ export interface SetupOptions {
   adapterVerifyIntervalMs: number;
   ociPollIntervalMs: number;
   ociProgressIntervalMs: number;
+  /** Where principal-based OCI auth may be used (--principal-auth-allow); default: nowhere. */
+  principalAuthAllow?: PrincipalAuthAllow;
   clock?: () => Date;
 }
 
@@ -222,6 +225,7 @@ export function setupControllers(opts: SetupOptions): void {
     pods,
     agentImage: opts.agentImage,
     defaultImage: opts.defaultVllmImage,
+    principalAuthAllow: opts.principalAuthAllow ?? new Map(),
     resyncIntervalMs: Math.max(opts.adapterVerifyIntervalMs, 60_000),
     clock,
   });
@@ -270,6 +274,7 @@ export function setupControllers(opts: SetupOptions): void {
     events: opts.events,
     pollIntervalMs: opts.ociPollIntervalMs,
     progressIntervalMs: opts.ociProgressIntervalMs,
+    principalAuthAllow: opts.principalAuthAllow ?? new Map(),
     clock,
   });
 

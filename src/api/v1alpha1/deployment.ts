@@ -185,6 +185,15 @@ export const VllmSchema = Type.Object(
       }),
     ),
     affinity: Type.Optional(KubeObject<Plain<V1Affinity>>('core/v1 Affinity of the vLLM pods.')),
+    serviceAccountName: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 253,
+        pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+        description:
+          "ServiceAccount of the vLLM pods (default: the namespace's default). With spec.vllm.oci.auth.type workloadIdentity, the fetch agent authenticates to OCI as this ServiceAccount of the namespace.",
+      }),
+    ),
     router: RouterSchema,
     oci: Type.Optional(VllmOciSchema),
   },

@@ -336,6 +336,16 @@ export const REASONS: readonly ReasonInfo[] = [
   },
   // --- oci backend ------------------------------------------------------------------------------
   {
+    reason: 'PrincipalAuthNotAllowed',
+    conditions: ['Ready', 'Progressing'],
+    from: 'StackedDeployment',
+    health: 'Degraded',
+    meaning:
+      "spec.oci.auth or spec.vllm.oci.auth is instancePrincipal, resourcePrincipal or workloadIdentity, which spend the operator's (or the node's) OCI rights, and the operator's --principal-auth-allow does not allow it for this namespace and compartment. Nothing is called in OCI; during deletion the finalizer stays.",
+    action:
+      'Use auth type apiKey with a Secret of the namespace, or ask the cluster admin to add `<namespace>=<compartment-ocid>` (or `<namespace>=*`) to --principal-auth-allow (Helm value principalAuth.allow).',
+  },
+  {
     reason: 'ModelIdMissing',
     conditions: ['Ready', 'Degraded'],
     from: 'oci',

@@ -15,7 +15,8 @@ import type { EventRecorder } from '../../runtime/events.ts';
 import { OciAuthError } from '../../oci/auth.ts';
 import type { Backend, BackendContext, BackendResult, FinalizeResult } from '../backend.ts';
 import type { Verdict } from '../../runtime/ready.ts';
-import { ociPreflight } from './preflight.ts';
+import type { PrincipalAuthAllow } from '../../config.ts';
+import { ociAuthPreflight, ociPreflight } from './preflight.ts';
 import type { ClientFactory } from './credentials.ts';
 import { decide, type Action } from './decide.ts';
 import { desiredGroup } from './desired.ts';
@@ -34,6 +35,8 @@ export interface OciBackendOptions {
   pollIntervalMs: number;
   /** How often OCI is polled while it works (CREATING, UPDATING, a work request). */
   progressIntervalMs: number;
+  /** Where principal-based auth may be used (--principal-auth-allow); default: nowhere. */
+  principalAuthAllow?: PrincipalAuthAllow;
   clock?: WallClock;
 }
 
@@ -76,8 +79,8 @@ export class OciBackend implements Backend {
     this.clock = opts.clock ?? systemWallClock;
   }
 
-  preflight(_d: StackedDeployment, group: StackedModelGroup): Verdict | undefined {
-    return ociPreflight(group);
+  preflight(d: StackedDeployment, group: StackedModelGroup): Verdict | undefined {
+    return ociPreflight(d, group, this.opts.principalAuthAllow ?? new Map());
   }
 
   async reconcile(
@@ -180,6 +183,10 @@ export class OciBackend implements Backend {
   }
 
   async finalize(d: StackedDeployment, ctx: BackendContext): Promise<FinalizeResult> {
+    // An entry removed since the resources were made: deleting them would spend the operator's
+    // rights as well, so the finalizer stays and says why, like CleanupBlocked.
+    const refused = ociAuthPreflight(d, this.opts.principalAuthAllow ?? new Map());
+    if (refused !== undefined) return { done: false, reason: refused.reason, message: refused.message };
     try {
       const client = await this.opts.clients(d);
       const r = await deleteAll(client, d, this.opts.events, ctx.log);

@@ -1,9 +1,39 @@
-/** Pure: what the oci backend needs of a group that admission cannot see. */
+/** Pure: what the oci backend needs of a deployment and its group that admission cannot see. */
+import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
+import type { PrincipalAuthAllow } from '../../config.ts';
+import { principalAuthRefusal } from '../../oci/principals.ts';
 import { listNames, type Verdict } from '../../runtime/ready.ts';
 
-/** OCI addresses every model by its OCID: the group must name one for each. */
-export function ociPreflight(group: StackedModelGroup): Verdict | undefined {
+/**
+ * The auth boundary first (an instance principal, a resource principal or the operator's workload
+ * identity spends the operator's rights: only where --principal-auth-allow says), then the models:
+ * OCI addresses every model by its OCID, so the group must name one for each.
+ */
+export function ociPreflight(
+  d: StackedDeployment,
+  group: StackedModelGroup,
+  allow: PrincipalAuthAllow,
+): Verdict | undefined {
+  return ociAuthPreflight(d, allow) ?? modelIdsPreflight(group);
+}
+
+/** The refusal of spec.oci.auth, if its principal is not allowed for the namespace and compartment. */
+export function ociAuthPreflight(d: StackedDeployment, allow: PrincipalAuthAllow): Verdict | undefined {
+  const oci = d.spec.oci;
+  if (oci === undefined) return undefined;
+  const refused = principalAuthRefusal(allow, {
+    namespace: d.metadata.namespace ?? '',
+    type: oci.auth.type,
+    compartmentId: oci.compartmentId,
+    who: 'the operator',
+  });
+  return refused === undefined
+    ? undefined
+    : { ready: false, reason: 'PrincipalAuthNotAllowed', message: refused };
+}
+
+function modelIdsPreflight(group: StackedModelGroup): Verdict | undefined {
   const missing = [group.spec.baseModel, ...(group.spec.members ?? [])]
     .filter((m) => m.modelId === undefined)
     .map((m) => m.inferenceKey);

@@ -19,6 +19,7 @@ import type { WallClock } from '../../runtime/clock.ts';
 import type { Informer } from '../../runtime/informer.ts';
 import { keyOf } from '../../runtime/keys.ts';
 import type { Verdict } from '../../runtime/ready.ts';
+import type { PrincipalAuthAllow } from '../../config.ts';
 import type { Backend, BackendContext, BackendResult, FinalizeResult } from '../backend.ts';
 import { buildDeployment, buildService, serviceEndpoint } from './desired.ts';
 import { vllmPreflight } from './preflight.ts';
@@ -37,6 +38,8 @@ export interface VllmBackendOptions {
   defaultImage: string;
   /** How often the status is recomputed when nothing else wakes it (a safety net: pods are watched). */
   resyncIntervalMs: number;
+  /** Where the fetch agent may use principal-based OCI auth (--principal-auth-allow); default: nowhere. */
+  principalAuthAllow?: PrincipalAuthAllow;
   clock: WallClock;
 }
 
@@ -57,7 +60,7 @@ export class VllmBackend implements Backend {
   }
 
   preflight(d: StackedDeployment, group: StackedModelGroup): Verdict | undefined {
-    return vllmPreflight(d, group);
+    return vllmPreflight(d, group, this.opts.principalAuthAllow ?? new Map());
   }
 
   async reconcile(

@@ -268,6 +268,9 @@ export function buildDeployment(
           ...(vllm?.nodeSelector ? { nodeSelector: vllm.nodeSelector } : {}),
           ...(vllm?.tolerations ? { tolerations: vllm.tolerations } : {}),
           ...(vllm?.affinity ? { affinity: vllm.affinity } : {}),
+          // The fetch agent's workload identity is the pod's ServiceAccount: one of the namespace's
+          // own, named here, rather than the shared `default`.
+          ...(vllm?.serviceAccountName !== undefined ? { serviceAccountName: vllm.serviceAccountName } : {}),
         },
       },
     },

@@ -1,11 +1,30 @@
 /** Pure: what the vllm backend needs of a group that admission cannot see. */
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
+import type { PrincipalAuthAllow } from '../../config.ts';
+import { principalAuthRefusal } from '../../oci/principals.ts';
 import { listNames, type Verdict } from '../../runtime/ready.ts';
 import { adapterSource, baseSource, readsFromOci } from './desired.ts';
 
 /** Sources the pods cannot read as the deployment is configured. */
-export function vllmPreflight(d: StackedDeployment, group: StackedModelGroup): Verdict | undefined {
+export function vllmPreflight(
+  d: StackedDeployment,
+  group: StackedModelGroup,
+  allow: PrincipalAuthAllow,
+): Verdict | undefined {
+  // The fetch agent's principal: an instance or resource principal is the node's or the cluster's,
+  // not the namespace's; it reads buckets and catalog models of compartments it cannot name before
+  // its calls, so only an entry of '*' allows it. Checked before any pod is made with it.
+  const auth = d.spec.vllm?.oci?.auth;
+  if (auth !== undefined) {
+    const refused = principalAuthRefusal(allow, {
+      namespace: d.metadata.namespace ?? '',
+      type: auth.type,
+      compartmentId: undefined,
+      who: 'the fetch agent',
+    });
+    if (refused !== undefined) return { ready: false, reason: 'PrincipalAuthNotAllowed', message: refused };
+  }
   const base = group.spec.baseModel;
   const members = group.spec.members ?? [];
   // OCI Object Storage and the Model Catalog are read by the fetch agent in each pod, with the

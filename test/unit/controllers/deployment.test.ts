@@ -21,7 +21,10 @@ function dep(
 /** The checks in the order the reconciler runs them: shared ones, then the backend's. */
 function groupProblem(d: StackedDeployment, g: StackedModelGroup | undefined) {
   if (g === undefined) return sharedProblem(d, g);
-  return sharedProblem(d, g) ?? (d.spec.backend === 'oci' ? ociPreflight(g) : vllmPreflight(d, g));
+  return (
+    sharedProblem(d, g) ??
+    (d.spec.backend === 'oci' ? ociPreflight(d, g, new Map()) : vllmPreflight(d, g, new Map()))
+  );
 }
 const group = (m: (g: StackedModelGroup) => void = () => undefined) => sampleGroup('sql-assistants', m);
 

@@ -56,6 +56,17 @@ describe('vllm backend: desired state (pure)', () => {
     );
   });
 
+  it("runs the pods as spec.vllm.serviceAccountName (the fetch agent's workload identity), else as the namespace's default", () => {
+    const opts = {
+      defaultImage: 'vllm/vllm-openai:v0.11.0',
+      agentImage: 'ghcr.io/stacked-dev/stacked-operator:0.1.0',
+    };
+    const { d, g } = fixture();
+    assert.equal(buildDeployment(d, g, opts).spec!.template.spec!.serviceAccountName, undefined);
+    d.spec.vllm!.serviceAccountName = 'sql-fetcher';
+    assert.equal(buildDeployment(d, g, opts).spec!.template.spec!.serviceAccountName, 'sql-fetcher');
+  });
+
   it('builds the Service of the golden file', () => {
     golden('service.golden.yaml', buildService(fixture().d));
   });
@@ -188,6 +199,7 @@ describe('vllm backend: desired state (pure)', () => {
       endpoint: 'https://proxy.example',
       auth: { type: 'apiKey', secretRef: { name: 'oci-key' } },
     };
+    d.spec.vllm!.serviceAccountName = 'sql-fetcher';
     const built = buildDeployment(d, g, {
       defaultImage: 'vllm/vllm-openai:v0.11.0',
       agentImage: 'ghcr.io/stacked-dev/stacked-operator:0.1.0',
