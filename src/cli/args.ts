@@ -31,6 +31,9 @@ Flags:
   -o, --output FORMAT   ${OUTPUTS.join(' | ')} [default table]
   -h, --help            this help`;
 
+/** The flags of `predict` alone. */
+const PREDICT_FLAGS = ['model', 'prompt', 'max-tokens', 'stream'] as const;
+
 export interface CliArgs {
   command: Command;
   deployment: string;
@@ -85,9 +88,21 @@ export function parseCli(argv: readonly string[]): CliArgs | undefined {
     throw new UsageError(`--output must be one of ${OUTPUTS.join(', ')}, got "${output}"`);
   }
   const maxTokensText = str('max-tokens');
-  const maxTokens = maxTokensText === undefined ? undefined : Number(maxTokensText);
+  // Decimal digits only: Number() would also take "1e3", "0x10" or " 3".
+  const maxTokens =
+    maxTokensText === undefined
+      ? undefined
+      : /^[1-9][0-9]*$/.test(maxTokensText)
+        ? Number(maxTokensText)
+        : NaN;
   if (maxTokens !== undefined && (!Number.isSafeInteger(maxTokens) || maxTokens < 1)) {
     throw new UsageError(`--max-tokens must be a positive integer, got "${maxTokensText ?? ''}"`);
+  }
+  // As kubectl refuses a flag its subcommand does not have.
+  if (command !== 'predict') {
+    for (const flag of PREDICT_FLAGS) {
+      if (values[flag] !== undefined) throw new UsageError(`${command}: --${flag} is only for predict`);
+    }
   }
   const args: CliArgs = {
     command: command as Command,

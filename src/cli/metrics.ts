@@ -10,7 +10,7 @@ export interface Sample {
   value: number;
 }
 
-/** The samples of an exposition in the text format (comments and malformed lines skipped). */
+/** The samples of an exposition in the text format (comments, malformed lines and NaN skipped). */
 export function parseMetrics(text: string): Sample[] {
   const out: Sample[] = [];
   for (const line of text.split('\n')) {
@@ -20,7 +20,8 @@ export function parseMetrics(text: string): Sample[] {
     for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
       labels[l[1] ?? ''] = (l[2] ?? '').replaceAll(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     }
-    const value = Number(m[3]);
+    // The text format spells infinities +Inf and -Inf, which Number() does not read.
+    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
     if (m[1] !== undefined && !Number.isNaN(value)) out.push({ name: m[1], labels, value });
   }
   return out;

@@ -44,6 +44,8 @@ export function isReady(pod: V1Pod): boolean {
 export function targetPort(svc: V1Service, port: number, pod: V1Pod): number | undefined {
   const sp = (svc.spec?.ports ?? []).find((p) => p.port === port) ?? svc.spec?.ports?.[0];
   const target = sp?.targetPort ?? sp?.port;
+  // No Service port at all: nothing to look up (an unnamed container port would match `undefined`).
+  if (target === undefined) return undefined;
   if (typeof target === 'number') return target;
   for (const c of pod.spec?.containers ?? []) {
     const named = (c.ports ?? []).find((p) => p.name === target);
@@ -116,32 +118,46 @@ async function portForward(
   };
 }
 
-/** Opens the endpoint (see the file's comment for the order); close() it when done. */
-export async function openEndpoint(kc: KubeConfig, endpoint: string): Promise<Endpoint> {
+/** What {@link route} asks of the world; injected so the decision itself is testable. */
+export interface Resolvers {
+  /** Whether the host name resolves (in-cluster DNS). */
+  resolves(host: string): Promise<boolean>;
+  readService(name: { name: string; namespace: string }): Promise<V1Service>;
+  listPods(namespace: string, labelSelector: string): Promise<V1Pod[]>;
+  /** Whether a TCP connection to ip:port opens. */
+  reachable(ip: string, port: number): Promise<boolean>;
+}
+
+/** Where a request to the endpoint goes, before anything is opened. */
+export type Route =
+  | { via: 'direct' | 'service'; url: URL }
+  | { via: 'pod'; url: URL; pod: string }
+  /** `url` is the endpoint's: its host and port become the local end of the forward. */
+  | { via: 'port-forward'; url: URL; namespace: string; pod: string; port: number };
+
+/** The decision of {@link openEndpoint} (see the file's comment for the order). */
+export async function route(endpoint: string, r: Resolvers): Promise<Route> {
   const url = new URL(endpoint);
   const svcName = serviceOf(url.hostname);
-  if (svcName === undefined) return { url, via: 'direct', close: nothing };
-  if (await resolves(url.hostname)) return { url, via: 'service', close: nothing };
-  const core = kc.makeApiClient(CoreV1Api);
-  const svc = await core.readNamespacedService(svcName);
+  if (svcName === undefined) return { url, via: 'direct' };
+  if (await r.resolves(url.hostname)) return { url, via: 'service' };
+  const svc = await r.readService(svcName);
   const selector = Object.entries(svc.spec?.selector ?? {})
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
   if (selector === '') throw new Error(`Service ${svcName.namespace}/${svcName.name} has no selector`);
-  const pods = (
-    await core.listNamespacedPod({ namespace: svcName.namespace, labelSelector: selector })
-  ).items.filter(isReady);
+  const pods = (await r.listPods(svcName.namespace, selector)).filter(isReady);
   if (pods.length === 0) throw new Error(`no ready pod behind Service ${svcName.namespace}/${svcName.name}`);
   const servicePort = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   for (const pod of pods) {
     const port = targetPort(svc, servicePort, pod);
     const ip = pod.status?.podIP;
     if (port === undefined || ip === undefined) continue;
-    if (await reachable(ip, port)) {
+    if (await r.reachable(ip, port)) {
       const direct = new URL(url);
       direct.hostname = ip;
       direct.port = String(port);
-      return { url: direct, via: 'pod', pod: pod.metadata?.name ?? '', close: nothing };
+      return { url: direct, via: 'pod', pod: pod.metadata?.name ?? '' };
     }
   }
   const [pod] = pods;
@@ -149,9 +165,23 @@ export async function openEndpoint(kc: KubeConfig, endpoint: string): Promise<En
   const port = targetPort(svc, servicePort, pod);
   if (port === undefined)
     throw new Error(`Service ${svcName.name}: no target port on pod ${pod.metadata?.name ?? ''}`);
-  const forward = await portForward(kc, svcName.namespace, pod.metadata?.name ?? '', port);
-  const local = new URL(url);
+  return { url, via: 'port-forward', namespace: svcName.namespace, pod: pod.metadata?.name ?? '', port };
+}
+
+/** Opens the endpoint (see the file's comment for the order); close() it when done. */
+export async function openEndpoint(kc: KubeConfig, endpoint: string): Promise<Endpoint> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const r = await route(endpoint, {
+    resolves,
+    reachable: (ip, port) => reachable(ip, port),
+    readService: (name) => core.readNamespacedService(name),
+    listPods: async (namespace, labelSelector) =>
+      (await core.listNamespacedPod({ namespace, labelSelector })).items,
+  });
+  if (r.via !== 'port-forward') return { ...r, close: nothing };
+  const forward = await portForward(kc, r.namespace, r.pod, r.port);
+  const local = new URL(r.url);
   local.hostname = '127.0.0.1';
   local.port = String(forward.port);
-  return { url: local, via: 'port-forward', pod: pod.metadata?.name ?? '', close: forward.close };
+  return { url: local, via: 'port-forward', pod: r.pod, close: forward.close };
 }
