@@ -9,6 +9,9 @@
 import type { PrincipalAuthAllow } from '../config.ts';
 import type { OciAuthType } from './auth.ts';
 
+/** The reason both backends' preflights give when the boundary refuses a deployment. */
+export const PRINCIPAL_AUTH_NOT_ALLOWED = 'PrincipalAuthNotAllowed';
+
 export const PRINCIPAL_AUTH_FLAG = '--principal-auth-allow';
 
 /** The auth types that need an entry: every one but apiKey. */

@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dump, load, loadAll } from 'js-yaml';
+import { parseConfig } from '../../src/config.ts';
 import { writeAdapter } from '../support/adapters.ts';
 import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
 import { imageRunner, type ImageRunner } from '../support/image-runner.ts';
@@ -187,6 +188,35 @@ describe('Helm chart', function () {
     const r = await helm(cp, ['template', RELEASE, chart, '--set', `image.digest=${sha('a')}`]);
     const pod = byKind(loadAll(r.stdout) as Manifest[], 'Deployment')[0]?.spec?.template?.spec;
     assert.equal(pod?.containers[0]?.image, `ghcr.io/stacked-dev/stacked-operator@${sha('a')}`);
+  });
+
+  it('renders principalAuth.allow into the flag the operator parses, and refuses an entry without compartments', async () => {
+    const args = await renderedArgs(
+      cp,
+      'principalAuth.allow[0].namespace=ml',
+      'principalAuth.allow[0].compartments[0]=ocid1.compartment.oc1..a',
+      'principalAuth.allow[0].compartments[1]=ocid1.compartment.oc1..b',
+      'principalAuth.allow[1].namespace=lab',
+      'principalAuth.allow[1].compartments[0]=*',
+    );
+    const flag = args.find((a) => a.startsWith('--principal-auth-allow='));
+    assert.equal(flag, '--principal-auth-allow=ml=ocid1.compartment.oc1..a|ocid1.compartment.oc1..b,lab=*');
+    const config = parseConfig([flag], {});
+    assert.deepEqual(
+      [...config.principalAuthAllow.entries()].map(([ns, c]) => [ns, c === '*' ? '*' : [...c]]),
+      [
+        ['ml', ['ocid1.compartment.oc1..a', 'ocid1.compartment.oc1..b']],
+        ['lab', '*'],
+      ],
+    );
+    assert.equal(
+      (await renderedArgs(cp)).some((a) => a.startsWith('--principal-auth-allow')),
+      false,
+    );
+    const bad = await helm(cp, ['template', RELEASE, chart, '--set', 'principalAuth.allow[0].namespace=ml'], {
+      allowFail: true,
+    });
+    assert.notEqual(bad.code, 0);
   });
 
   it('renders the pod values: pull secrets, priority class, extra env, scheduling', async () => {

@@ -142,4 +142,34 @@ describe('principal-based OCI auth: the --principal-auth-allow boundary against 
       await kubectl(cp, ['delete', 'sdep', name, '-n', NS, '--wait=true', '--timeout=30s']);
     });
   }
+
+  it('removes the router of a deployment whose principal the boundary refuses later (it signs with those credentials)', async () => {
+    const name = 'routed-workload-identity';
+    const d = deployment(name, emu, 'workloadIdentity', ALLOWED);
+    (d.spec.oci as { router?: object }).router = { enabled: true, replicas: 1 };
+    await apply(d);
+    const routerDeployment = async () =>
+      (
+        await kubectl(cp, ['get', 'deploy', `${name}-router`, '-n', NS, '--ignore-not-found', '-o', 'name'])
+      ).stdout.trim();
+    await eventually(
+      'the router deployed past the boundary',
+      async () => ((await routerDeployment()) !== '' ? true : undefined),
+      30_000,
+    );
+    // The cluster admin takes the namespace off the list: the operator restarts with an empty one.
+    await operator?.stop();
+    operator = await startOperator(cp, {
+      identity: 'oci-principals-2',
+      namespace: NS,
+      extraArgs: ['--oci-progress-interval-ms=100', '--oci-poll-interval=2'],
+    });
+    await waitForReady(cp, NS, 'sdep', name, 'False', 'PrincipalAuthNotAllowed', 30_000);
+    await eventually(
+      'the router gone',
+      async () => ((await routerDeployment()) === '' ? true : undefined),
+      30_000,
+    );
+    await kubectl(cp, ['delete', 'sdep', name, '-n', NS, '--wait=true', '--timeout=30s']);
+  });
 });

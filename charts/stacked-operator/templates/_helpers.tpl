@@ -63,3 +63,14 @@ digest is set; else its own, the repository defaulting to the operator's.
 {{- include "stacked-operator.image" $root -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The principal-auth allow-list as the operator's flag takes it: <namespace>=<ocid>|<ocid>,<ns>=*.
+*/}}
+{{- define "stacked-operator.principalAuthAllow" -}}
+{{- $entries := list -}}
+{{- range . -}}
+{{- $entries = append $entries (printf "%s=%s" .namespace (join "|" .compartments)) -}}
+{{- end -}}
+{{- join "," $entries -}}
+{{- end -}}

@@ -2,7 +2,7 @@
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import type { PrincipalAuthAllow } from '../../config.ts';
-import { principalAuthRefusal } from '../../oci/principals.ts';
+import { PRINCIPAL_AUTH_NOT_ALLOWED, principalAuthRefusal } from '../../oci/principals.ts';
 import { listNames, type Verdict } from '../../runtime/ready.ts';
 
 /**
@@ -30,7 +30,7 @@ export function ociAuthPreflight(d: StackedDeployment, allow: PrincipalAuthAllow
   });
   return refused === undefined
     ? undefined
-    : { ready: false, reason: 'PrincipalAuthNotAllowed', message: refused };
+    : { ready: false, reason: PRINCIPAL_AUTH_NOT_ALLOWED, message: refused };
 }
 
 function modelIdsPreflight(group: StackedModelGroup): Verdict | undefined {

@@ -70,6 +70,19 @@ export class RouterWorkload {
     };
   }
 
+  /**
+   * Deletes the router whatever the spec says: one in front of an oci deployment signs with the
+   * deployment's credentials, so a refused credential boundary must stop it too, not only new work.
+   */
+  async remove(d: StackedDeployment, log: Logger): Promise<void> {
+    const problem = await this.deleteOwned(
+      d,
+      keyOf(d.metadata.namespace, routerName(d.metadata.name ?? '')),
+      log,
+    );
+    if (problem !== undefined) throw new Error(problem.message);
+  }
+
   private cached(key: string): (KubernetesObject | undefined)[] {
     const c = this.opts;
     return [

@@ -2,7 +2,7 @@
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../api/v1alpha1/modelgroup.ts';
 import type { PrincipalAuthAllow } from '../../config.ts';
-import { principalAuthRefusal } from '../../oci/principals.ts';
+import { PRINCIPAL_AUTH_NOT_ALLOWED, principalAuthRefusal } from '../../oci/principals.ts';
 import { listNames, type Verdict } from '../../runtime/ready.ts';
 import { adapterSource, baseSource, readsFromOci } from './desired.ts';
 
@@ -23,7 +23,7 @@ export function vllmPreflight(
       compartmentId: undefined,
       who: 'the fetch agent',
     });
-    if (refused !== undefined) return { ready: false, reason: 'PrincipalAuthNotAllowed', message: refused };
+    if (refused !== undefined) return { ready: false, reason: PRINCIPAL_AUTH_NOT_ALLOWED, message: refused };
   }
   const base = group.spec.baseModel;
   const members = group.spec.members ?? [];

@@ -21,6 +21,7 @@ import type { Logger } from '../../runtime/logger.ts';
 import { writeStatus } from '../status-writer.ts';
 import { addFinalizer, hasFinalizer, removeFinalizer } from './finalizer.ts';
 import { desiredDeploymentStatus, preflight } from './status.ts';
+import { PRINCIPAL_AUTH_NOT_ALLOWED } from '../../oci/principals.ts';
 
 export interface DeploymentDeps {
   groups: Informer<StackedModelGroup>;
@@ -31,7 +32,10 @@ export interface DeploymentDeps {
   /** How soon a deletion waiting on the backend looks again. */
   cleanupPollMs: number;
   /** Applies or deletes the router's objects (src/backends/router/workload.ts); none in some tests. */
-  router?: { reconcile(d: StackedDeployment, log: Logger): Promise<RouterState> };
+  router?: {
+    reconcile(d: StackedDeployment, log: Logger): Promise<RouterState>;
+    remove(d: StackedDeployment, log: Logger): Promise<void>;
+  };
   clock: WallClock;
 }
 
@@ -54,6 +58,8 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
     if (problem !== undefined || group === undefined) {
       // What already runs keeps running (and its pods keep their adapters): only the new spec waits.
       desired = desiredDeploymentStatus(d, problem ?? groupMissing(), deps.clock());
+      // The one exception: a router signs with the deployment's credentials, and those are refused.
+      if (problem?.reason === PRINCIPAL_AUTH_NOT_ALLOWED) await deps.router?.remove(d, log);
     } else {
       const result = await backend.reconcile(d, group, ctx);
       const router = deps.router === undefined ? undefined : await deps.router.reconcile(d, log);

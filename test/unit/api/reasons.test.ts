@@ -40,12 +40,18 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * parentheses and templates (whose literal-only parts are expanded). A variable or a property
  * (`f.step.reason`, `degraded[0]`) passes on a reason found where it was made: nothing to add.
  */
-function leaves(e: ts.Expression, sf: ts.SourceFile): (string | RegExp)[] {
+function leaves(e: ts.Expression, sf: ts.SourceFile, checker?: ts.TypeChecker): (string | RegExp)[] {
   if (ts.isStringLiteral(e) || ts.isNoSubstitutionTemplateLiteral(e)) return [e.text];
-  if (ts.isParenthesizedExpression(e)) return leaves(e.expression, sf);
-  if (ts.isConditionalExpression(e)) return [...leaves(e.whenTrue, sf), ...leaves(e.whenFalse, sf)];
+  // A named constant (`reason: PRINCIPAL_AUTH_NOT_ALLOWED`): its literal type is the reason.
+  if (ts.isIdentifier(e) && checker !== undefined) {
+    const t = checker.getTypeAtLocation(e);
+    if (t.isStringLiteral()) return [t.value];
+  }
+  if (ts.isParenthesizedExpression(e)) return leaves(e.expression, sf, checker);
+  if (ts.isConditionalExpression(e))
+    return [...leaves(e.whenTrue, sf, checker), ...leaves(e.whenFalse, sf, checker)];
   if (ts.isBinaryExpression(e) && e.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken) {
-    return [...leaves(e.left, sf), ...leaves(e.right, sf)];
+    return [...leaves(e.left, sf, checker), ...leaves(e.right, sf, checker)];
   }
   if (ts.isTemplateExpression(e)) {
     // Each span: its literal values when it has only literals, else any CamelCase-ish word.
@@ -90,7 +96,7 @@ function scan(): Found[] {
     const add = (e: ts.Expression) => {
       const { line } = sf.getLineAndCharacterOfPosition(e.getStart(sf));
       const where = `${relative(root, sf.fileName)}:${line + 1}`;
-      for (const reason of leaves(e, sf)) {
+      for (const reason of leaves(e, sf, checker)) {
         // '' is the "none read" default of code that reads a condition (`gate.reason ?? ''`).
         if (reason !== '') found.push({ reason, text: e.getText(sf), where });
       }
