@@ -140,7 +140,7 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
   },
   {
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'playground/**/*.ts'],
     rules: {
       // Fixtures are plain JSON for the API server, not client-node model instances.
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',

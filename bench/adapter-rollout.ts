@@ -10,10 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { writeAdapter } from '../test/support/adapters.ts';
+import { writeAdapter } from '../playground/adapters.ts';
 import { fmt, median, startBenchCluster, until } from './support.ts';
-import { startKubelet, type Kubelet } from '../test/support/kubelet.ts';
-import { startOperator } from '../test/support/operator.ts';
+import { startKubelet, type Kubelet } from '../playground/kubelet.ts';
+import { startOperator } from '../playground/operator.ts';
 import { adaptersClaim } from '../test/support/objects.ts';
 
 const LOAD_MS = Number(process.env.LOAD_MS ?? 200);

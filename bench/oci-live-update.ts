@@ -8,9 +8,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { startOciEmulator } from '../test/support/oci-emulator.ts';
-import { apiKeySecret, makeApiKey } from '../test/support/oci-keys.ts';
-import { startOperator } from '../test/support/operator.ts';
+import { startOciEmulator } from '../playground/oci-emulator.ts';
+import { apiKeySecret, makeApiKey } from '../playground/oci-keys.ts';
+import { startOperator } from '../playground/operator.ts';
 import { fmt, median, startBenchCluster, until } from './support.ts';
 
 const RUNS = Number(process.env.RUNS ?? 7);

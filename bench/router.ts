@@ -15,10 +15,10 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { writeAdapter } from '../test/support/adapters.ts';
-import { startKubelet, type Kubelet } from '../test/support/kubelet.ts';
-import { startOperator } from '../test/support/operator.ts';
-import { routerRunner } from '../test/support/router-container.ts';
+import { writeAdapter } from '../playground/adapters.ts';
+import { startKubelet, type Kubelet } from '../playground/kubelet.ts';
+import { startOperator } from '../playground/operator.ts';
+import { routerRunner } from '../playground/router-container.ts';
 import { freePort, startBenchCluster, until } from './support.ts';
 import { adaptersClaim } from '../test/support/objects.ts';
 

@@ -40,17 +40,17 @@ import {
   type KubernetesObject,
   type KubernetesObjectApi,
 } from '@kubernetes/client-node';
-import type { AuditEvent, ControlPlane } from '../test/support/controlplane.ts';
-import { writeAdapter } from '../test/support/adapters.ts';
-import { startKubelet, type Kubelet } from '../test/support/kubelet.ts';
-import { startOciEmulator, type OciEmulator } from '../test/support/oci-emulator.ts';
-import { apiKeySecret, makeApiKey } from '../test/support/oci-keys.ts';
+import type { AuditEvent, ControlPlane } from '../playground/controlplane.ts';
+import { writeAdapter } from '../playground/adapters.ts';
+import { startKubelet, type Kubelet } from '../playground/kubelet.ts';
+import { startOciEmulator, type OciEmulator } from '../playground/oci-emulator.ts';
+import { apiKeySecret, makeApiKey } from '../playground/oci-keys.ts';
 import {
   OPERATOR_NAMESPACE,
   OPERATOR_USER,
   startOperator,
   type OperatorProcess,
-} from '../test/support/operator.ts';
+} from '../playground/operator.ts';
 import {
   apiserverRequests,
   countBy,

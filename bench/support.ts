@@ -4,8 +4,8 @@ import * as https from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
-import { startControlPlane, type ControlPlane } from '../test/support/controlplane.ts';
-import { installApi } from '../test/support/operator.ts';
+import { startControlPlane, type ControlPlane } from '../playground/controlplane.ts';
+import { installApi } from '../playground/operator.ts';
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 export const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(', ');

@@ -18,8 +18,8 @@
  *     cannot answer fails loudly instead of printing commands that do not work.
  * Ctrl-C (SIGINT) or SIGTERM stops everything it started, newest first.
  *
- * The kubelet, the simulator, the emulator and the router runner still live under test/support/,
- * where the integration tests use them too; this file only puts them together.
+ * The pieces (the control plane harness, the test kubelet, the vLLM simulator, the OCI emulator,
+ * the image runner) live beside this file; the integration tests and benchmarks use them from here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -29,15 +29,15 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { load, loadAll } from 'js-yaml';
-import { writeAdapter } from '../test/support/adapters.ts';
-import { startControlPlane, type ControlPlane } from '../test/support/controlplane.ts';
-import { startKubelet } from '../test/support/kubelet.ts';
-import { kubectl } from '../test/support/kubectl.ts';
-import { REALISTIC, startOciEmulator } from '../test/support/oci-emulator.ts';
-import { apiKeySecret, makeApiKey } from '../test/support/oci-keys.ts';
-import { installApi, OPERATOR_NAMESPACE, OPERATOR_SA } from '../test/support/operator.ts';
-import { routerRunner } from '../test/support/router-container.ts';
-import { condition, getObject, type Obj } from '../test/support/wait.ts';
+import { writeAdapter } from './adapters.ts';
+import { startControlPlane, type ControlPlane } from './controlplane.ts';
+import { startKubelet } from './kubelet.ts';
+import { kubectl } from './kubectl.ts';
+import { REALISTIC, startOciEmulator } from './oci-emulator.ts';
+import { apiKeySecret, makeApiKey } from './oci-keys.ts';
+import { installApi, OPERATOR_NAMESPACE, OPERATOR_SA } from './operator.ts';
+import { routerRunner } from './router-container.ts';
+import { condition, getObject, type Obj } from './wait.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const samplesDir = join(repoRoot, 'deploy', 'samples');

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
-import type { ControlPlane } from '../support/controlplane.ts';
-import { kubectl } from '../support/kubectl.ts';
+import type { ControlPlane } from '../../playground/controlplane.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 import { sampleDeployment, sampleGroup, samplesDir } from '../support/objects.ts';
-import { controlPlaneWithNamespace } from '../support/operator.ts';
+import { controlPlaneWithNamespace } from '../../playground/operator.ts';
 
 const NS = 'api-test';
 

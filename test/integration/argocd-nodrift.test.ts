@@ -13,12 +13,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import { writeAdapter } from '../support/adapters.ts';
-import type { ControlPlane } from '../support/controlplane.ts';
-import { startKubelet, type Kubelet } from '../support/kubelet.ts';
-import { kubectl } from '../support/kubectl.ts';
-import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
-import { condition, eventually, getObject, type Obj } from '../support/wait.ts';
+import { writeAdapter } from '../../playground/adapters.ts';
+import type { ControlPlane } from '../../playground/controlplane.ts';
+import { startKubelet, type Kubelet } from '../../playground/kubelet.ts';
+import { kubectl } from '../../playground/kubectl.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
+import { condition, eventually, getObject, type Obj } from '../../playground/wait.ts';
 
 const NS = 'argocd-nodrift';
 const MANAGER = 'argocd-controller';

@@ -5,20 +5,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditEvent, ControlPlane } from '../support/controlplane.ts';
-import { writeAdapter } from '../support/adapters.ts';
-import { startKubelet, type Kubelet } from '../support/kubelet.ts';
-import { kubectl } from '../support/kubectl.ts';
+import type { AuditEvent, ControlPlane } from '../../playground/controlplane.ts';
+import { writeAdapter } from '../../playground/adapters.ts';
+import { startKubelet, type Kubelet } from '../../playground/kubelet.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 import { sampleDeployment, sampleGroup } from '../support/objects.ts';
 import {
   OPERATOR_USER,
   controlPlaneWithNamespace,
   startOperator,
   type OperatorProcess,
-} from '../support/operator.ts';
-import { startOciEmulator, type OciEmulator } from '../support/oci-emulator.ts';
-import { apiKeySecret, makeApiKey } from '../support/oci-keys.ts';
-import { eventually, getObject, waitForReady } from '../support/wait.ts';
+} from '../../playground/operator.ts';
+import { startOciEmulator, type OciEmulator } from '../../playground/oci-emulator.ts';
+import { apiKeySecret, makeApiKey } from '../../playground/oci-keys.ts';
+import { eventually, getObject, waitForReady } from '../../playground/wait.ts';
 
 const NS = 'at-rest-test';
 // How long the cluster is watched at rest; REST_SECONDS overrides it for a longer soak.

@@ -2,11 +2,11 @@
 // running as its own process under the RBAC identity of deploy/rbac.yaml.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ControlPlane } from '../support/controlplane.ts';
-import { kubectl } from '../support/kubectl.ts';
+import type { ControlPlane } from '../../playground/controlplane.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 import { sampleDeployment, sampleGroup } from '../support/objects.ts';
-import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
-import { condition, eventsFor, eventually, getObject, waitForReady } from '../support/wait.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
+import { condition, eventsFor, eventually, getObject, waitForReady } from '../../playground/wait.ts';
 
 const NS = 'controllers-test';
 

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sharedControlPlane, type AuditEvent, type ControlPlane } from '../support/controlplane.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { sharedControlPlane, type AuditEvent, type ControlPlane } from '../../playground/controlplane.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 
 describe('real control plane (test harness)', function () {
   const ns = `cp-smoke-${Date.now().toString(36)}`;

@@ -8,17 +8,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ControlPlane, sharedControlPlane } from '../support/controlplane.ts';
-import { startKubelet, podIps, type Kubelet } from '../support/kubelet.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { type ControlPlane, sharedControlPlane } from '../../playground/controlplane.ts';
+import { startKubelet, podIps, type Kubelet } from '../../playground/kubelet.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 import {
   DEPLOYMENT_LABEL,
   adapterViolations,
   formatTimeline,
   missingAdapters,
   type TimelineEvent,
-} from '../support/timeline.ts';
-import { eventually } from '../support/wait.ts';
+} from '../../playground/timeline.ts';
+import { eventually } from '../../playground/wait.ts';
 
 const GATE = 'serving.stacked.dev/adapters-loaded';
 const APP = 'llm';

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
-import { sharedControlPlane, type ControlPlane } from '../support/controlplane.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { sharedControlPlane, type ControlPlane } from '../../playground/controlplane.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const deploy = join(repoRoot, 'deploy');

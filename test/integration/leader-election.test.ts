@@ -3,8 +3,8 @@
 // resumed writes nothing more (the API server's audit log is the witness) and exits non-zero.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditEvent, ControlPlane } from '../support/controlplane.ts';
-import { kubectl } from '../support/kubectl.ts';
+import type { AuditEvent, ControlPlane } from '../../playground/controlplane.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 import { sampleGroup } from '../support/objects.ts';
 import {
   OPERATOR_NAMESPACE,
@@ -12,8 +12,8 @@ import {
   controlPlaneWithNamespace,
   startOperator,
   type OperatorProcess,
-} from '../support/operator.ts';
-import { condition, eventually, getObject, waitForReady } from '../support/wait.ts';
+} from '../../playground/operator.ts';
+import { condition, eventually, getObject, waitForReady } from '../../playground/wait.ts';
 
 const NS = 'leader-test';
 const LEASE = 'leader-test';

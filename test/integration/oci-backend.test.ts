@@ -6,12 +6,19 @@
 import assert from 'node:assert/strict';
 import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
-import type { ControlPlane } from '../support/controlplane.ts';
-import { kubectl } from '../support/kubectl.ts';
-import { REALISTIC, startOciEmulator, type OciEmulator } from '../support/oci-emulator.ts';
-import { apiKeySecret, makeApiKey, predict, type ApiKey } from '../support/oci-keys.ts';
-import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
-import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
+import type { ControlPlane } from '../../playground/controlplane.ts';
+import { kubectl } from '../../playground/kubectl.ts';
+import { REALISTIC, startOciEmulator, type OciEmulator } from '../../playground/oci-emulator.ts';
+import { apiKeySecret, makeApiKey, predict, type ApiKey } from '../../playground/oci-keys.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
+import {
+  condition,
+  eventsFor,
+  eventually,
+  getObject,
+  waitForReady,
+  type Obj,
+} from '../../playground/wait.ts';
 
 const NS = 'oci-test';
 /** The failures block's own namespace: the first block's objects and operator stay out of it. */

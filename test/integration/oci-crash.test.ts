@@ -10,17 +10,17 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
 import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
-import type { ControlPlane } from '../support/controlplane.ts';
-import { kubectl } from '../support/kubectl.ts';
+import type { ControlPlane } from '../../playground/controlplane.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 import {
   REALISTIC,
   startOciEmulator,
   type OciEmulator,
   type RequestRecord,
-} from '../support/oci-emulator.ts';
-import { apiKeySecret, makeApiKey, type ApiKey } from '../support/oci-keys.ts';
-import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
-import { condition, eventually, getObject, type Obj } from '../support/wait.ts';
+} from '../../playground/oci-emulator.ts';
+import { apiKeySecret, makeApiKey, type ApiKey } from '../../playground/oci-keys.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
+import { condition, eventually, getObject, type Obj } from '../../playground/wait.ts';
 
 const NS = 'oci-crash';
 const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';

@@ -15,11 +15,11 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
 import type { OciAuthType } from '../../src/oci/auth.ts';
-import type { ControlPlane } from '../support/controlplane.ts';
-import { kubectl } from '../support/kubectl.ts';
-import { REALISTIC, startOciEmulator, type OciEmulator } from '../support/oci-emulator.ts';
-import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
-import { condition, eventually, getObject, waitForReady } from '../support/wait.ts';
+import type { ControlPlane } from '../../playground/controlplane.ts';
+import { kubectl } from '../../playground/kubectl.ts';
+import { REALISTIC, startOciEmulator, type OciEmulator } from '../../playground/oci-emulator.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
+import { condition, eventually, getObject, waitForReady } from '../../playground/wait.ts';
 
 const NS = 'oci-principals';
 const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';

@@ -8,18 +8,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeAdapter } from '../support/adapters.ts';
-import type { AuditEvent, ControlPlane } from '../support/controlplane.ts';
-import { startKubelet, type Kubelet } from '../support/kubelet.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { writeAdapter } from '../../playground/adapters.ts';
+import type { AuditEvent, ControlPlane } from '../../playground/controlplane.ts';
+import { startKubelet, type Kubelet } from '../../playground/kubelet.ts';
+import { kubectl } from '../../playground/kubectl.ts';
 import {
   OPERATOR_USER,
   controlPlaneWithNamespace,
   startOperator,
   type OperatorProcess,
-} from '../support/operator.ts';
+} from '../../playground/operator.ts';
 import { sampleDeployment, sampleGroup, adaptersClaim } from '../support/objects.ts';
-import { condition, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
+import { condition, eventually, getObject, waitForReady, type Obj } from '../../playground/wait.ts';
 
 const NS = 'router-objects-test';
 const SDEP = 'chat';

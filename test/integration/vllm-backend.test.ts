@@ -9,13 +9,20 @@ import { join } from 'node:path';
 import type { StackedModelGroup } from '../../src/api/v1alpha1/modelgroup.ts';
 import type { StackedDeployment } from '../../src/api/v1alpha1/deployment.ts';
 import { model } from '../../src/runtime/model.ts';
-import { writeAdapter } from '../support/adapters.ts';
-import type { ControlPlane } from '../support/controlplane.ts';
-import { startKubelet, type Kubelet } from '../support/kubelet.ts';
-import { adapterViolations, formatViolations, missingAdapters, Timeline } from '../support/timeline.ts';
-import { kubectl } from '../support/kubectl.ts';
-import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../support/operator.ts';
-import { condition, eventsFor, eventually, getObject, waitForReady, type Obj } from '../support/wait.ts';
+import { writeAdapter } from '../../playground/adapters.ts';
+import type { ControlPlane } from '../../playground/controlplane.ts';
+import { startKubelet, type Kubelet } from '../../playground/kubelet.ts';
+import { adapterViolations, formatViolations, missingAdapters, Timeline } from '../../playground/timeline.ts';
+import { kubectl } from '../../playground/kubectl.ts';
+import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
+import {
+  condition,
+  eventsFor,
+  eventually,
+  getObject,
+  waitForReady,
+  type Obj,
+} from '../../playground/wait.ts';
 import { adaptersClaim } from '../support/objects.ts';
 
 const NS = 'vllm-test';

@@ -8,9 +8,9 @@ import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ApiKey } from './oci-keys.ts';
-import { ApiError } from './oci-emu/errors.ts';
-import { verifySignedRequest } from './oci-emu/signature.ts';
+import type { ApiKey } from '../../playground/oci-keys.ts';
+import { ApiError } from '../../playground/oci-emu/errors.ts';
+import { verifySignedRequest } from '../../playground/oci-emu/signature.ts';
 
 interface StoredObject {
   bytes: Buffer;

@@ -10,8 +10,8 @@ import {
   type OciEmulatorOptions,
   REALISTIC,
   startOciEmulator,
-} from '../support/oci-emulator.ts';
-import { apiKeyProvider, makeApiKey, type ApiKey } from '../support/oci-keys.ts';
+} from '../../playground/oci-emulator.ts';
+import { apiKeyProvider, makeApiKey, type ApiKey } from '../../playground/oci-keys.ts';
 
 const USER = 'ocid1.user.oc1..aaaaaaaatester';
 const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';

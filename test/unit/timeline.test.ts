@@ -9,7 +9,7 @@ import {
   missingAdapters,
   type TimelineInput,
   type Violation,
-} from '../support/timeline.ts';
+} from '../../playground/timeline.ts';
 
 const DEP = { [DEPLOYMENT_LABEL]: 'chat' };
 

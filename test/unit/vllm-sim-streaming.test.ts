@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type SimulatorOptions, VllmSimulator } from '../support/vllm-simulator.ts';
+import { type SimulatorOptions, VllmSimulator } from '../../playground/vllm-simulator.ts';
 
 const ARGS = [
   '--model',

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Timeline, formatTimeline } from '../support/timeline.ts';
-import { type SimulatorOptions, VllmSimulator } from '../support/vllm-simulator.ts';
+import { Timeline, formatTimeline } from '../../playground/timeline.ts';
+import { type SimulatorOptions, VllmSimulator } from '../../playground/vllm-simulator.ts';
 
 interface Reply {
   status: number;

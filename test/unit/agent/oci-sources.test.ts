@@ -14,7 +14,7 @@ import { fetchObjectStorage } from '../../../src/agent/object-storage.ts';
 import { fetchOnce } from '../../../src/agent/once.ts';
 import { type OciAccess, ociClients } from '../../../src/agent/oci-access.ts';
 import { type AgentServer, startAgentServer } from '../../../src/agent/server.ts';
-import { type ApiKey, apiKeySecret, makeApiKey } from '../../support/oci-keys.ts';
+import { type ApiKey, apiKeySecret, makeApiKey } from '../../../playground/oci-keys.ts';
 import { type OciStorageEmulator, startOciStorageEmulator } from '../../support/oci-storage-emulator.ts';
 import { makeZip } from '../../support/zip.ts';
 import { fetchSettled, getJob, postFetch, sha256, type Reply } from './fetch-api.ts';

@@ -8,8 +8,8 @@ import * as ds from 'oci-datascience';
 import { OciAuthError } from '../../../src/oci/auth.ts';
 import { predictCredentials, type SecretData } from '../../../src/router/oci-credentials.ts';
 import { PredictSignError, signPredict } from '../../../src/router/oci-signer.ts';
-import { type OciEmulator, startOciEmulator } from '../../support/oci-emulator.ts';
-import { apiKeyProvider, apiKeySecret, makeApiKey, type ApiKey } from '../../support/oci-keys.ts';
+import { type OciEmulator, startOciEmulator } from '../../../playground/oci-emulator.ts';
+import { apiKeyProvider, apiKeySecret, makeApiKey, type ApiKey } from '../../../playground/oci-keys.ts';
 
 const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
 const PROJECT = 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject';

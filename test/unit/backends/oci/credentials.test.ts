@@ -3,7 +3,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { StackedDeployment } from '../../../../src/api/v1alpha1/deployment.ts';
 import { secretClientFactory } from '../../../../src/backends/oci/credentials.ts';
 import { OciAuthError } from '../../../../src/oci/auth.ts';
-import { makeApiKey, type ApiKey } from '../../../support/oci-keys.ts';
+import { makeApiKey, type ApiKey } from '../../../../playground/oci-keys.ts';
 import { FakeApiServer } from '../../runtime/helpers/fake-apiserver.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { OciMetrics, instrumented } from '../../../../src/backends/oci/metrics.ts';
 import { dataScienceClient } from '../../../../src/oci/client.ts';
-import { startOciEmulator, type OciEmulator } from '../../../support/oci-emulator.ts';
-import { apiKeyProvider, makeApiKey } from '../../../support/oci-keys.ts';
+import { startOciEmulator, type OciEmulator } from '../../../../playground/oci-emulator.ts';
+import { apiKeyProvider, makeApiKey } from '../../../../playground/oci-keys.ts';
 
 const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
 

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VllmClient } from '../../../../src/backends/vllm/client.ts';
-import { writeAdapter } from '../../../support/adapters.ts';
-import { VllmSimulator } from '../../../support/vllm-simulator.ts';
+import { writeAdapter } from '../../../../playground/adapters.ts';
+import { VllmSimulator } from '../../../../playground/vllm-simulator.ts';
 
 describe('vllm backend: HTTP client against the simulator', () => {
   let root: string;

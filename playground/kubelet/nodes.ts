@@ -8,8 +8,8 @@ import {
   setHeaderOptions,
   type V1Taint,
 } from '@kubernetes/client-node';
-import { apiErrorCode } from '../../../src/runtime/errors.ts';
-import { model } from '../../../src/runtime/model.ts';
+import { apiErrorCode } from '../../src/runtime/errors.ts';
+import { model } from '../../src/runtime/model.ts';
 import { HOST_IP, rfc3339 } from './podstatus.ts';
 import { GPU } from './scheduling.ts';
 

@@ -10,10 +10,10 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { apiErrorCode } from '../../../src/runtime/errors.ts';
-import type { Informer } from '../../../src/runtime/informer.ts';
-import { objectKey } from '../../../src/runtime/keys.ts';
-import { model } from '../../../src/runtime/model.ts';
+import { apiErrorCode } from '../../src/runtime/errors.ts';
+import type { Informer } from '../../src/runtime/informer.ts';
+import { objectKey } from '../../src/runtime/keys.ts';
+import { model } from '../../src/runtime/model.ts';
 import { rfc3339, timeString } from './podstatus.ts';
 import {
   addUsage,

@@ -39,13 +39,13 @@ import {
   type V1SecurityContext,
 } from '@kubernetes/client-node';
 import { load } from 'js-yaml';
-import { ROUTER_PORT } from '../../src/api/router/v1.ts';
+import { ROUTER_PORT } from '../src/api/router/v1.ts';
 import type { ControlPlane } from './controlplane.ts';
 import { CreateContainerConfigError, type ContainerContext, type RunningContainer } from './kubelet.ts';
 import { expandVars } from './kubelet/container.ts';
 import { HOST_IP } from './kubelet/podstatus.ts';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
+const repoRoot = resolve(import.meta.dirname, '..');
 const LISTEN_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 /** The operator's default --health-port (src/config.ts). */

@@ -3,7 +3,7 @@
 // token from the TokenRequest API), so a permission the router's Role lacks fails the test. The work
 // is image-runner.ts's; this keeps to containers named `router`, whatever their image.
 import type { V1Container } from '@kubernetes/client-node';
-import { ROUTER_CONTAINER } from '../../src/api/router/v1.ts';
+import { ROUTER_CONTAINER } from '../src/api/router/v1.ts';
 import type { ControlPlane } from './controlplane.ts';
 import { imageRunner, type EntryProcess } from './image-runner.ts';
 import type { ContainerContext, RunningContainer } from './kubelet.ts';

@@ -80,7 +80,7 @@ const POLL_MS = 200;
 const BARRIER_NAMESPACE = 'kube-system';
 const BARRIER_NAME = 'audit-barrier';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
+const repoRoot = resolve(import.meta.dirname, '..');
 const execFileAsync = promisify(execFile);
 
 // ---------------------------------------------------------------------------------------------------------

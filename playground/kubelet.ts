@@ -69,11 +69,11 @@ import {
   type V1Container,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { apiErrorCode, errorMeta, isNotFound } from '../../src/runtime/errors.ts';
-import { Informer } from '../../src/runtime/informer.ts';
-import { objectKey } from '../../src/runtime/keys.ts';
-import { createLogger } from '../../src/runtime/logger.ts';
-import { model } from '../../src/runtime/model.ts';
+import { apiErrorCode, errorMeta, isNotFound } from '../src/runtime/errors.ts';
+import { Informer } from '../src/runtime/informer.ts';
+import { objectKey } from '../src/runtime/keys.ts';
+import { createLogger } from '../src/runtime/logger.ts';
+import { model } from '../src/runtime/model.ts';
 import {
   containerEnv,
   listenPort,

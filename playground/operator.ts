@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { sharedControlPlane, type ControlPlane } from './controlplane.ts';
 import { kubectl } from './kubectl.ts';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
+const repoRoot = resolve(import.meta.dirname, '..');
 export const OPERATOR_NAMESPACE = 'stacked-system';
 export const OPERATOR_SA = 'stacked-operator';
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${OPERATOR_SA}`;
