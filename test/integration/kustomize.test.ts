@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
-import { sharedControlPlane, type ControlPlane } from '../../playground/controlplane.ts';
+import { startControlPlane, type ControlPlane } from '../../playground/controlplane.ts';
 import { kubectl } from '../../playground/kubectl.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -52,9 +52,15 @@ describe('kustomize (deploy/base, deploy/default, deploy/samples)', function () 
   this.timeout(120_000);
   let cp: ControlPlane;
 
+  // Its own control plane: the shared one holds CRDs that Helm (the chart test) owns, and an install
+  // that must leave nothing to change needs a cluster no other installer touched.
   before(async function () {
     this.timeout(600_000);
-    cp = await sharedControlPlane();
+    cp = await startControlPlane();
+  });
+
+  after(async () => {
+    await cp.stop();
   });
 
   const render = async (dir: string) =>
