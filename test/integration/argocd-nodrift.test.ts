@@ -83,8 +83,8 @@ describe('Argo CD: the samples show no drift after the operator reconciled them'
     kubelet = await startKubelet({
       kubeconfigPath: cp.kubeconfigPath,
       nodes: [
-        { name: 'gpu-1', gpus: 1 },
-        { name: 'gpu-2', gpus: 1 },
+        { name: 'argocd-gpu-1', gpus: 1 },
+        { name: 'argocd-gpu-2', gpus: 1 },
       ],
       pvcRoot: join(tmp, 'pvc'),
       hfRoot: join(tmp, 'hf'),

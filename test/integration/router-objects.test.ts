@@ -91,7 +91,7 @@ describe('router objects on a real control plane', function () {
     writeAdapter(join(root, 'pvc', NS, 'adapters', 'chat-1'), 8);
     kubelet = await startKubelet({
       kubeconfigPath: cp.kubeconfigPath,
-      nodes: [{ name: 'router-gpu-1', gpus: 1 }],
+      nodes: [{ name: 'router-objects-gpu-1', gpus: 1 }],
       pvcRoot: join(root, 'pvc'),
       hfRoot: join(root, 'hf'),
       namespaces: [NS],

@@ -124,6 +124,8 @@ describe('vllm backend: weights from OCI Object Storage and the Model Catalog', 
       hfRoot: join(root, 'hf'),
       namespaces: [NS],
       runContainer: async (c, ctx) => {
+        // Only the agent's containers run here (the router's pod is reported running, as is).
+        if (c.name !== 'fetcher' && c.name !== 'fetch-model') return undefined;
         // The agent's own flag parsing reads what the operator put in the pod spec.
         const args = parseAgentArgs(c.args ?? [], {});
         const opts = { secretsDir: secretsDirFor(c, ctx), ...(args.oci ? { oci: args.oci } : {}) };
