@@ -2,13 +2,17 @@
 // manifests deploy/{namespace,rbac,operator}.yaml (the two ways to install give one cluster), the
 // samples render as their files, and `kubectl apply --server-side -k deploy/default` installs CRDs,
 // namespace, RBAC and the operator Deployment on a real API server, with nothing left to change.
-// Running the operator pod itself under the test kubelet is the image runner's test.
+// The test kubelet then runs the installed operator pod for real (our image's entry point as a
+// process, with the Deployment's ServiceAccount token) and it turns Ready.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { startControlPlane, type ControlPlane } from '../../playground/controlplane.ts';
+import { imageRunner } from '../../playground/image-runner.ts';
+import { startKubelet, type Kubelet } from '../../playground/kubelet.ts';
 import { kubectl } from '../../playground/kubectl.ts';
+import { eventually } from '../../playground/wait.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const deploy = join(repoRoot, 'deploy');
@@ -59,7 +63,9 @@ describe('kustomize (deploy/base, deploy/default, deploy/samples)', function () 
     cp = await startControlPlane();
   });
 
+  let kubelet: Kubelet | undefined;
   after(async () => {
+    await kubelet?.stop();
     await cp.stop();
   });
 
@@ -140,5 +146,37 @@ describe('kustomize (deploy/base, deploy/default, deploy/samples)', function () 
       allowFail: true,
     });
     assert.equal(diff.code, 0, `kubectl diff found changes:\n${diff.stdout}${diff.stderr}`);
+  });
+
+  it('runs the operator pods it installed: the test kubelet starts them from the image, and they turn Ready', async () => {
+    const runner = imageRunner(cp);
+    kubelet = await startKubelet({
+      kubeconfigPath: cp.kubeconfigPath,
+      nodes: [{ name: 'kustomize-node-1', gpus: 0 }],
+      pvcRoot: join(repoRoot, '.no-pvc'),
+      hfRoot: join(repoRoot, '.no-hf'),
+      namespaces: ['stacked-system'],
+      probeTimeScale: 0.1,
+      runContainer: runner.run,
+    });
+    await eventually(
+      'the operator pod Ready',
+      async () => {
+        const r = await kubectl(cp, ['get', 'pods', '-n', 'stacked-system', '-o', 'json']);
+        const pods = (
+          JSON.parse(r.stdout) as {
+            items: { status?: { conditions?: { type: string; status: string }[] } }[];
+          }
+        ).items;
+        // deploy/operator.yaml runs two replicas (a leader and a standby): both are Ready.
+        return pods.length === 2 &&
+          pods.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+          ? true
+          : undefined;
+      },
+      90_000,
+    );
+    assert.equal(runner.running.size, 2, 'an operator process per pod');
+    assert.ok(!runner.lines.some((l) => /forbidden|\b403\b/i.test(l)), 'no 403 in its logs');
   });
 });
