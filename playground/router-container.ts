@@ -2,23 +2,15 @@
 // started from the container's command and args, on the pod's IP, as the pod's ServiceAccount (a
 // token from the TokenRequest API), so a permission the router's Role lacks fails the test. The work
 // is image-runner.ts's; this keeps to containers named `router`, whatever their image.
-import type { V1Container } from '@kubernetes/client-node';
 import { ROUTER_CONTAINER } from '../src/api/router/v1.ts';
 import type { ControlPlane } from './controlplane.ts';
-import { imageRunner, type EntryProcess } from './image-runner.ts';
-import type { ContainerContext, RunningContainer } from './kubelet.ts';
+import { imageRunner, type EntryProcess, type ImageRunner } from './image-runner.ts';
 
 /** One router process the runner started. */
 export type RouterProcess = EntryProcess;
 
-export interface RouterRunner {
-  /** The kubelet's runContainer hook: runs containers named `router`, leaves the others. */
-  run: (c: V1Container, ctx: ContainerContext) => Promise<RunningContainer | undefined>;
-  /** The router processes running now, by pod key. */
-  readonly running: Map<string, RouterProcess>;
-  /** Every line every router process has written so far. */
-  readonly lines: string[];
-}
+/** The image runner limited to router containers (the same view of what it started). */
+export type RouterRunner = ImageRunner;
 
 export function routerRunner(cp: ControlPlane, log: (line: string) => void = () => undefined): RouterRunner {
   const inner = imageRunner(cp, {
@@ -32,5 +24,6 @@ export function routerRunner(cp: ControlPlane, log: (line: string) => void = () 
       c.name === ROUTER_CONTAINER && !ctx.init ? inner.run(c, ctx) : Promise.resolve(undefined),
     running: inner.running,
     lines: inner.lines,
+    started: inner.started,
   };
 }
