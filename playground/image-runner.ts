@@ -334,6 +334,8 @@ export function imageRunner(cp: ControlPlane, opts: ImageRunnerOptions = {}): Im
       HOME: dir,
       // The Dockerfile's ENV.
       NODE_ENV: 'production',
+      // Profiling what the image runs, e.g. IMAGE_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(process.env.IMAGE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.IMAGE_NODE_OPTIONS } : {}),
       KUBERNETES_SERVICE_HOST: apiServer.hostname,
       KUBERNETES_SERVICE_PORT: apiServer.port,
       KUBERNETES_SERVICE_PORT_HTTPS: apiServer.port,

@@ -3,6 +3,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type RequestContext,
+  V1ObjectMeta,
   Watch,
 } from '@kubernetes/client-node';
 import { type Clock, systemClock } from './clock.ts';
@@ -58,7 +59,9 @@ export interface InformerOptions<T extends KubernetesObject> {
   watchAccept?: string;
   /**
    * Reduces an object before it is cached and handed to handlers (client-go's SetTransform): what
-   * it drops is never kept in memory. Runs before apiVersion/kind stamping.
+   * it drops is never kept in memory. Runs before apiVersion/kind stamping. `metadata.managedFields`
+   * is dropped from every object whatever the transform (client-go's TransformStripManagedFields):
+   * nothing here reads it, and it is often the largest part of an object.
    */
   transform?: (obj: T) => T;
   /** Logger; the informer adds {informer: path}. */
@@ -84,6 +87,14 @@ export interface InformerOptions<T extends KubernetesObject> {
 
 /** After this long without an error the restart backoff starts over (client-go's reflector uses 2 min). */
 const BACKOFF_RESET_MS = 120_000;
+
+/** obj without metadata.managedFields, sharing everything else (the caller clones what it keeps). */
+export function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata?.managedFields === undefined) return obj;
+  const metadata = Object.assign(new V1ObjectMeta(), obj.metadata);
+  delete metadata.managedFields;
+  return { ...obj, metadata };
+}
 
 function deepFreeze<V>(v: V): V {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
@@ -360,7 +371,7 @@ export class Informer<T extends KubernetesObject> {
 
   private freeze(obj: T): T {
     // Transform first, so what it drops is never cloned, let alone cached.
-    const copy = structuredClone(this.opts.transform ? this.opts.transform(obj) : obj);
+    const copy = structuredClone(withoutManagedFields(this.opts.transform ? this.opts.transform(obj) : obj));
     if (copy.apiVersion === undefined && this.opts.apiVersion !== undefined)
       copy.apiVersion = this.opts.apiVersion;
     if (copy.kind === undefined && this.opts.kind !== undefined) copy.kind = this.opts.kind;

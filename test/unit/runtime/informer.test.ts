@@ -72,6 +72,26 @@ describe('runtime/informer', () => {
     assert.equal(h.inf.start(), h.inf.start(), 'start() is idempotent');
   });
 
+  it('caches objects without metadata.managedFields, and leaves the listed object alone', async () => {
+    const h = harness();
+    const listed = {
+      ...obj('ns', 'a'),
+      metadata: {
+        ...obj('ns', 'a').metadata,
+        labels: { app: 'x' },
+        managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsType: 'FieldsV1' }],
+      },
+    };
+    h.items = [listed];
+    await h.inf.start();
+    const cached = h.inf.get('ns/a');
+    const managedFields = (o?: TestObj) =>
+      (o?.metadata as { managedFields?: unknown[] } | undefined)?.managedFields;
+    assert.equal(managedFields(cached), undefined);
+    assert.deepEqual(cached?.metadata.labels, { app: 'x' }, 'the rest of the metadata stays');
+    assert.equal(managedFields(h.items[0])?.length, 1, 'the input object is not changed');
+  });
+
   it('keeps retrying the first list and only then resolves start()', async () => {
     const h = harness();
     h.listError = new Error('connection refused');
