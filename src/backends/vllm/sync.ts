@@ -6,7 +6,7 @@
 import { errorText } from '../../runtime/errors.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { LoadOutcome, VllmClient } from './client.ts';
-import { planAdapters } from './plan.ts';
+import { earlyLoads, planAdapters } from './plan.ts';
 import type { PodAdapterState, WantedAdapter } from './pod-state.ts';
 import type { PodView } from './pods.ts';
 
@@ -80,13 +80,26 @@ export async function syncPod(
 ): Promise<PodSync | undefined> {
   const url = pod.url;
   if (url === undefined) return undefined;
+  // New members go out at once, beside the list: a refused write (lease lost) is an outcome too.
+  const early = new Map<string, Promise<LoadOutcome>>();
+  for (const w of earlyLoads(wanted, pod.state, loadsPerPod)) {
+    let outcome: Promise<LoadOutcome>;
+    try {
+      clients.beforeWrite?.();
+      outcome = clients.vllm.load(url, w.name, w.path, false, signal);
+    } catch (err) {
+      outcome = Promise.resolve({ kind: 'error', message: errorText(err) });
+    }
+    early.set(w.name, outcome);
+  }
   let plan;
   try {
     plan = planAdapters(wanted, await clients.vllm.listModels(url, signal));
   } catch {
+    // Nothing is known; the loads already sent still finish before the pod's next sync starts.
+    await Promise.all(early.values());
     return undefined;
   }
-  await clients.onListed?.([...plan.present, ...plan.replace.map((w) => w.name)]);
   const loaded = new Set(plan.present);
   const failed: Record<string, string> = {};
   const fetching: string[] = [];
@@ -132,13 +145,34 @@ export async function syncPod(
     }
   };
   const load = (w: WantedAdapter, inPlace: boolean) => async () => {
+    const sent = early.get(w.name);
+    if (sent !== undefined) {
+      const outcome = await sent;
+      const failed = outcome.kind !== 'loaded' && outcome.kind !== 'already-loaded';
+      if (!inPlace || failed) {
+        record(w, outcome);
+        return;
+      }
+      // Listed with another path (loaded by hand meanwhile): its "already loaded" is not ours, the
+      // in-place reload below is.
+    }
     if (!(await fetched(w))) return;
     clients.beforeWrite?.();
     record(w, await clients.vllm.load(url, w.name, w.path, inPlace, signal));
   };
+  // Early loads the list shows done already still count once they answer.
+  const settleEarly = [...early.keys()]
+    .filter((name) => plan.present.includes(name))
+    .map((name) => async () => {
+      await early.get(name);
+    });
   const jobs = [
-    ...plan.load.map((w) => load(w, false)),
-    ...plan.replace.map((w) => load(w, true)),
+    // First, so that each holds one of the pod's load slots while it is in flight.
+    ...settleEarly,
+    ...plan.load.filter((w) => early.has(w.name)).map((w) => load(w, false)),
+    ...plan.replace.filter((w) => early.has(w.name)).map((w) => load(w, true)),
+    ...plan.load.filter((w) => !early.has(w.name)).map((w) => load(w, false)),
+    ...plan.replace.filter((w) => !early.has(w.name)).map((w) => load(w, true)),
     ...plan.unload.map((name) => async () => {
       clients.beforeWrite?.();
       const outcome = await clients.vllm.unload(url, name, signal);
