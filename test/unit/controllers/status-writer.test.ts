@@ -12,20 +12,27 @@ const ready = (status: 'True' | 'False', reason: string): Condition => ({
 });
 
 describe('status writer: the Event a Ready move is worth', () => {
-  it('is Normal when Ready turns True', () => {
-    assert.equal(eventType(ready('True', 'Serving')), 'Normal');
+  it('is Normal when Ready turns True after a problem: the problem is over', () => {
+    assert.equal(eventType(ready('False', 'MemberInvalid'), ready('True', 'Valid')), 'Normal');
+    assert.equal(eventType(ready('False', 'NoSuchReason'), ready('True', 'Serving')), 'Normal');
+  });
+
+  it('is none when Ready turns True the first time, or after progress: the normal course', () => {
+    assert.equal(eventType(undefined, ready('True', 'Valid')), undefined);
+    assert.equal(eventType(ready('False', 'NoReplicaReady'), ready('True', 'Serving')), undefined);
+    assert.equal(eventType(ready('True', 'Serving'), ready('True', 'ScaledToZero')), undefined);
   });
 
   it('is a Warning for a reason a user must act on, and for a reason missing from the list', () => {
-    assert.equal(eventType(ready('False', 'MemberInvalid')), 'Warning');
-    assert.equal(eventType(ready('False', 'ModelGroupFailed')), 'Warning');
-    assert.equal(eventType(ready('False', 'NoSuchReason')), 'Warning');
+    assert.equal(eventType(undefined, ready('False', 'MemberInvalid')), 'Warning');
+    assert.equal(eventType(ready('True', 'Serving'), ready('False', 'ModelGroupFailed')), 'Warning');
+    assert.equal(eventType(ready('True', 'Serving'), ready('False', 'NoSuchReason')), 'Warning');
   });
 
-  it('is none for a step of progress, so creating an object costs one Event, not two', () => {
-    assert.equal(eventType(ready('False', 'NoReplicaReady')), undefined);
+  it('is none for a step of progress, so creating an object costs no Event of its own', () => {
+    assert.equal(eventType(ready('True', 'Serving'), ready('False', 'NoReplicaReady')), undefined);
     for (const r of REASONS.filter((x) => x.health === 'Progressing')) {
-      assert.equal(eventType(ready('False', r.reason)), undefined, r.reason);
+      assert.equal(eventType(undefined, ready('False', r.reason)), undefined, r.reason);
     }
   });
 });
