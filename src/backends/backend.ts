@@ -23,6 +23,12 @@ export interface BackendContext {
    * before its first create, so an object whose credentials never worked deletes at once.
    */
   protect: () => Promise<void>;
+  /**
+   * Whether the finalizer is on: it was when the pass began, or protect() put it there. Until it
+   * is, this object never sent a create (protect comes first and is awaited), so nothing outside
+   * the cluster can be waiting to be adopted and the lists that look for it can be skipped.
+   */
+  isProtected: () => boolean;
 }
 
 export type FinalizeResult =

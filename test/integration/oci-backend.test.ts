@@ -130,6 +130,15 @@ describe('oci backend against the OCI emulator', function () {
     await apply(deployment('sql-oci', 'sql', emu));
     const ready = await waitForReady(cp, NS, 'sdep', 'sql-oci', 'True', 'Serving', 60_000);
     const uid = ready.metadata.uid ?? '';
+    // A new object never sent a create, so OCI holds nothing of it to adopt: no list before its first.
+    const ops = emu.requests().map((r) => r.operation);
+    const firstCreate = ops.findIndex((o) => o.startsWith('Create'));
+    assert.ok(firstCreate >= 0, ops.join(', '));
+    assert.deepEqual(
+      ops.slice(0, firstCreate).filter((o) => o.startsWith('List')),
+      [],
+      ops.join(', '),
+    );
     const [md] = liveDeployments(uid);
     assert.ok(md, 'one OCI model deployment');
     assert.equal(ociStatus(ready)?.endpoint, `${md.modelDeploymentUrl}/predict`);

@@ -136,7 +136,7 @@ export class OciBackend implements Backend {
       const client = await this.opts.clients(d);
       for (let attempt = 1; ; attempt++) {
         // The deployment first: if a later read fails, status still says what serves.
-        const deployment = await observeDeployment(client, d);
+        const deployment = await observeDeployment(client, d, ctx.isProtected());
         const md = deployment?.md;
         report = {
           ...report,
@@ -144,7 +144,7 @@ export class OciBackend implements Backend {
           observed: true,
           oci: md === undefined ? previous : { ...previous, lifecycleState: stateOf(md) },
         };
-        const snapshot = await observeRest(client, d, want, deployment);
+        const snapshot = await observeRest(client, d, want, deployment, ctx.isProtected());
         const decision = decide(snapshot, { d, group });
         report = { ...report, oci: decision.oci, onTargetGroup: decision.onTargetGroup };
         if (decision.drift !== undefined) {

@@ -19,7 +19,7 @@ export async function deleteAll(
   events: EventRecorder,
   log: Logger,
 ): Promise<{ done: boolean; message: string }> {
-  const seen = await observeDeployment(client, d);
+  const seen = await observeDeployment(client, d, true);
   if (seen !== undefined) {
     const { md, etag } = seen;
     const state = stateOf(md);

@@ -4,9 +4,11 @@
  * By id first: the deployment, the groups and the work request recorded in status are read with
  * GETs, so a reconcile costs the same whatever else the compartment holds (listing the compartment
  * on every pass made N objects cost N^2 reads). A list, filtered by our uid tag on this side (the
- * list APIs cannot filter by tag), is made only when an id is missing: the first create, or a create
- * whose answer was lost in a crash before status recorded it. That adoption, with the deterministic
- * retry tokens, is what keeps creates exactly-once.
+ * list APIs cannot filter by tag), is made only when an id is missing and this object may have sent
+ * a create: a create whose answer was lost in a crash before status recorded it. That adoption, with
+ * the deterministic retry tokens, is what keeps creates exactly-once. An object without its
+ * finalizer never sent one (`adopt` false): its first pass lists nothing, where a list of a busy
+ * compartment costs a page per 100 records (issue 8's scale benchmark: most of its OCI calls).
  */
 import type * as ds from 'oci-datascience';
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
@@ -38,12 +40,14 @@ const SERVING_STATES = new Set(['ACTIVE', 'NEEDS_ATTENTION']);
 export async function observeDeployment(
   client: ds.DataScienceClient,
   d: StackedDeployment,
+  adopt: boolean,
 ): Promise<DeploymentView | undefined> {
   const id = d.status?.oci?.modelDeploymentId;
   if (id !== undefined) {
     const got = await getDeployment(client, id);
     if (got !== undefined) return got;
   }
+  if (!adopt) return undefined;
   const oci = ociSpec(d);
   const [found] = await madeBy(
     client.listModelDeploymentsRecordIterator({
@@ -62,6 +66,7 @@ export async function observeRest(
   d: StackedDeployment,
   want: DesiredGroup,
   deployment: DeploymentView | undefined,
+  adopt: boolean,
 ): Promise<Snapshot> {
   const previous: OciStatus = d.status?.oci ?? {};
   const workRequest =
@@ -70,11 +75,11 @@ export async function observeRest(
   // While OCI works, the pass only waits: nothing else is worth a request.
   if (workRequest?.phase === 'running') return { ...base, groupsRead: 'none', groups: [] };
 
-  const { groupsRead, groups } = await observeGroups(client, d, want, deployment, workRequest);
+  const { groupsRead, groups } = await observeGroups(client, d, want, deployment, workRequest, adopt);
   const usable = groups.some((g) => g.ours && g.membersHash === want.hash && USABLE_GROUP.has(g.state));
   // The history is needed only to create a group, which happens only when none is usable.
   const historyId =
-    previous.modelGroupVersionHistoryId ?? (usable ? undefined : await findHistory(client, d));
+    previous.modelGroupVersionHistoryId ?? (usable || !adopt ? undefined : await findHistory(client, d));
   const md = deployment?.md;
   const modelStates =
     md !== undefined && SERVING_STATES.has(stateOf(md)) ? await readModelStates(client, md) : undefined;
@@ -87,6 +92,7 @@ async function observeGroups(
   want: DesiredGroup,
   deployment: DeploymentView | undefined,
   workRequest: WorkRequestView | undefined,
+  adopt: boolean,
 ): Promise<{ groupsRead: GroupsRead; groups: GroupView[] }> {
   const previous: OciStatus = d.status?.oci ?? {};
   const deployedId = deployment === undefined ? undefined : deployedGroupId(deployment.md);
@@ -115,7 +121,8 @@ async function observeGroups(
     if (g !== undefined) known.push(g);
   }
   const usable = known.some((g) => g.ours && g.membersHash === want.hash && USABLE_GROUP.has(g.state));
-  if (usable) return { groupsRead: 'all', groups: newestFirst(known) };
+  // Nothing of this object's can be unrecorded when it never sent a create.
+  if (usable || !adopt) return { groupsRead: 'all', groups: newestFirst(known) };
   // No usable group for this spec among those recorded: a new spec, or a group made before a crash
   // that status never recorded. The list tells, DELETED records included (they salt the token).
   const listed = await listGroups(client, d);

@@ -46,7 +46,7 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
     const d = deps.deployments.get(key);
     if (d === undefined) return;
     const backend = deps.backends[d.spec.backend];
-    const ctx: BackendContext = { log, signal, protect: protectOnce(deps.api, d, log) };
+    const ctx: BackendContext = { log, signal, ...protectOnce(deps.api, d, log) };
     if (d.metadata.deletionTimestamp !== undefined) return finalize(deps, backend, d, ctx);
     const group = deps.groups.get(keyOf(d.metadata.namespace, d.spec.modelGroupRef.name));
     const validation = validateDeployment(d);
@@ -121,13 +121,20 @@ async function finalize(
 }
 
 /** Adds the finalizer before the first create of this pass, once (the cached object is frozen). */
-function protectOnce(api: CustomObjectsApi, d: StackedDeployment, log: Logger): () => Promise<void> {
+function protectOnce(
+  api: CustomObjectsApi,
+  d: StackedDeployment,
+  log: Logger,
+): Pick<BackendContext, 'protect' | 'isProtected'> {
   let done = hasFinalizer(d);
-  return async () => {
-    if (done) return;
-    await addFinalizer(api, d);
-    done = true;
-    log.info('added finalizer');
+  return {
+    protect: async () => {
+      if (done) return;
+      await addFinalizer(api, d);
+      done = true;
+      log.info('added finalizer');
+    },
+    isProtected: () => done,
   };
 }
 
