@@ -108,18 +108,49 @@ export function dockerfileUser(path = join(repoRoot, 'Dockerfile')): string {
   return last;
 }
 
+/** The Dockerfile's ENTRYPOINT, in its exec (JSON) form, e.g. ["node", "src/main.ts"]. */
+export function dockerfileEntrypoint(path = join(repoRoot, 'Dockerfile')): string[] {
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => /^\s*ENTRYPOINT\s+(\[.*\])\s*$/i.exec(l)?.[1])
+    .filter((e): e is string => e !== undefined);
+  const last = lines.at(-1);
+  if (last === undefined) throw new Error(`${path} has no ENTRYPOINT in exec form`);
+  return JSON.parse(last) as string[];
+}
+
+/**
+ * The flags the image gives Node itself for the operator (its ENTRYPOINT's, before the script):
+ * whatever runs the operator here runs it as the image does.
+ */
+export function operatorNodeFlags(): string[] {
+  return splitNodeArgv(dockerfileEntrypoint())?.flags ?? [];
+}
+
+/** `node [flags] script [args]` apart; undefined when argv is not a node command. */
+function splitNodeArgv(
+  argv: readonly string[],
+): { flags: string[]; script: string; args: string[] } | undefined {
+  const [bin, ...rest] = argv;
+  if (bin === undefined || !/(^|\/)node$/.test(bin)) return undefined;
+  const at = rest.findIndex((a) => !a.startsWith('-'));
+  const script = rest[at];
+  if (at < 0 || script === undefined) return undefined;
+  return { flags: rest.slice(0, at), script, args: rest.slice(at + 1) };
+}
+
 const defaultIsOurImage = (image: string): boolean => /(^|\/)stacked-operator([:@]|$)/.test(image);
 
 /** The entry point a container of our image runs: its command's script, else the ENTRYPOINT's. */
 export function entryPointOf(
   c: V1Container,
-): { entry: EntryPoint; script: string; args: string[] } | undefined {
-  const argv = c.command !== undefined && c.command.length > 0 ? [...c.command] : ['node', 'src/main.ts'];
-  const [bin, script, ...rest] = argv;
-  if (bin === undefined || !/(^|\/)node$/.test(bin) || script === undefined) return undefined;
-  const entry = (ENTRY_POINTS as Record<string, EntryPoint | undefined>)[script.replace(/^\/app\//, '')];
+): { entry: EntryPoint; nodeFlags: string[]; script: string; args: string[] } | undefined {
+  const argv = c.command !== undefined && c.command.length > 0 ? c.command : dockerfileEntrypoint();
+  const node = splitNodeArgv(argv);
+  if (node === undefined) return undefined;
+  const entry = (ENTRY_POINTS as Record<string, EntryPoint | undefined>)[node.script.replace(/^\/app\//, '')];
   if (entry === undefined) return undefined;
-  return { entry, script, args: [...rest, ...(c.args ?? [])] };
+  return { entry, nodeFlags: node.flags, script: node.script, args: [...node.args, ...(c.args ?? [])] };
 }
 
 /** kubelet's format.Pod: name_namespace(uid). */
@@ -359,7 +390,8 @@ export function imageRunner(cp: ControlPlane, opts: ImageRunnerOptions = {}): Im
       args.push(`--host=${ctx.ip}`);
       port = Number(flagValue(args, 'port') ?? ROUTER_PORT);
     }
-    const proc = spawn(process.execPath, [join(repoRoot, found.script.replace(/^\/app\//, '')), ...args], {
+    const script = join(repoRoot, found.script.replace(/^\/app\//, ''));
+    const proc = spawn(process.execPath, [...found.nodeFlags, script, ...args], {
       cwd: repoRoot,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

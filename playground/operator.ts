@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { sharedControlPlane, type ControlPlane } from './controlplane.ts';
 import { kubectl } from './kubectl.ts';
+import { operatorNodeFlags } from './image-runner.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 export const OPERATOR_NAMESPACE = 'stacked-system';
@@ -67,6 +68,7 @@ export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Pr
   const sa = opts.serviceAccount ?? { namespace: OPERATOR_NAMESPACE, name: OPERATOR_SA };
   const kubeconfig = await cp.mintServiceAccountKubeconfig(sa.namespace, sa.name, 3600);
   const args = [
+    ...operatorNodeFlags(),
     ...(opts.nodeArgs ?? []),
     join(repoRoot, 'src', 'main.ts'),
     `--kubeconfig=${kubeconfig}`,
