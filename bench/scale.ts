@@ -42,6 +42,7 @@ import {
 } from '@kubernetes/client-node';
 import type { AuditEvent, ControlPlane } from '../playground/controlplane.ts';
 import { writeAdapter } from '../playground/adapters.ts';
+import { operatorNodeFlags } from '../playground/image-runner.ts';
 import { startKubelet, type Kubelet } from '../playground/kubelet.ts';
 import { startOciEmulator, type OciEmulator } from '../playground/oci-emulator.ts';
 import { apiKeySecret, makeApiKey } from '../playground/oci-keys.ts';
@@ -720,7 +721,7 @@ async function main(): Promise<void> {
       '',
       `scale benchmark: ${String(N)} StackedModelGroups + ${String(N)} StackedDeployments = ${String(expected)} objects`,
       `  ${String(VLLM_COUNT)} vllm (${String(RUNNING)} with 1 replica on the test kubelet, the rest 0), ${String(OCI_COUNT)} oci on the emulator (delays 0, --oci-progress-interval-ms=${String(OCI_PROGRESS_MS)})`,
-      `  creates: ${String(CREATE_CONCURRENCY)} pairs in flight; operator flags ${OPERATOR_ARGS.join(' ') || '(defaults)'}; load average at the end ${loadavg()
+      `  creates: ${String(CREATE_CONCURRENCY)} pairs in flight; operator flags ${OPERATOR_ARGS.join(' ') || '(defaults)'}; Node flags ${[...operatorNodeFlags(), ...OPERATOR_NODE_ARGS].join(' ')} (the image's ENTRYPOINT${OPERATOR_NODE_ARGS.length > 0 ? ' and OPERATOR_NODE_ARGS' : ''}); load average at the end ${loadavg()
         .map((x) => x.toFixed(2))
         .join(' ')}`,
       '',

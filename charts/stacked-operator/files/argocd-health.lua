@@ -57,6 +57,7 @@ local health = {
   RouterApplyFailed          = "Degraded",
   RouterDeleteFailed         = "Degraded",
   RouterNotReady             = "Progressing",
+  RouterScaledToZero         = "Healthy",
   RuntimeLoraUpdatesDisabled = "Degraded",
   ScaledToZero               = "Healthy",
   Serving                    = "Healthy",

@@ -129,6 +129,17 @@ export const REASONS: readonly ReasonInfo[] = [
       'Usually nothing: it clears once a router pod is Ready. If it stays, look at the router Deployment `<name>-router` and its pods.',
   },
   {
+    reason: 'RouterScaledToZero',
+    conditions: ['Ready', 'Available'],
+    positive: true,
+    from: 'router',
+    health: 'Healthy',
+    meaning:
+      'The router is enabled with 0 replicas: status.endpoint names its Service, which has no endpoints, so requests are refused, as asked (Ready is True, Available is False).',
+    action:
+      "Nothing; raise the router's replicas to serve through it again, or disable the router to serve from the backend directly.",
+  },
+  {
     reason: 'RouterApplyFailed',
     conditions: ['Ready'],
     from: 'router',

@@ -4,6 +4,7 @@
  * endpoint refuses every request would mislead `kubectl wait` and Argo CD.
  */
 import type { DeploymentStatus } from '../../api/v1alpha1/deployment.ts';
+import { setCondition } from '../../runtime/conditions.ts';
 import type { Verdict } from '../../runtime/ready.ts';
 
 /** What the router reconcile found: off (its objects deleted), or on with its Deployment's counts. */
@@ -35,9 +36,10 @@ export interface StatusAndVerdict {
 /**
  * The backend's status and verdict with the router folded in. The backend's own not-ready reason
  * wins (it is the deeper cause); a ready backend behind a router that cannot answer is not Ready.
- * A router scaled to 0 by the user is taken at its word, as spec.vllm.replicas 0 is.
+ * A router scaled to 0 by the user is as asked, as spec.vllm.replicas 0 is: Ready, with a reason
+ * that says so, and Available False, since its endpoint refuses every request.
  */
-export function withRouter(backend: StatusAndVerdict, router: RouterState): StatusAndVerdict {
+export function withRouter(backend: StatusAndVerdict, router: RouterState, now: Date): StatusAndVerdict {
   const status = { ...backend.status };
   if (!router.enabled) {
     // The oci backend keeps the last endpoint while OCI cannot be read: never the deleted router's.
@@ -48,7 +50,16 @@ export function withRouter(backend: StatusAndVerdict, router: RouterState): Stat
   status.endpoint = router.endpoint;
   if (!backend.verdict.ready) return { status, verdict: backend.verdict };
   if (router.problem !== undefined) return { status, verdict: router.problem };
-  if (router.replicas > 0 && router.readyReplicas === 0) {
+  if (router.replicas === 0) {
+    const message = `the router (Deployment ${router.deployment}) is scaled to 0: ${router.endpoint} refuses every request until it is scaled up`;
+    status.conditions = setCondition(
+      status.conditions ?? [],
+      { type: 'Available', status: 'False', reason: 'RouterScaledToZero', message },
+      now,
+    );
+    return { status, verdict: { ready: true, reason: 'RouterScaledToZero', message } };
+  }
+  if (router.readyReplicas === 0) {
     return {
       status,
       verdict: {

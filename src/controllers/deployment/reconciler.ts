@@ -63,7 +63,7 @@ export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
     } else {
       const result = await backend.reconcile(d, group, ctx);
       const router = deps.router === undefined ? undefined : await deps.router.reconcile(d, log);
-      const served = router === undefined ? result : withRouter(result, router);
+      const served = router === undefined ? result : withRouter(result, router, deps.clock());
       desired = desiredDeploymentStatus(d, served.verdict, deps.clock(), served.status);
       // A refused router object is tried again as soon as a refused vLLM workload would be.
       requeueAfterMs =
