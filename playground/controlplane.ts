@@ -208,6 +208,8 @@ function apiserverArgs(a: ApiserverArgsInput): string[] {
     // `kubernetes` Service takes its first IP (10.96.0.1); nothing connects to it, so it is not in the
     // serving certificate's SANs.
     '--service-cluster-ip-range=10.96.0.0/12',
+    // kubeadm's order: the test kubelet's nodes have no DNS name, their InternalIP reaches them.
+    '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
     '--allow-privileged=true',
     '--authorization-mode=RBAC',
     // No serviceaccount controller runs, so the admission plugin would reject every Pod.

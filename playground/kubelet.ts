@@ -95,6 +95,7 @@ import {
 } from './kubelet/podstatus.ts';
 import { isTerminal } from './kubelet/scheduling.ts';
 import { FIELD_MANAGER, registerNode, type FakeNode } from './kubelet/nodes.ts';
+import { startStreamingServer, type StreamingServer } from './kubelet/streaming.ts';
 import { KeyedSerial } from './kubelet/queue.ts';
 import { Scheduler } from './kubelet/scheduler.ts';
 import { VllmSimulator } from './vllm-simulator.ts';
@@ -255,6 +256,7 @@ class TestKubelet implements Kubelet {
   readonly #pods: Informer<V1Pod>;
   readonly #nodes: Informer<V1Node>;
   readonly #states = new Map<string, PodState>();
+  #streaming: StreamingServer | undefined;
   readonly #podQueue: KeyedSerial;
   readonly #schedQueue: KeyedSerial;
   readonly #scheduler: Scheduler;
@@ -327,7 +329,14 @@ class TestKubelet implements Kubelet {
   }
 
   async start(): Promise<void> {
-    for (const n of this.#opts.nodes) await registerNode(this.#core, n);
+    this.#streaming = await startStreamingServer({
+      podIp: (namespace, name) => {
+        const state = this.#states.get(`${namespace}/${name}`);
+        return state === undefined || state.stopping ? undefined : state.run.ip;
+      },
+      log: this.#log,
+    });
+    for (const n of this.#opts.nodes) await registerNode(this.#core, n, this.#streaming.port);
     const onPod = (pod: V1Pod): void => {
       void this.#podQueue.enqueue(objectKey(pod));
       void this.#schedQueue.enqueue('all');
@@ -394,6 +403,7 @@ class TestKubelet implements Kubelet {
     this.#pods.stop();
     this.#nodes.stop();
     await Promise.all([...this.#states.values()].map((s) => this.#teardown(s)));
+    await this.#streaming?.close();
     this.#log('stopped');
   }
 

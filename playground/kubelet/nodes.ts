@@ -30,7 +30,7 @@ export const FIELD_MANAGER = 'kubelet';
  * Creates the Node (or updates its labels), reports capacity = allocatable and a Ready condition
  * through nodes/status, and sets spec.taints to the given taints.
  */
-export async function registerNode(core: CoreV1Api, n: FakeNode): Promise<void> {
+export async function registerNode(core: CoreV1Api, n: FakeNode, kubeletPort: number): Promise<void> {
   const labels = {
     'kubernetes.io/hostname': n.name,
     'kubernetes.io/os': 'linux',
@@ -92,7 +92,8 @@ export async function registerNode(core: CoreV1Api, n: FakeNode): Promise<void> 
             { type: 'InternalIP', address: HOST_IP },
             { type: 'Hostname', address: n.name },
           ],
-          daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+          // Where the API server reaches this kubelet's streaming server (port-forward).
+          daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } },
           nodeInfo: {
             machineID: randomBytes(16).toString('hex'),
             systemUUID: randomUUID(),

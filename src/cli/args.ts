@@ -9,16 +9,20 @@ export class UsageError extends Error {}
 export const OUTPUTS = ['table', 'json', 'yaml'] as const;
 export type Output = (typeof OUTPUTS)[number];
 export const COMMANDS = ['predict', 'status', 'experiment'] as const;
+/** How predict reaches an in-cluster endpoint: auto tries service, then pod, then port-forward. */
+export const VIAS = ['auto', 'service', 'pod', 'port-forward'] as const;
+export type ViaChoice = (typeof VIAS)[number];
 export type Command = (typeof COMMANDS)[number];
 
 export const USAGE = `kubectl stacked: talk to StackedDeployments (serving.stacked.dev).
 
 Usage:
-  kubectl stacked predict DEPLOYMENT --model NAME --prompt TEXT [--max-tokens N] [--stream]
+  kubectl stacked predict DEPLOYMENT --model NAME --prompt TEXT [--max-tokens N] [--stream] [--via HOW]
       POST the seed's predict call to the deployment's status.endpoint. NAME is an inference key,
       a model id or an experiment. Outside the cluster, where the Service's name does not resolve,
       it goes to a ready pod behind the Service: straight to its IP when reachable, else through a
-      port-forward over the API server.
+      port-forward over the API server. --via ${VIAS.join(' | ')} [default auto] takes one of
+      these paths only (an OCI predict URL is always called directly).
   kubectl stacked status DEPLOYMENT
       Each member's state on each replica (the pods' serving.stacked.dev/adapter-state).
   kubectl stacked experiment DEPLOYMENT
@@ -32,7 +36,7 @@ Flags:
   -h, --help            this help`;
 
 /** The flags of `predict` alone. */
-const PREDICT_FLAGS = ['model', 'prompt', 'max-tokens', 'stream'] as const;
+const PREDICT_FLAGS = ['model', 'prompt', 'max-tokens', 'stream', 'via'] as const;
 
 export interface CliArgs {
   command: Command;
@@ -45,6 +49,7 @@ export interface CliArgs {
   prompt: string | undefined;
   maxTokens: number | undefined;
   stream: boolean;
+  via: ViaChoice;
 }
 
 /** The parsed command line, or undefined when help was asked for. */
@@ -65,6 +70,7 @@ export function parseCli(argv: readonly string[]): CliArgs | undefined {
         prompt: { type: 'string' },
         'max-tokens': { type: 'string' },
         stream: { type: 'boolean' },
+        via: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -98,6 +104,10 @@ export function parseCli(argv: readonly string[]): CliArgs | undefined {
   if (maxTokens !== undefined && (!Number.isSafeInteger(maxTokens) || maxTokens < 1)) {
     throw new UsageError(`--max-tokens must be a positive integer, got "${maxTokensText ?? ''}"`);
   }
+  const via = str('via') ?? 'auto';
+  if (!(VIAS as readonly string[]).includes(via)) {
+    throw new UsageError(`--via must be one of ${VIAS.join(', ')}, got "${via}"`);
+  }
   // As kubectl refuses a flag its subcommand does not have.
   if (command !== 'predict') {
     for (const flag of PREDICT_FLAGS) {
@@ -115,6 +125,7 @@ export function parseCli(argv: readonly string[]): CliArgs | undefined {
     prompt: str('prompt'),
     maxTokens,
     stream: values['stream'] === true,
+    via: via as ViaChoice,
   };
   if (args.command === 'predict' && (args.model === undefined || args.prompt === undefined)) {
     throw new UsageError('predict: --model and --prompt are required');

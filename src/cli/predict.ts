@@ -55,7 +55,7 @@ export async function predict(
   if (endpointText === undefined) {
     throw new CliError(`StackedDeployment ${sdep.metadata.name ?? ''} has no status.endpoint yet`);
   }
-  const endpoint: Endpoint = await openEndpoint(kc, endpointText);
+  const endpoint: Endpoint = await openEndpoint(kc, endpointText, args.via);
   try {
     const url = new URL(predictPath(sdep, new URL(endpointText), args.stream), endpoint.url);
     const body = {

@@ -11,6 +11,7 @@
 import { lookup } from 'node:dns/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { CoreV1Api, PortForward, type KubeConfig, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import type { ViaChoice } from './args.ts';
 
 export type Via = 'direct' | 'service' | 'pod' | 'port-forward';
 
@@ -96,9 +97,20 @@ async function portForward(
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    forward.portForward(namespace, pod, [port], socket, null, socket).catch((err: unknown) => {
-      socket.destroy(err instanceof Error ? err : new Error(String(err)));
-    });
+    forward
+      .portForward(namespace, pod, [port], socket, null, socket)
+      .then((ws) => {
+        // Each local connection has a WebSocket of its own, which nothing else closes: open, it
+        // keeps the pod's connection (and this process) alive after the local side has gone.
+        const close = () => {
+          (typeof ws === 'function' ? ws() : ws)?.close();
+        };
+        if (socket.destroyed) close();
+        else socket.once('close', close);
+      })
+      .catch((err: unknown) => {
+        socket.destroy(err instanceof Error ? err : new Error(String(err)));
+      });
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
@@ -135,12 +147,16 @@ export type Route =
   /** `url` is the endpoint's: its host and port become the local end of the forward. */
   | { via: 'port-forward'; url: URL; namespace: string; pod: string; port: number };
 
-/** The decision of {@link openEndpoint} (see the file's comment for the order). */
-export async function route(endpoint: string, r: Resolvers): Promise<Route> {
+/**
+ * The decision of {@link openEndpoint} (see the file's comment for the order). `choice` other than
+ * auto takes that path only, and fails when it cannot be taken.
+ */
+export async function route(endpoint: string, r: Resolvers, choice: ViaChoice = 'auto'): Promise<Route> {
   const url = new URL(endpoint);
   const svcName = serviceOf(url.hostname);
   if (svcName === undefined) return { url, via: 'direct' };
-  if (await r.resolves(url.hostname)) return { url, via: 'service' };
+  if (choice === 'service') return { url, via: 'service' };
+  if (choice === 'auto' && (await r.resolves(url.hostname))) return { url, via: 'service' };
   const svc = await r.readService(svcName);
   const selector = Object.entries(svc.spec?.selector ?? {})
     .map(([k, v]) => `${k}=${v}`)
@@ -149,7 +165,7 @@ export async function route(endpoint: string, r: Resolvers): Promise<Route> {
   const pods = (await r.listPods(svcName.namespace, selector)).filter(isReady);
   if (pods.length === 0) throw new Error(`no ready pod behind Service ${svcName.namespace}/${svcName.name}`);
   const servicePort = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-  for (const pod of pods) {
+  for (const pod of choice === 'port-forward' ? [] : pods) {
     const port = targetPort(svc, servicePort, pod);
     const ip = pod.status?.podIP;
     if (port === undefined || ip === undefined) continue;
@@ -160,6 +176,9 @@ export async function route(endpoint: string, r: Resolvers): Promise<Route> {
       return { url: direct, via: 'pod', pod: pod.metadata?.name ?? '' };
     }
   }
+  if (choice === 'pod') {
+    throw new Error(`no ready pod behind Service ${svcName.namespace}/${svcName.name} answers at its IP`);
+  }
   const [pod] = pods;
   if (pod === undefined) throw new Error('unreachable: pods is not empty');
   const port = targetPort(svc, servicePort, pod);
@@ -169,15 +188,23 @@ export async function route(endpoint: string, r: Resolvers): Promise<Route> {
 }
 
 /** Opens the endpoint (see the file's comment for the order); close() it when done. */
-export async function openEndpoint(kc: KubeConfig, endpoint: string): Promise<Endpoint> {
+export async function openEndpoint(
+  kc: KubeConfig,
+  endpoint: string,
+  choice: ViaChoice = 'auto',
+): Promise<Endpoint> {
   const core = kc.makeApiClient(CoreV1Api);
-  const r = await route(endpoint, {
-    resolves,
-    reachable: (ip, port) => reachable(ip, port),
-    readService: (name) => core.readNamespacedService(name),
-    listPods: async (namespace, labelSelector) =>
-      (await core.listNamespacedPod({ namespace, labelSelector })).items,
-  });
+  const r = await route(
+    endpoint,
+    {
+      resolves,
+      reachable: (ip, port) => reachable(ip, port),
+      readService: (name) => core.readNamespacedService(name),
+      listPods: async (namespace, labelSelector) =>
+        (await core.listNamespacedPod({ namespace, labelSelector })).items,
+    },
+    choice,
+  );
   if (r.via !== 'port-forward') return { ...r, close: nothing };
   const forward = await portForward(kc, r.namespace, r.pod, r.port);
   const local = new URL(r.url);

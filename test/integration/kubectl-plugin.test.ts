@@ -5,9 +5,10 @@
 // experiment's traffic from the router's /metrics.
 //
 // Transport covered here: `pod` (the Service's name does not resolve on this machine; the test
-// kubelet's pod IPs, 127.0.1.x, are reachable). The `service` path (in-cluster DNS), `port-forward`
-// (needs a kubelet that serves the API server's port-forward, which this test kubelet does not) and
-// the API server's pod proxy for /metrics (it refuses loopback pod IPs) are not exercised.
+// kubelet's pod IPs, 127.0.1.x, are reachable) and `port-forward` (--via port-forward: client-node's
+// PortForward to the API server, which proxies it to the test kubelet's streaming server, which
+// dials the router pod). The `service` path (in-cluster DNS) and the API server's pod proxy for
+// /metrics (it refuses loopback pod IPs) are not exercised.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -195,6 +196,41 @@ describe('kubectl stacked (the kubectl plugin) on a real control plane', functio
     // The table output is the completion's text alone, as a script would read it.
     assert.ok(plain.stdout.endsWith('\n') && plain.stdout.trim().length > 0, `text: ${plain.stdout}`);
     assert.ok(!plain.stdout.trimStart().startsWith('{'), 'not JSON');
+  });
+
+  it('predicts through a port-forward over the API server and the kubelet, plain and streamed', async () => {
+    const p = await json<Predicted>(
+      'predict',
+      SDEP,
+      '--model',
+      'sql-a',
+      '--prompt',
+      'SELECT',
+      '--max-tokens',
+      '4',
+      '--via',
+      'port-forward',
+    );
+    assert.equal(p.via, 'port-forward');
+    assert.ok(p.pod?.startsWith(`${SDEP}-router-`), `a router pod: ${String(p.pod)}`);
+    assert.equal(p.model, 'sql-a');
+    assert.equal(p.response.object, 'text_completion');
+    assert.ok((p.response.choices[0]?.text ?? '').length > 0, 'a completion came back through the tunnel');
+    const streamed = await plugin(
+      'predict',
+      SDEP,
+      '--model',
+      'sql-ab',
+      '--prompt',
+      'SELECT',
+      '--max-tokens',
+      '3',
+      '--stream',
+      '--via',
+      'port-forward',
+    );
+    assert.equal(streamed.code, 0, streamed.stderr);
+    assert.ok(streamed.stdout.trim().length > 0, 'streamed text');
   });
 
   it('predicts by model id: the answer names the inference key', async () => {

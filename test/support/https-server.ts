@@ -1,10 +1,7 @@
 // A loopback HTTPS file server with a throw-away CA, standing in for an artifact store in tests.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { selfSignedCert } from '../../playground/tls.ts';
 
 export interface FileServer {
   url: string;
@@ -19,42 +16,6 @@ export interface FileServer {
   stall: Map<string, number>;
   stalled: Map<string, number>;
   close(): Promise<void>;
-}
-
-/** A throw-away self-signed certificate for 127.0.0.1 (PEM), from openssl. */
-export function selfSignedCert(): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'https-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return {
-      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
-      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Serves `files` (path -> bytes) on https://127.0.0.1:<port>; unknown paths answer 404. */

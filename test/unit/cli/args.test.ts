@@ -13,6 +13,7 @@ const defaults: CliArgs = {
   prompt: undefined,
   maxTokens: undefined,
   stream: false,
+  via: 'auto',
 };
 
 describe('kubectl stacked: the command line', () => {
@@ -52,6 +53,11 @@ describe('kubectl stacked: the command line', () => {
         maxTokens: 16,
         stream: true,
       },
+    ],
+    [
+      'predict --via port-forward',
+      ['predict', 'sql', '--model', 'm', '--prompt', 'p', '--via', 'port-forward'],
+      { command: 'predict', model: 'm', prompt: 'p', via: 'port-forward' },
     ],
     [
       'predict with an empty prompt',
@@ -96,6 +102,12 @@ describe('kubectl stacked: the command line', () => {
       /--output must be one of table, json, yaml, got "wide"/,
     ],
     ['an output in capitals', ['status', 'sql', '-o', 'JSON'], /--output must be one of/],
+    [
+      'an unknown --via',
+      ['predict', 'sql', '--model', 'm', '--prompt', 'p', '--via', 'vpn'],
+      /--via must be one of auto, service, pod, port-forward, got "vpn"/,
+    ],
+    ['--via on another command', ['status', 'sql', '--via', 'pod'], /status: --via is only for predict/],
     [
       'a value for a boolean flag',
       ['predict', 'sql', '--model', 'm', '--prompt', 'p', '--stream=yes'],

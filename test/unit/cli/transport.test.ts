@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import type { ViaChoice } from '../../../src/cli/args.ts';
 import {
   isReady,
   route,
@@ -226,6 +227,58 @@ describe('kubectl stacked: how it reaches a Service', () => {
         assert.deepEqual(calls, wantCalls);
       });
     }
+
+    const chosen: [string, ViaChoice, World, ReturnType<typeof plain>, string[]][] = [
+      [
+        '--via service: straight to the Service name, nothing resolved or read',
+        'service',
+        {},
+        { via: 'service', url: 'http://sql-router.ml.svc:8080/' },
+        [],
+      ],
+      [
+        '--via port-forward: the first ready pod, no DNS lookup and no connect tried',
+        'port-forward',
+        { pods: [pod('r-0', '10.0.0.1')], open: ['10.0.0.1:8000'] },
+        {
+          via: 'port-forward',
+          url: 'http://sql-router.ml.svc:8080/',
+          namespace: 'ml',
+          pod: 'r-0',
+          port: 8000,
+        },
+        ['service ml/sql-router', 'pods ml app=x'],
+      ],
+      [
+        '--via pod: a pod IP even where the Service name resolves',
+        'pod',
+        { resolves: true, pods: [pod('r-0', '10.0.0.1')], open: ['10.0.0.1:8000'] },
+        { via: 'pod', url: 'http://10.0.0.1:8000/', pod: 'r-0' },
+        ['service ml/sql-router', 'pods ml app=x', 'connect 10.0.0.1:8000'],
+      ],
+      [
+        '--via port-forward leaves an OCI predict URL alone',
+        'port-forward',
+        {},
+        { via: 'direct', url: 'https://modeldeployment.us-ashburn-1.oci.customer-oci.com/ocid1.x/predict' },
+        [],
+      ],
+    ];
+    for (const [name, choice, world, want, wantCalls] of chosen) {
+      it(name, async () => {
+        const calls: string[] = [];
+        const endpoint = want.via === 'direct' ? want.url : ROUTER;
+        assert.deepEqual(plain(await route(endpoint, resolvers(world, calls), choice)), want);
+        assert.deepEqual(calls, wantCalls);
+      });
+    }
+
+    it('refuses --via pod when no pod answers at its IP, rather than port-forward', async () => {
+      await assert.rejects(
+        route(ROUTER, resolvers({ pods: [pod('r-0', '10.0.0.1')] }, []), 'pod'),
+        /no ready pod behind Service ml\/sql-router answers at its IP/,
+      );
+    });
 
     const refused: [string, World, RegExp][] = [
       [

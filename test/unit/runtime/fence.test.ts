@@ -20,7 +20,7 @@ import {
   fenceOf,
   monotonicClock,
 } from '../../../src/runtime/fence.ts';
-import { selfSignedCert } from '../../support/https-server.ts';
+import { selfSignedCert } from '../../../playground/tls.ts';
 import { FakeApiServer } from './helpers/fake-apiserver.ts';
 import { FakeClock } from './helpers/fake-clock.ts';
 
