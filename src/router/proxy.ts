@@ -470,7 +470,8 @@ export class RouterProxy {
           first = false;
           // One upstream read holds as many SSE events as vLLM wrote meanwhile, and the parser
           // hands them over one chunk each: corked until the read is done, they leave in one
-          // write instead of one syscall per event.
+          // write instead of one syscall per event. (Not until setImmediate: a response ended
+          // while corked then waits on the next loop turn, and streams slowed 30-fold here.)
           if (!res.writableCorked) {
             res.cork();
             process.nextTick(() => {

@@ -17,6 +17,12 @@ export interface Usage {
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
 /** An event line longer than this is skipped rather than held. */
 const MAX_LINE_BYTES = 1024 * 1024;
+/**
+ * A usage object, as vLLM's chunks write it (pydantic's compact JSON; Python's json.dumps spacing
+ * too): the bytes are searched for these before any is decoded or split into lines.
+ */
+const USAGE_OBJECT = [Buffer.from('"usage":{'), Buffer.from('"usage": {')];
+const EMPTY = Buffer.alloc(0);
 
 function usageOf(v: unknown): Usage | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
@@ -44,7 +50,7 @@ export class UsageReader {
   private size = 0;
   private overflow = false;
   /** SSE: the incomplete line at the end of what was seen so far. */
-  private partial = '';
+  private partial: Buffer = EMPTY;
   private last: Usage | undefined;
 
   /** sse: the response is an event stream (text/event-stream) rather than one JSON document. */
@@ -62,26 +68,31 @@ export class UsageReader {
       if (!this.overflow) this.chunks.push(chunk);
       return;
     }
-    const lines = (this.partial + chunk.toString('utf8')).split('\n');
-    this.partial = lines.pop() ?? '';
-    if (this.partial.length > MAX_LINE_BYTES) this.partial = '';
-    for (const line of lines) this.line(line);
+    const data = this.partial.length === 0 ? chunk : Buffer.concat([this.partial, chunk]);
+    const end = data.lastIndexOf(0x0a);
+    // Copied: the chunk may be a view of a socket buffer that is reused.
+    const rest = data.subarray(end + 1);
+    this.partial = rest.length === 0 || rest.length > MAX_LINE_BYTES ? EMPTY : Buffer.from(rest);
+    if (end < 0) return;
+    // Most chunks carry no usage, or (vLLM's completion chunks dump every field) `"usage":null`:
+    // they are passed over without decoding, since this runs for every token of every stream.
+    const whole = data.subarray(0, end);
+    if (!USAGE_OBJECT.some((u) => whole.includes(u))) return;
+    for (const line of whole.toString('utf8').split('\n')) this.line(line);
   }
 
   /** The usage of the whole response, once it has ended. */
   end(): Usage | undefined {
     if (!this.sse)
       return this.overflow ? undefined : usageOf(parse(Buffer.concat(this.chunks).toString('utf8')));
-    if (this.partial !== '') this.line(this.partial);
-    this.partial = '';
+    if (this.partial.length > 0) this.line(this.partial.toString('utf8'));
+    this.partial = EMPTY;
     return this.last;
   }
 
   private line(raw: string): void {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (!line.startsWith('data:')) return;
-    // Most chunks carry no usage, or (vLLM's completion chunks dump every field) `"usage":null`:
-    // skip them without parsing, since this runs for every token of every stream.
     if (!line.includes('"usage"') || line.includes('"usage":null') || line.includes('"usage": null')) return;
     const usage = usageOf(parse(line.slice(5).trim()));
     if (usage !== undefined) this.last = usage;

@@ -35,6 +35,12 @@ describe('router/usage', () => {
       want: undefined,
     },
     {
+      name: "an event stream with Python's json.dumps spacing",
+      sse: true,
+      text: 'data: {"usage": null}\n\ndata: {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}\n\ndata: [DONE]\n\n',
+      want: [7, 3],
+    },
+    {
       name: 'continuous usage: the last one counts',
       sse: true,
       text: 'data: {"usage":{"prompt_tokens":2,"completion_tokens":1}}\r\n\r\ndata: {"usage":{"prompt_tokens":2,"completion_tokens":2}}',
