@@ -4,7 +4,8 @@
  * simulators with a fixed load time. Prints figures and ratios; asserts nothing (these machines are
  * shared and noisy).
  *
- *   npm run bench        (LOAD_MS, REPLICAS, RUNS, SETTLE_MS override the defaults 200, "4,16,32", 7, 500)
+ *   npm run bench        (LOAD_MS, REPLICAS, RUNS, SETTLE_MS override the defaults 200, "4,16,32", 7, 500;
+ *                         OPERATOR_NODE_ARGS adds Node flags to the operator's, e.g. --cpu-prof)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,6 +56,8 @@ async function main(): Promise<void> {
       identity: 'bench',
       namespace: NS,
       extraArgs: ['--leader-election-id=bench', `--log-level=${process.env.OPERATOR_LOG_LEVEL ?? 'warn'}`],
+      // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+      nodeArgs: (process.env.OPERATOR_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
     });
     await apply(adaptersClaim('adapters', NS));
     let members = keys.slice(0, 3);

@@ -58,7 +58,22 @@ function podCondition(pod: V1Pod, type: string) {
   return pod.status?.conditions?.find((c) => c.type === type);
 }
 
+/**
+ * Views of the informer's pods, by object: a cached pod is frozen and replaced whole on every
+ * change, so its view never goes stale. A member change has each of N pods look at its N siblings
+ * (the gate rule), and parsing N x N state annotations held up the loads of the last pods.
+ */
+const views = new WeakMap<V1Pod, PodView>();
+
 export function podView(pod: V1Pod): PodView {
+  const known = views.get(pod);
+  if (known !== undefined) return known;
+  const view = Object.freeze(buildView(pod));
+  if (Object.isFrozen(pod)) views.set(pod, view);
+  return view;
+}
+
+function buildView(pod: V1Pod): PodView {
   const port = vllmPort(pod);
   const name = pod.metadata?.name ?? '';
   const ip = pod.status?.podIP;
@@ -91,7 +106,7 @@ export function podView(pod: V1Pod): PodView {
         ? (scheduled.message ?? 'Unschedulable')
         : undefined,
     baseFetchFailed: baseFetchFailure(pod),
-    state: state?.restartCount === restartCount ? state : undefined,
+    state: state?.restartCount === restartCount ? Object.freeze(state) : undefined,
   };
 }
 
