@@ -100,6 +100,7 @@ export async function syncPod(
     await Promise.all(early.values());
     return undefined;
   }
+  await clients.onListed?.([...plan.present, ...plan.replace.map((w) => w.name)]);
   const loaded = new Set(plan.present);
   const failed: Record<string, string> = {};
   const fetching: string[] = [];

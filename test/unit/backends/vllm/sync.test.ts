@@ -140,6 +140,29 @@ describe('vllm backend: adapter sync of one pod', () => {
     assert.deepEqual(result?.state.loaded, ['b']);
   });
 
+  it('tells the caller what the pod lists before it loads what is missing (the gate closes first)', async () => {
+    const vllm = new ScriptedVllm();
+    vllm.held.set('a', '/mnt/a');
+    const clients = {
+      vllm: new VllmClient({ fetch: vllm.fetch }),
+      agent: new AgentClient(),
+      onListed: (present: readonly string[]) => {
+        vllm.calls.push(`listed ${present.join(',')}`);
+        return Promise.resolve();
+      },
+    };
+    const sync = syncPod(
+      clients,
+      podView(undefined),
+      [member('a'), member('b')],
+      4,
+      AbortSignal.timeout(5000),
+    );
+    vllm.release();
+    await sync;
+    assert.deepEqual(vllm.calls, ['list', 'listed a', 'load b']);
+  });
+
   it('refuses an early load when the lease is lost, and sends nothing', async () => {
     const vllm = new ScriptedVllm();
     const clients = {
