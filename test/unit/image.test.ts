@@ -112,11 +112,16 @@ describe('the image (Dockerfile)', () => {
     const [uid, gid] = imageUser();
     assert.notEqual(uid, 0);
     assert.notEqual(gid, 0);
-    const entrypoint = JSON.parse(final.findLast((i) => i.keyword === 'ENTRYPOINT')?.args ?? '[]') as string[];
+    const entrypoint = JSON.parse(
+      final.findLast((i) => i.keyword === 'ENTRYPOINT')?.args ?? '[]',
+    ) as string[];
     assert.equal(entrypoint[0], 'node');
     assert.equal(entrypoint.at(-1), 'src/main.ts');
     // Between them, flags for Node itself only (memory settings: the README's scale benchmark).
-    assert.ok(entrypoint.slice(1, -1).every((a) => a.startsWith('--')), entrypoint.join(' '));
+    assert.ok(
+      entrypoint.slice(1, -1).every((a) => a.startsWith('--')),
+      entrypoint.join(' '),
+    );
     assert.deepEqual(dockerfileEntrypoint(), entrypoint, 'the playground reads the same ENTRYPOINT');
   });
 
