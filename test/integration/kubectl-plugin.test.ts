@@ -30,6 +30,8 @@ const SDEP = 'sql-prod';
 const GROUP = 'sql-adapters';
 const ID_A = 'ocid1.datasciencemodel.oc1.iad.a';
 const ID_B = 'ocid1.datasciencemodel.oc1.iad.b';
+/** A short completion by inference key. */
+const PREDICT_SQL_A = ['predict', SDEP, '--model', 'sql-a', '--prompt', 'SELECT', '--max-tokens', '4'];
 
 interface Run {
   code: number;
@@ -67,6 +69,23 @@ describe('kubectl stacked (the kubectl plugin) on a real control plane', functio
     const r = await plugin(...args, '-o', 'json');
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as T;
+  }
+  /** A streamed predict through the experiment: some text, and exit 0. */
+  async function streamsThroughExperiment(...flags: string[]): Promise<void> {
+    const streamed = await plugin(
+      'predict',
+      SDEP,
+      '--model',
+      'sql-ab',
+      '--prompt',
+      'SELECT',
+      '--max-tokens',
+      '3',
+      '--stream',
+      ...flags,
+    );
+    assert.equal(streamed.code, 0, streamed.stderr);
+    assert.ok(streamed.stdout.trim().length > 0, 'streamed text');
   }
   const apply = (obj: object) => kubectl(cp, ['apply', '-n', NS, '-f', '-'], { input: JSON.stringify(obj) });
 
@@ -167,31 +186,13 @@ describe('kubectl stacked (the kubectl plugin) on a real control plane', functio
   });
 
   it('predicts by inference key, at the router resolved from status.endpoint, through a pod IP', async () => {
-    const p = await json<Predicted>(
-      'predict',
-      SDEP,
-      '--model',
-      'sql-a',
-      '--prompt',
-      'SELECT',
-      '--max-tokens',
-      '4',
-    );
+    const p = await json<Predicted>(...PREDICT_SQL_A);
     assert.equal(p.endpoint, `http://${SDEP}-router.${NS}.svc:8080`);
     assert.equal(p.via, 'pod', 'the Service name does not resolve here; the pod IP answers');
     assert.ok(p.pod?.startsWith(`${SDEP}-router-`), `a router pod: ${String(p.pod)}`);
     assert.equal(p.model, 'sql-a');
     assert.equal(p.response.object, 'text_completion');
-    const plain = await plugin(
-      'predict',
-      SDEP,
-      '--model',
-      'sql-a',
-      '--prompt',
-      'SELECT',
-      '--max-tokens',
-      '4',
-    );
+    const plain = await plugin(...PREDICT_SQL_A);
     assert.equal(plain.code, 0, plain.stderr);
     // The table output is the completion's text alone, as a script would read it.
     assert.ok(plain.stdout.endsWith('\n') && plain.stdout.trim().length > 0, `text: ${plain.stdout}`);
@@ -199,38 +200,13 @@ describe('kubectl stacked (the kubectl plugin) on a real control plane', functio
   });
 
   it('predicts through a port-forward over the API server and the kubelet, plain and streamed', async () => {
-    const p = await json<Predicted>(
-      'predict',
-      SDEP,
-      '--model',
-      'sql-a',
-      '--prompt',
-      'SELECT',
-      '--max-tokens',
-      '4',
-      '--via',
-      'port-forward',
-    );
+    const p = await json<Predicted>(...PREDICT_SQL_A, '--via', 'port-forward');
     assert.equal(p.via, 'port-forward');
     assert.ok(p.pod?.startsWith(`${SDEP}-router-`), `a router pod: ${String(p.pod)}`);
     assert.equal(p.model, 'sql-a');
     assert.equal(p.response.object, 'text_completion');
     assert.ok((p.response.choices[0]?.text ?? '').length > 0, 'a completion came back through the tunnel');
-    const streamed = await plugin(
-      'predict',
-      SDEP,
-      '--model',
-      'sql-ab',
-      '--prompt',
-      'SELECT',
-      '--max-tokens',
-      '3',
-      '--stream',
-      '--via',
-      'port-forward',
-    );
-    assert.equal(streamed.code, 0, streamed.stderr);
-    assert.ok(streamed.stdout.trim().length > 0, 'streamed text');
+    await streamsThroughExperiment('--via', 'port-forward');
   });
 
   it('predicts by model id: the answer names the inference key', async () => {
@@ -242,19 +218,7 @@ describe('kubectl stacked (the kubectl plugin) on a real control plane', functio
     const p = await json<Predicted>('predict', SDEP, '--model', 'sql-ab', '--prompt', 'SELECT');
     assert.ok(p.variant === 'sql-a' || p.variant === 'sql-b', `variant ${String(p.variant)}`);
     assert.equal(p.model, p.variant);
-    const streamed = await plugin(
-      'predict',
-      SDEP,
-      '--model',
-      'sql-ab',
-      '--prompt',
-      'SELECT',
-      '--max-tokens',
-      '3',
-      '--stream',
-    );
-    assert.equal(streamed.code, 0, streamed.stderr);
-    assert.ok(streamed.stdout.trim().length > 0, 'streamed text');
+    await streamsThroughExperiment();
   });
 
   it("status: each member Loaded on each ready replica, from the pods' adapter-state annotations", async () => {

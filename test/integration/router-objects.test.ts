@@ -293,7 +293,10 @@ describe('router objects on a real control plane', function () {
     const as = `--as=system:serviceaccount:${NS}:oci-chat-router`;
     const can = async (...args: string[]) =>
       (await kubectl(cp, ['auth', 'can-i', as, '-n', NS, ...args], { allowFail: true })).stdout.trim();
-    assert.equal(await can('get', 'secrets/oci-api-key'), 'yes');
+    // The RoleBinding is applied after the Role: the grant holds once both exist.
+    await eventually('the router may get its Secret', async () =>
+      (await can('get', 'secrets/oci-api-key')) === 'yes' ? true : undefined,
+    );
     assert.equal(await can('get', 'secrets/another'), 'no');
     assert.equal(await can('list', 'secrets'), 'no');
     await eventually('status.endpoint names the router', async () => {

@@ -5,28 +5,12 @@ import type { Member } from '../../../../src/api/v1alpha1/modelgroup.ts';
 import { podView, type PodView } from '../../../../src/backends/vllm/pods.ts';
 import type { PodAdapterState } from '../../../../src/backends/vllm/pod-state.ts';
 import { vllmStatus, type VllmFacts } from '../../../../src/backends/vllm/status.ts';
+import { fakePodView } from './helpers/pod-view.ts';
 
 const T0 = new Date('2026-11-27T10:00:00Z');
 const members: Member[] = [{ inferenceKey: 'a' }, { inferenceKey: 'b' }];
 
-function pod(name: string, extra: Partial<PodView> = {}): PodView {
-  return {
-    name,
-    namespace: 'ml',
-    uid: name,
-    deployment: 'sql',
-    url: `http://127.0.1.2:8000`,
-    agentUrl: `http://127.0.1.2:8089`,
-    containersReady: true,
-    terminating: false,
-    gate: undefined,
-    restartCount: 0,
-    unschedulable: undefined,
-    baseFetchFailed: undefined,
-    state: undefined,
-    ...extra,
-  };
-}
+const pod = fakePodView;
 
 const OPEN = {
   type: 'serving.stacked.dev/adapters-loaded',

@@ -4,25 +4,12 @@ import { VllmClient } from '../../../../src/backends/vllm/client.ts';
 import type { PodAdapterState } from '../../../../src/backends/vllm/pod-state.ts';
 import type { PodView } from '../../../../src/backends/vllm/pods.ts';
 import { syncPod } from '../../../../src/backends/vllm/sync.ts';
+import { fakePodView } from './helpers/pod-view.ts';
 
 const POD_URL = 'http://10.0.0.1:8000';
 
 function podView(state: PodAdapterState | undefined): PodView {
-  return {
-    name: 'p',
-    namespace: 'ns',
-    uid: 'u',
-    deployment: 'd',
-    url: POD_URL,
-    agentUrl: undefined,
-    containersReady: true,
-    terminating: false,
-    gate: undefined,
-    restartCount: 0,
-    unschedulable: undefined,
-    baseFetchFailed: undefined,
-    state,
-  };
+  return fakePodView('p', { url: POD_URL, agentUrl: undefined, state });
 }
 
 /**
