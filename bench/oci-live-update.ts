@@ -12,6 +12,7 @@ import { startOciEmulator } from '../playground/oci-emulator.ts';
 import { apiKeySecret, makeApiKey } from '../playground/oci-keys.ts';
 import { startOperator } from '../playground/operator.ts';
 import { fmt, median, startBenchCluster, until } from './support.ts';
+import { ociDeployment } from '../test/support/objects.ts';
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const POLL_S = Number(process.env.POLL_S ?? 2);
@@ -61,26 +62,7 @@ async function main(): Promise<void> {
     });
     let members = [1, 2];
     await apply(groupSpec(members));
-    await apply({
-      apiVersion: 'serving.stacked.dev/v1alpha1',
-      kind: 'StackedDeployment',
-      metadata: { name: 'bench', namespace: NS },
-      spec: {
-        modelGroupRef: { name: 'bench' },
-        backend: 'oci',
-        engine: { maxModelLen: 4096, maxLoraRank: 64 },
-        oci: {
-          region: 'us-ashburn-1',
-          endpoint: emu.url,
-          compartmentId: 'ocid1.compartment.oc1..aaaaaaaacompartment',
-          projectId: 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject',
-          auth: { type: 'apiKey', secretRef: { name: 'oci-api-key' } },
-          infrastructure: { shape: 'VM.GPU.A10.1', instanceCount: 1 },
-          container: { image: 'iad.ocir.io/ns/odsc-vllm-serving:0.6.4.post1.1', serverPort: 8080 },
-          retainModelGroups: 1,
-        },
-      },
-    });
+    await apply(ociDeployment('bench', { namespace: NS, endpoint: emu.url, oci: { retainModelGroups: 1 } }));
     const md = () => emu.modelDeployments().find((m) => m.lifecycleState !== 'DELETED');
     const groupOf = (id: string | undefined) => emu.modelGroups().find((g) => g.id === id);
     const deployedKeys = () => {

@@ -65,7 +65,7 @@ import {
   until,
   type Counts,
 } from './support.ts';
-import { adaptersClaim } from '../test/support/objects.ts';
+import { adaptersClaim, ociDeployment } from '../test/support/objects.ts';
 
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);
@@ -179,26 +179,7 @@ function objects(namespace: string, emuUrl: string): Pair[] {
             members: [1, 2].map((n) => ({ inferenceKey: `lora-${String(n)}`, modelId: lora(n) })),
           },
         } as KubernetesObject,
-        deployment: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'StackedDeployment',
-          metadata,
-          spec: {
-            modelGroupRef: { name },
-            backend: 'oci',
-            engine: { maxModelLen: 4096, maxLoraRank: 64 },
-            oci: {
-              region: 'us-ashburn-1',
-              endpoint: emuUrl,
-              compartmentId: 'ocid1.compartment.oc1..aaaaaaaacompartment',
-              projectId: 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject',
-              auth: { type: 'apiKey', secretRef: { name: 'oci-api-key' } },
-              infrastructure: { shape: 'VM.GPU.A10.1', instanceCount: 1 },
-              container: { image: 'iad.ocir.io/ns/odsc-vllm-serving:0.6.4.post1.1', serverPort: 8080 },
-              retainModelGroups: 1,
-            },
-          },
-        } as KubernetesObject,
+        deployment: ociDeployment(name, { namespace, endpoint: emuUrl, oci: { retainModelGroups: 1 } }),
       });
     }
   }

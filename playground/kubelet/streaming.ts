@@ -55,8 +55,12 @@ export function parsePorts(values: readonly string[]): number[] | string {
   return ports;
 }
 
+/** One certificate per process: every test kubelet's server can share it (openssl is not free). */
+let tls: { cert: string; key: string } | undefined;
+
 export async function startStreamingServer(opts: StreamingOptions): Promise<StreamingServer> {
-  const { cert, key } = selfSignedCert();
+  tls ??= selfSignedCert();
+  const { cert, key } = tls;
   const wss = new WebSocketServer({
     noServer: true,
     handleProtocols: (offered) => {

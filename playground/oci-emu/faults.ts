@@ -4,6 +4,7 @@
 
 import { defaultCodeFor } from './errors.ts';
 import type { FaultController, FaultSpec, OnceOptions } from './types.ts';
+import { seeded } from '../seeded.ts';
 
 export interface FaultHit {
   status: number;
@@ -20,18 +21,6 @@ interface OnceEntry {
 }
 
 const DEFAULT_STATUSES = [429, 500, 503];
-
-/** mulberry32: small, seedable, good enough to pick failing calls reproducibly. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function checkStatus(status: number, allowZero: boolean): void {
   const ok = Number.isInteger(status) && ((status >= 400 && status <= 599) || (allowZero && status === 0));

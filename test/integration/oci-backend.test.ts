@@ -19,14 +19,13 @@ import {
   waitForReady,
   type Obj,
 } from '../../playground/wait.ts';
+import { ociDeployment } from '../support/objects.ts';
 
 const NS = 'oci-test';
 /** The failures block's own namespace: the first block's objects and operator stay out of it. */
 const FAILURES_NS = 'oci-failures';
 const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';
 const lora = (n: number) => `ocid1.datasciencemodel.oc1.iad.aaaaaaaalora${String(n)}`;
-const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
-const PROJECT = 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject';
 
 /** The emulator's fast polls: an operator flag, so tests and benchmarks do not wait 2 s per step. */
 const OPERATOR_ARGS = ['--oci-progress-interval-ms=100', '--oci-poll-interval=2'];
@@ -50,32 +49,20 @@ function deployment(
   emu: OciEmulator,
   mutate: (d: StackedDeployment) => void = () => undefined,
 ): StackedDeployment {
-  const d = {
-    apiVersion: 'serving.stacked.dev/v1alpha1',
-    kind: 'StackedDeployment',
-    metadata: { name },
-    spec: {
-      modelGroupRef: { name: groupName },
-      backend: 'oci',
-      engine: { maxModelLen: 4096, maxLoraRank: 64 },
-      oci: {
-        region: 'us-ashburn-1',
-        endpoint: emu.url,
-        compartmentId: COMPARTMENT,
-        projectId: PROJECT,
-        auth: { type: 'apiKey', secretRef: { name: 'oci-api-key' } },
-        displayName: 'MMS Model Group Deployment - Stacked',
-        description: 'mms',
-        infrastructure: { shape: 'VM.GPU.A10.1', instanceCount: 1 },
-        container: {
-          image: 'iad.ocir.io/namespace/odsc-vllm-serving:0.6.4.post1.1',
-          serverPort: 8080,
-          environmentVariables: { MODEL_DEPLOY_PREDICT_ENDPOINT: '/v1/completions' },
-        },
-        retainModelGroups: 0,
+  const d = ociDeployment(name, {
+    group: groupName,
+    endpoint: emu.url,
+    oci: {
+      displayName: 'MMS Model Group Deployment - Stacked',
+      description: 'mms',
+      container: {
+        image: 'iad.ocir.io/namespace/odsc-vllm-serving:0.6.4.post1.1',
+        serverPort: 8080,
+        environmentVariables: { MODEL_DEPLOY_PREDICT_ENDPOINT: '/v1/completions' },
       },
+      retainModelGroups: 0,
     },
-  } as unknown as StackedDeployment;
+  });
   mutate(d);
   return d;
 }

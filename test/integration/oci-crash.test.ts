@@ -21,12 +21,11 @@ import {
 import { apiKeySecret, makeApiKey, type ApiKey } from '../../playground/oci-keys.ts';
 import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
 import { condition, eventually, getObject, type Obj } from '../../playground/wait.ts';
+import { ociDeployment } from '../support/objects.ts';
 
 const NS = 'oci-crash';
 const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';
 const lora = (n: number) => `ocid1.datasciencemodel.oc1.iad.aaaaaaaalora${String(n)}`;
-const COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
-const PROJECT = 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject';
 
 /**
  * The shortest leases the elector accepts (retry < renew deadline < lease, whole seconds): a crashed
@@ -90,26 +89,10 @@ function group(name: string, members: number[]): StackedModelGroup {
 }
 
 function deployment(name: string, emu: OciEmulator, instanceCount: number): StackedDeployment {
-  return {
-    apiVersion: 'serving.stacked.dev/v1alpha1',
-    kind: 'StackedDeployment',
-    metadata: { name },
-    spec: {
-      modelGroupRef: { name },
-      backend: 'oci',
-      engine: { maxModelLen: 4096, maxLoraRank: 64 },
-      oci: {
-        region: 'us-ashburn-1',
-        endpoint: emu.url,
-        compartmentId: COMPARTMENT,
-        projectId: PROJECT,
-        auth: { type: 'apiKey', secretRef: { name: 'oci-api-key' } },
-        infrastructure: { shape: 'VM.GPU.A10.1', instanceCount },
-        container: { image: 'iad.ocir.io/namespace/odsc-vllm-serving:0.6.4.post1.1', serverPort: 8080 },
-        retainModelGroups: 0,
-      },
-    },
-  } as unknown as StackedDeployment;
+  return ociDeployment(name, {
+    endpoint: emu.url,
+    oci: { infrastructure: { shape: 'VM.GPU.A10.1', instanceCount }, retainModelGroups: 0 },
+  });
 }
 
 /** A reproducible stream in [0, 1): the kills differ by timing, not by the choices made. */

@@ -20,13 +20,13 @@ import { kubectl } from '../../playground/kubectl.ts';
 import { REALISTIC, startOciEmulator, type OciEmulator } from '../../playground/oci-emulator.ts';
 import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
 import { condition, eventually, getObject, waitForReady } from '../../playground/wait.ts';
+import { ociDeployment } from '../support/objects.ts';
 
 const NS = 'oci-principals';
 const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';
 const LORA = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaalora1';
 const ALLOWED = 'ocid1.compartment.oc1..aaaaaaaaallowed';
 const DENIED = 'ocid1.compartment.oc1..aaaaaaaadenied';
-const PROJECT = 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject';
 
 function deployment(
   name: string,
@@ -34,25 +34,11 @@ function deployment(
   type: OciAuthType,
   compartmentId: string,
 ): StackedDeployment {
-  return {
-    apiVersion: 'serving.stacked.dev/v1alpha1',
-    kind: 'StackedDeployment',
-    metadata: { name },
-    spec: {
-      modelGroupRef: { name: 'principals' },
-      backend: 'oci',
-      engine: { maxModelLen: 4096, maxLoraRank: 64 },
-      oci: {
-        region: 'us-ashburn-1',
-        endpoint: emu.url,
-        compartmentId,
-        projectId: PROJECT,
-        auth: { type },
-        infrastructure: { shape: 'VM.GPU.A10.1', instanceCount: 1 },
-        container: { image: 'iad.ocir.io/namespace/odsc-vllm-serving:0.6.4.post1.1', serverPort: 8080 },
-      },
-    },
-  } as unknown as StackedDeployment;
+  return ociDeployment(name, {
+    group: 'principals',
+    endpoint: emu.url,
+    oci: { compartmentId, auth: { type } },
+  });
 }
 
 describe('principal-based OCI auth: the --principal-auth-allow boundary against the OCI emulator', function () {

@@ -17,6 +17,7 @@ import { apiKeySecret, makeApiKey, type ApiKey } from '../../playground/oci-keys
 import { controlPlaneWithNamespace, startOperator, type OperatorProcess } from '../../playground/operator.ts';
 import { routerRunner, type RouterProcess, type RouterRunner } from '../../playground/router-container.ts';
 import { eventually, waitForReady } from '../../playground/wait.ts';
+import { ociDeployment } from '../support/objects.ts';
 
 const NS = 'router-oci';
 const SDEP = 'sql-oci';
@@ -131,42 +132,32 @@ describe('the router over an oci deployment, against the OCI emulator', function
         ],
       },
     });
-    await apply({
-      apiVersion: 'serving.stacked.dev/v1alpha1',
-      kind: 'StackedDeployment',
-      metadata: { name: SDEP },
-      spec: {
-        modelGroupRef: { name: GROUP },
-        backend: 'oci',
-        engine: { maxModelLen: 4096, maxLoraRank: 64 },
-        oci: {
-          region: 'us-ashburn-1',
-          endpoint: emu.url,
-          compartmentId: 'ocid1.compartment.oc1..aaaaaaaacompartment',
-          projectId: 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject',
-          auth: { type: 'apiKey', secretRef: { name: SECRET } },
-          displayName: 'MMS Model Group Deployment - Stacked',
-          infrastructure: { shape: 'VM.GPU.A10.1', instanceCount: 1 },
-          container: {
-            image: 'iad.ocir.io/namespace/odsc-vllm-serving:0.6.4.post1.1',
-            serverPort: 8080,
-            environmentVariables: { MODEL_DEPLOY_PREDICT_ENDPOINT: '/v1/completions' },
-          },
-          retainModelGroups: 0,
-          router: { enabled: true },
+    const d = ociDeployment(SDEP, {
+      group: GROUP,
+      endpoint: emu.url,
+      oci: {
+        auth: { type: 'apiKey', secretRef: { name: SECRET } },
+        displayName: 'MMS Model Group Deployment - Stacked',
+        container: {
+          image: 'iad.ocir.io/namespace/odsc-vllm-serving:0.6.4.post1.1',
+          serverPort: 8080,
+          environmentVariables: { MODEL_DEPLOY_PREDICT_ENDPOINT: '/v1/completions' },
         },
-        experiments: [
-          {
-            name: EXPERIMENT,
-            stickyHeader: 'x-user-id',
-            variants: [
-              { inferenceKey: A, weight: 80 },
-              { inferenceKey: B, weight: 20 },
-            ],
-          },
-        ],
+        retainModelGroups: 0,
+        router: { enabled: true },
       },
     });
+    d.spec.experiments = [
+      {
+        name: EXPERIMENT,
+        stickyHeader: 'x-user-id',
+        variants: [
+          { inferenceKey: A, weight: 80 },
+          { inferenceKey: B, weight: 20 },
+        ],
+      },
+    ];
+    await apply(d);
   });
 
   after(async () => {

@@ -45,3 +45,38 @@ export function adaptersClaim(name = 'adapters', namespace?: string) {
     spec: { accessModes: ['ReadOnlyMany'], resources: { requests: { storage: '1Gi' } } },
   };
 }
+
+/** The compartment and project the OCI emulator's tests and benchmarks use. */
+export const OCI_COMPARTMENT = 'ocid1.compartment.oc1..aaaaaaaacompartment';
+export const OCI_PROJECT = 'ocid1.datascienceproject.oc1.iad.aaaaaaaaproject';
+
+/**
+ * An oci StackedDeployment of group `group` (default: its own name) against the OCI endpoint given:
+ * api-key auth from the Secret `oci-api-key`, one VM.GPU.A10.1, the ODSC vLLM container. `oci`
+ * replaces those fields one by one (a `container` given replaces the whole container).
+ */
+export function ociDeployment(
+  name: string,
+  opts: { endpoint: string; group?: string; namespace?: string; oci?: Record<string, unknown> },
+): StackedDeployment {
+  return {
+    apiVersion: 'serving.stacked.dev/v1alpha1',
+    kind: 'StackedDeployment',
+    metadata: { name, ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}) },
+    spec: {
+      modelGroupRef: { name: opts.group ?? name },
+      backend: 'oci',
+      engine: { maxModelLen: 4096, maxLoraRank: 64 },
+      oci: {
+        region: 'us-ashburn-1',
+        endpoint: opts.endpoint,
+        compartmentId: OCI_COMPARTMENT,
+        projectId: OCI_PROJECT,
+        auth: { type: 'apiKey', secretRef: { name: 'oci-api-key' } },
+        infrastructure: { shape: 'VM.GPU.A10.1', instanceCount: 1 },
+        container: { image: 'iad.ocir.io/namespace/odsc-vllm-serving:0.6.4.post1.1', serverPort: 8080 },
+        ...opts.oci,
+      },
+    },
+  } as unknown as StackedDeployment;
+}

@@ -1,17 +1,6 @@
 import assert from 'node:assert/strict';
 import { chooseVariant, hash01, randomChoice, stickyChoice } from '../../../src/router/ab.ts';
-
-/** A seeded generator (mulberry32), so the statistical tests are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../../../playground/seeded.ts';
 
 const values = Array.from({ length: 20_000 }, (_, i) => `user-${i}`);
 
