@@ -101,7 +101,7 @@ const noImportCycle = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'charts/', 'crds/', 'deploy/', 'test/tools/', '.tmp/'] },
+  { ignores: ['node_modules/', 'dist/', 'charts/', 'crds/', 'deploy/', 'test/tools/', '.tmp/'] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

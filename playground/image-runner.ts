@@ -1,9 +1,10 @@
 // The test kubelet's runContainer hook for our own image (Dockerfile): a container that runs one of
-// its entry points (the operator, `node src/main.ts`, the image's ENTRYPOINT; the router,
-// `node src/router/main.ts`) runs for real as a Node process on this machine, the way a node would
+// its entry points (the operator, `node dist/operator.mjs`, the image's ENTRYPOINT; the router,
+// `node dist/router.mjs`) runs for real as a Node process on this machine, the way a node would
 // run it:
 //   - argv: the container's command and args (Kubernetes' $(VAR) expansion included); without a
-//     command, the image's ENTRYPOINT. The script runs from this checkout on this test run's Node.
+//     command, the image's ENTRYPOINT. The script is built from this checkout (scripts/build.ts)
+//     and runs on this test run's Node.
 //   - env: the container's env, fieldRef values resolved from the pod (POD_NAME, status.podIP, ...),
 //     plus KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT: the API server's loopback address. The
 //     host's environment is not passed on (PATH aside), as a container does not see it.
@@ -40,6 +41,7 @@ import {
 } from '@kubernetes/client-node';
 import { load } from 'js-yaml';
 import { ROUTER_PORT } from '../src/api/router/v1.ts';
+import { ensureBundles } from './bundles.ts';
 import type { ControlPlane } from './controlplane.ts';
 import { CreateContainerConfigError, type ContainerContext, type RunningContainer } from './kubelet.ts';
 import { expandVars } from './kubelet/container.ts';
@@ -55,8 +57,8 @@ const TOKEN_TTL_SECONDS = 3600;
 
 /** Our image's entry points, by the script the container runs. */
 export const ENTRY_POINTS = {
-  'src/main.ts': 'operator',
-  'src/router/main.ts': 'router',
+  'dist/operator.mjs': 'operator',
+  'dist/router.mjs': 'router',
 } as const;
 export type EntryPoint = (typeof ENTRY_POINTS)[keyof typeof ENTRY_POINTS];
 
@@ -108,7 +110,7 @@ export function dockerfileUser(path = join(repoRoot, 'Dockerfile')): string {
   return last;
 }
 
-/** The Dockerfile's ENTRYPOINT, in its exec (JSON) form, e.g. ["node", "src/main.ts"]. */
+/** The Dockerfile's ENTRYPOINT, in its exec (JSON) form, e.g. ["node", "dist/operator.mjs"]. */
 export function dockerfileEntrypoint(path = join(repoRoot, 'Dockerfile')): string[] {
   const lines = readFileSync(path, 'utf8')
     .split('\n')
@@ -125,6 +127,17 @@ export function dockerfileEntrypoint(path = join(repoRoot, 'Dockerfile')): strin
  */
 export function operatorNodeFlags(): string[] {
   return splitNodeArgv(dockerfileEntrypoint())?.flags ?? [];
+}
+
+/**
+ * The operator as the image starts it: Node's flags and the script's path in this checkout, built
+ * from the sources first (the image runs a bundle, scripts/build.ts).
+ */
+export async function operatorCommand(): Promise<{ nodeFlags: string[]; script: string }> {
+  const node = splitNodeArgv(dockerfileEntrypoint());
+  if (node === undefined) throw new Error("the Dockerfile's ENTRYPOINT is not a node command");
+  await ensureBundles();
+  return { nodeFlags: node.flags, script: join(repoRoot, node.script.replace(/^\/app\//, '')) };
 }
 
 /** `node [flags] script [args]` apart; undefined when argv is not a node command. */
@@ -391,6 +404,7 @@ export function imageRunner(cp: ControlPlane, opts: ImageRunnerOptions = {}): Im
       port = Number(flagValue(args, 'port') ?? ROUTER_PORT);
     }
     const script = join(repoRoot, found.script.replace(/^\/app\//, ''));
+    await ensureBundles();
     const proc = spawn(process.execPath, [...found.nodeFlags, script, ...args], {
       cwd: repoRoot,
       env,

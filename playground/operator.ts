@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { sharedControlPlane, type ControlPlane } from './controlplane.ts';
 import { kubectl } from './kubectl.ts';
-import { operatorNodeFlags } from './image-runner.ts';
+import { operatorCommand } from './image-runner.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 export const OPERATOR_NAMESPACE = 'stacked-system';
@@ -67,10 +67,11 @@ export interface OperatorOptions {
 export async function startOperator(cp: ControlPlane, opts: OperatorOptions): Promise<OperatorProcess> {
   const sa = opts.serviceAccount ?? { namespace: OPERATOR_NAMESPACE, name: OPERATOR_SA };
   const kubeconfig = await cp.mintServiceAccountKubeconfig(sa.namespace, sa.name, 3600);
+  const image = await operatorCommand();
   const args = [
-    ...operatorNodeFlags(),
+    ...image.nodeFlags,
     ...(opts.nodeArgs ?? []),
-    join(repoRoot, 'src', 'main.ts'),
+    image.script,
     `--kubeconfig=${kubeconfig}`,
     `--identity=${opts.identity}`,
     '--health-host=127.0.0.1',

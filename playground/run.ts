@@ -35,6 +35,7 @@ import { startKubelet } from './kubelet.ts';
 import { kubectl } from './kubectl.ts';
 import { REALISTIC, startOciEmulator } from './oci-emulator.ts';
 import { apiKeySecret, makeApiKey } from './oci-keys.ts';
+import { operatorCommand } from './image-runner.ts';
 import { installApi, OPERATOR_NAMESPACE, OPERATOR_SA } from './operator.ts';
 import { routerRunner } from './router-container.ts';
 import { condition, getObject, type Obj } from './wait.ts';
@@ -343,12 +344,15 @@ async function startOperatorProcess(
   args: string[],
 ): Promise<ChildProcess> {
   const kubeconfig = await cp.mintServiceAccountKubeconfig(OPERATOR_NAMESPACE, OPERATOR_SA, TOKEN_TTL_S);
+  // As the image runs it: its bundle (built from this checkout) and its Node flags.
+  const image = await operatorCommand();
   const fd = openSync(logPath, 'a');
   try {
     const proc = spawn(
       process.execPath,
       [
-        join(repoRoot, 'src', 'main.ts'),
+        ...image.nodeFlags,
+        image.script,
         `--kubeconfig=${kubeconfig}`,
         '--identity=playground',
         // Port 0: a second playground, or anything on 8081, must not keep this one from starting.

@@ -126,7 +126,7 @@ export async function runOperator(config: Config): Promise<number> {
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help')) {
-    console.log(`Usage: node src/main.ts [flags]\n${usage()}`);
+    console.log(`Usage: node dist/operator.mjs [flags]\n${usage()}`);
     return;
   }
   let config: Config;

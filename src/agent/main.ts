@@ -1,5 +1,5 @@
 /**
- * Entry point of the fetch agent: `node src/agent/main.ts [flags]`. As a sidecar it serves its HTTP
+ * Entry point of the fetch agent: `node dist/agent.mjs [flags]` in the image (`src/agent/main.ts` here). As a sidecar it serves its HTTP
  * API; with --fetch it fetches one request and exits (an init container filling a base model's
  * volume before vLLM starts). Flags win over the environment, which wins over the defaults; logs are
  * JSON lines on stdout.
@@ -28,7 +28,7 @@ export interface AgentArgs {
   fetch: string | undefined;
 }
 
-export const AGENT_USAGE = `Usage: node src/agent/main.ts [flags]
+export const AGENT_USAGE = `Usage: node dist/agent.mjs [flags]
   --root         the shared volume adapters are fetched into [env AGENT_ROOT, default /mnt/fetched]
   --port         port to listen on [env AGENT_PORT, default 8089]
   --host         address to listen on [default 0.0.0.0]

@@ -1,5 +1,5 @@
 /**
- * Entry point of the router: `node src/router/main.ts --namespace=ns --deployment=name
+ * Entry point of the router: `node dist/router.mjs --namespace=ns --deployment=name
  * [--port=8080] [--affinity-margin=4]`, the command the operator writes into the router's Deployment
  * (src/api/router/v1.ts). Cluster access from KubeConfig.loadFromDefault() (the pod's service
  * account in a cluster); logs are JSON lines on stdout. SIGTERM stops accepting, lets requests in
@@ -13,7 +13,7 @@ import { startRouter } from './server.ts';
 
 export class RouterArgsError extends Error {}
 
-export const ROUTER_USAGE = `Usage: node src/router/main.ts --namespace=NS --deployment=NAME [flags]
+export const ROUTER_USAGE = `Usage: node dist/router.mjs --namespace=NS --deployment=NAME [flags]
   --namespace        namespace of the StackedDeployment, its group and its pods
   --deployment       the StackedDeployment whose traffic to route
   --port             port to serve on [default ${ROUTER_PORT}]

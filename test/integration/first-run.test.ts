@@ -177,8 +177,8 @@ describe('the first run: npm start with no cluster configured', function () {
       'etcd',
       'kube-apiserver',
       'kube-controller-manager',
-      'src/main.ts',
-      'src/router/main.ts',
+      'dist/operator.mjs',
+      'dist/router.mjs',
     ]) {
       assert.ok(
         names.some((n) => n.includes(want)),

@@ -1,17 +1,20 @@
 // The image, checked without a Docker engine (none runs here): the Dockerfile lints clean, every file it
 // copies exists, its user is numeric and matches what deploy/ and the chart run as, its Node is the
 // tests' Node, the production dependencies cover every import of src/, and each entry point starts
-// from a tree holding only what the image holds.
+// from a tree holding only what the image holds: the bundles scripts/build.ts makes, no node_modules.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { validate } from 'dockerfile-utils';
 import { load, loadAll } from 'js-yaml';
+import { ensureBundles } from '../../playground/bundles.ts';
 import { dockerfileEntrypoint } from '../../playground/image-runner.ts';
+import { BUNDLES, NOTICES } from '../../scripts/build.ts';
+import { AGENT_COMMAND } from '../../src/api/agent/v1.ts';
 import { ROUTER_COMMAND } from '../../src/api/router/v1.ts';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -88,10 +91,26 @@ describe('the image (Dockerfile)', () => {
     }
   });
 
-  it('installs production dependencies only, from the lock file', () => {
+  it('installs from the lock file with install scripts off, in a build stage only', () => {
     const install = all.filter((i) => i.keyword === 'RUN' && i.args.includes('npm '));
     assert.ok(install.length > 0);
-    for (const i of install) assert.match(i.args, /npm ci --omit=dev/);
+    for (const i of install) assert.match(i.args, /npm ci( --omit=dev)? --ignore-scripts/);
+    assert.ok(
+      !final.some((i) => i.keyword === 'RUN' && i.args.includes('npm ')),
+      'the final stage installs nothing',
+    );
+  });
+
+  it('holds the bundles and their licences, and neither node_modules nor the sources', () => {
+    const copied = final.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    assert.deepEqual(copied, ['--from=build /app/dist ./dist']);
+    const build = all.find((i) => i.keyword === 'RUN' && i.args.includes('scripts/build.ts'));
+    assert.ok(build, 'the build stage runs scripts/build.ts');
+    // Every program the operator's builders start is one of the bundles.
+    for (const command of [dockerfileEntrypoint(), [...AGENT_COMMAND], [...ROUTER_COMMAND]]) {
+      const script = command.find((a) => a.endsWith('.mjs')) ?? command.join(' ');
+      assert.ok(script in BUNDLES, `${script} is built by scripts/build.ts`);
+    }
   });
 
   it('copies only files that exist, and .dockerignore lets each of them in', () => {
@@ -116,7 +135,7 @@ describe('the image (Dockerfile)', () => {
       final.findLast((i) => i.keyword === 'ENTRYPOINT')?.args ?? '[]',
     ) as string[];
     assert.equal(entrypoint[0], 'node');
-    assert.equal(entrypoint.at(-1), 'src/main.ts');
+    assert.equal(entrypoint.at(-1), 'dist/operator.mjs');
     // Between them, flags for Node itself only (memory settings: the README's scale benchmark).
     assert.ok(
       entrypoint.slice(1, -1).every((a) => a.startsWith('--')),
@@ -166,15 +185,14 @@ describe('the image (Dockerfile)', () => {
 
   describe('entry points, started from a tree holding only what the image copies', () => {
     let tree: string;
-    before(() => {
+    before(async function () {
+      this.timeout(60_000);
+      await ensureBundles();
+      // What the final stage copies, and nothing else: a bundle that still needed node_modules or a
+      // file of src/ fails here.
       tree = mkdtempSync(join(tmpdir(), 'image-tree-'));
-      for (const s of contextSources()) {
-        if (s === 'package-lock.json') continue; // the deps stage's input only
-        cpSync(join(repoRoot, s), join(tree, s), { recursive: true });
-      }
-      // The image's node_modules holds the production dependencies; the test above checks that
-      // they cover every import, so linking the full tree here hides nothing src/ needs.
-      symlinkSync(join(repoRoot, 'node_modules'), join(tree, 'node_modules'));
+      cpSync(join(repoRoot, 'dist'), join(tree, 'dist'), { recursive: true });
+      assert.ok(existsSync(join(tree, NOTICES)), 'the licences of the bundled packages');
     });
     after(() => {
       rmSync(tree, { recursive: true, force: true });
@@ -182,7 +200,7 @@ describe('the image (Dockerfile)', () => {
 
     const commands: [string, string[]][] = [
       ['operator', dockerfileEntrypoint()],
-      ['fetch agent', ['node', 'src/agent/main.ts']],
+      ['fetch agent', [...AGENT_COMMAND]],
       ['router', [...ROUTER_COMMAND]],
     ];
     for (const [name, command] of commands) {
@@ -195,7 +213,7 @@ describe('the image (Dockerfile)', () => {
           timeout: 30_000,
         });
         assert.equal(r.status, 0, r.stderr);
-        const script = command.find((a) => a.endsWith('.ts')) ?? '';
+        const script = command.find((a) => a.endsWith('.mjs')) ?? '';
         assert.match(r.stdout, new RegExp(`Usage: node ${script.replaceAll('.', '\\.')}`));
       });
     }
@@ -204,7 +222,7 @@ describe('the image (Dockerfile)', () => {
       const root = mkdtempSync(join(tmpdir(), 'image-agent-'));
       const child = spawn(
         process.execPath,
-        ['src/agent/main.ts', '--host=127.0.0.1', '--port=0', `--root=${root}`],
+        [...AGENT_COMMAND.slice(1), '--host=127.0.0.1', '--port=0', `--root=${root}`],
         { cwd: tree, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } },
       );
       try {

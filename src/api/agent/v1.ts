@@ -13,6 +13,9 @@ import { createHash } from 'node:crypto';
 /** The port the agent listens on inside each vLLM pod. */
 export const AGENT_PORT = 8089;
 
+/** The agent's entry point in the operator's image (the Dockerfile builds dist/ from src/). */
+export const AGENT_COMMAND = ['node', 'dist/agent.mjs'] as const;
+
 /** `POST` starts a job, `GET` lists the folders and jobs. */
 export const FETCH_PATH = '/v1/fetch';
 

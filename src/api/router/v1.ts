@@ -8,9 +8,9 @@
 /** The port the router serves on: requests, /healthz, /readyz and /metrics. */
 export const ROUTER_PORT = 8080;
 
-/** The router's container in its pod, and its entry point in the operator's image. */
+/** The router's container in its pod, and its entry point in the operator's image (bundled from src/). */
 export const ROUTER_CONTAINER = 'router';
-export const ROUTER_COMMAND = ['node', 'src/router/main.ts'] as const;
+export const ROUTER_COMMAND = ['node', 'dist/router.mjs'] as const;
 
 /** A response header naming the experiment variant (its inferenceKey) that answered. */
 export const VARIANT_HEADER = 'x-stacked-variant';

@@ -15,6 +15,7 @@ import { engineArgs } from '../engine-args.ts';
 import {
   ADAPTERS_LOADED,
   AGENT_CONTAINER,
+  AGENT_COMMAND,
   AGENT_PORT,
   AGENT_SECRETS_ROOT,
   FETCHED_ROOT,
@@ -323,7 +324,7 @@ function agentContainer(image: string, secrets: readonly string[], oci: readonly
   return {
     name: AGENT_CONTAINER,
     image,
-    command: ['node', 'src/agent/main.ts'],
+    command: [...AGENT_COMMAND],
     args: [`--root=${FETCHED_ROOT}`, `--port=${AGENT_PORT}`, `--secrets-dir=${AGENT_SECRETS_ROOT}`, ...oci],
     ports: [{ name: 'fetcher', containerPort: AGENT_PORT, protocol: 'TCP' }],
     readinessProbe: { httpGet: { path: '/healthz', port: 'fetcher' }, periodSeconds: 10 },
@@ -347,7 +348,7 @@ function modelFetchContainer(
   return {
     name: MODEL_FETCH_CONTAINER,
     image,
-    command: ['node', 'src/agent/main.ts'],
+    command: [...AGENT_COMMAND],
     args: [
       `--root=${MODEL_ROOT}`,
       `--secrets-dir=${AGENT_SECRETS_ROOT}`,

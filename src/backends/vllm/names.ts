@@ -46,7 +46,7 @@ export function dnsLabel(name: string): string {
 
 /** The fetch agent: a sidecar from the operator's own image that downloads uri sources. */
 export const AGENT_CONTAINER = 'fetcher';
-export { AGENT_PORT } from '../../api/agent/v1.ts';
+export { AGENT_COMMAND, AGENT_PORT } from '../../api/agent/v1.ts';
 export const FETCHED_VOLUME = 'fetched';
 export const FETCHED_ROOT = '/mnt/fetched';
 export const AGENT_SECRETS_ROOT = '/var/run/secrets/stacked';
