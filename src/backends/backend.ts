@@ -46,4 +46,6 @@ export interface Backend {
   reconcile(d: StackedDeployment, group: StackedModelGroup, ctx: BackendContext): Promise<BackendResult>;
   /** Deletes what the owner references cannot: called while the finalizer is on the object. */
   finalize(d: StackedDeployment, ctx: BackendContext): Promise<FinalizeResult>;
+  /** The object under this key is gone from the cluster: drop what the backend keeps for it. */
+  forget?(key: string): void;
 }

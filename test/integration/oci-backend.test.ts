@@ -118,11 +118,18 @@ describe('oci backend against the OCI emulator', function () {
     const ready = await waitForReady(cp, NS, 'sdep', 'sql-oci', 'True', 'Serving', 60_000);
     const uid = ready.metadata.uid ?? '';
     // A new object never sent a create, so OCI holds nothing of it to adopt: no list before its first.
+    // Every create since is one this operator made and saw answered (src/backends/oci/journal.ts),
+    // so it never looks for a deployment or a version history in the compartment on its way to Ready.
     const ops = emu.requests().map((r) => r.operation);
     const firstCreate = ops.findIndex((o) => o.startsWith('Create'));
     assert.ok(firstCreate >= 0, ops.join(', '));
     assert.deepEqual(
       ops.slice(0, firstCreate).filter((o) => o.startsWith('List')),
+      [],
+      ops.join(', '),
+    );
+    assert.deepEqual(
+      ops.filter((o) => o === 'ListModelDeployments' || o === 'ListModelGroupVersionHistories'),
       [],
       ops.join(', '),
     );
@@ -247,6 +254,10 @@ describe('oci backend against the OCI emulator', function () {
     assert.equal(emu.modelGroups().filter((g) => g.freeformTags['k8s-uid'] === uid).length, 1);
     const faulted = emu.requests().filter((r) => r.status >= 429).length;
     assert.ok(faulted > 0, 'faults were injected');
+    // The lost answer is what lists exist for: the operator looked for what it may have made.
+    const ops = emu.requests().map((r) => r.operation);
+    const lost = ops.indexOf('CreateModelDeployment');
+    assert.ok(ops.slice(lost + 1).includes('ListModelDeployments'), ops.join(', '));
     emu.faults.clear();
 
     // Deletion outlives an outage: every call fails for a while, the finalizer holds the object.

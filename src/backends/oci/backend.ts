@@ -22,8 +22,9 @@ import { decide, type Action } from './decide.ts';
 import { desiredGroup } from './desired.ts';
 import { ociFailure } from './errors.ts';
 import { failureStep } from './failure.ts';
-import { execute } from './execute.ts';
+import { execute, type Outcome } from './execute.ts';
 import { deleteAll } from './finalize.ts';
+import { CreateJournal } from './journal.ts';
 import { observeDeployment, observeRest } from './observe.ts';
 import { instanceCount, stateOf, type OciStatus } from './snapshot.ts';
 import { ociStatus, type Step } from './status.ts';
@@ -70,9 +71,16 @@ function showsModelStates(action: Action): boolean {
   return action.kind === 'settled' || action.kind === 'collectGarbage';
 }
 
+/** A create that failed with OCI's refusal (4xx) made nothing; any other failure may have. */
+function answeredNo(err: unknown): boolean {
+  const { status } = ociFailure(err);
+  return status >= 400 && status < 500;
+}
+
 export class OciBackend implements Backend {
   private readonly opts: OciBackendOptions;
   private readonly clock: WallClock;
+  private readonly journal = new CreateJournal();
 
   constructor(opts: OciBackendOptions) {
     this.opts = opts;
@@ -132,11 +140,12 @@ export class OciBackend implements Backend {
     // Preflight refuses a model without its OCID before the backend runs.
     const want = desiredGroup(group);
     if (want === undefined) return report;
+    const adoption = this.journal.begin(d, ctx.isProtected());
     try {
       const client = await this.opts.clients(d);
       for (let attempt = 1; ; attempt++) {
         // The deployment first: if a later read fails, status still says what serves.
-        const deployment = await observeDeployment(client, d, ctx.isProtected());
+        const deployment = await observeDeployment(client, d, adoption);
         const md = deployment?.md;
         report = {
           ...report,
@@ -144,7 +153,7 @@ export class OciBackend implements Backend {
           observed: true,
           oci: md === undefined ? previous : { ...previous, lifecycleState: stateOf(md) },
         };
-        const snapshot = await observeRest(client, d, want, deployment, ctx.isProtected());
+        const snapshot = await observeRest(client, d, want, deployment, adoption);
         const decision = decide(snapshot, { d, group });
         report = { ...report, oci: decision.oci, onTargetGroup: decision.onTargetGroup };
         if (decision.drift !== undefined) {
@@ -155,13 +164,7 @@ export class OciBackend implements Backend {
         }
         if (createsInOci(decision.action)) await ctx.protect();
         try {
-          const outcome = await execute(decision.action, {
-            client,
-            d,
-            events: this.opts.events,
-            log,
-            previous,
-          });
+          const outcome = await this.execute(decision.action, d, log, client, previous);
           return {
             ...report,
             step: outcome.step,
@@ -180,6 +183,35 @@ export class OciBackend implements Backend {
     } catch (err) {
       return { ...report, step: failureStep(err) };
     }
+  }
+
+  /** The action's call, and what a create tells the journal. */
+  private async execute(
+    action: Action,
+    d: StackedDeployment,
+    log: BackendContext['log'],
+    client: ds.DataScienceClient,
+    previous: OciStatus,
+  ): Promise<Outcome> {
+    const creates = createsInOci(action);
+    try {
+      const outcome = await execute(action, { client, d, events: this.opts.events, log, previous });
+      if (creates) {
+        this.journal.created(d, {
+          historyId: outcome.oci.modelGroupVersionHistoryId,
+          deploymentId: action.kind === 'createDeployment' ? outcome.oci.modelDeploymentId : undefined,
+          group: action.kind === 'createGroup' ? true : undefined,
+        });
+      }
+      return outcome;
+    } catch (err) {
+      if (creates && !answeredNo(err)) this.journal.unanswered(d);
+      throw err;
+    }
+  }
+
+  forget(key: string): void {
+    this.journal.forget(key);
   }
 
   async finalize(d: StackedDeployment, ctx: BackendContext): Promise<FinalizeResult> {

@@ -9,6 +9,7 @@ import type { EventRecorder } from '../../runtime/events.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { DELETABLE_GROUP } from './decide.ts';
 import { isOciNotFound } from './errors.ts';
+import { LIST_ALL } from './journal.ts';
 import { listGroups, listHistories, observeDeployment } from './observe.ts';
 import { stateOf } from './snapshot.ts';
 
@@ -19,7 +20,7 @@ export async function deleteAll(
   events: EventRecorder,
   log: Logger,
 ): Promise<{ done: boolean; message: string }> {
-  const seen = await observeDeployment(client, d, true);
+  const seen = await observeDeployment(client, d, LIST_ALL);
   if (seen !== undefined) {
     const { md, etag } = seen;
     const state = stateOf(md);

@@ -6,14 +6,15 @@
  * on every pass made N objects cost N^2 reads). A list, filtered by our uid tag on this side (the
  * list APIs cannot filter by tag), is made only when an id is missing and this object may have sent
  * a create: a create whose answer was lost in a crash before status recorded it. That adoption, with
- * the deterministic retry tokens, is what keeps creates exactly-once. An object without its
- * finalizer never sent one (`adopt` false): its first pass lists nothing, where a list of a busy
- * compartment costs a page per 100 records (issue 8's scale benchmark: most of its OCI calls).
+ * the deterministic retry tokens, is what keeps creates exactly-once. Whether a list can be needed is
+ * the journal's to say (journal.ts, `Adoption`): an object born under this process never lists,
+ * where a list of a busy compartment costs a page per 100 records.
  */
 import type * as ds from 'oci-datascience';
 import type { StackedDeployment } from '../../api/v1alpha1/deployment.ts';
 import { TAG_MEMBERS, TAG_UID, deployedGroupId, ociSpec, type DesiredGroup } from './desired.ts';
 import { isOciNotFound } from './errors.ts';
+import type { Adoption } from './journal.ts';
 import {
   stateOf,
   timeOf,
@@ -35,19 +36,21 @@ const SERVING_STATES = new Set(['ACTIVE', 'NEEDS_ATTENTION']);
 
 /**
  * The deployment alone, read first: when a later read fails, status can still say what serves.
- * By the id in status, else by the uid tag: a deployment made just before a crash is adopted.
+ * By the id in status, else by the one this process made (status may lag), else by the uid tag: a
+ * deployment made just before a crash is adopted.
  */
 export async function observeDeployment(
   client: ds.DataScienceClient,
   d: StackedDeployment,
-  adopt: boolean,
+  adoption: Adoption,
 ): Promise<DeploymentView | undefined> {
   const id = d.status?.oci?.modelDeploymentId;
-  if (id !== undefined) {
-    const got = await getDeployment(client, id);
+  for (const known of new Set([id, adoption.deploymentId])) {
+    if (known === undefined) continue;
+    const got = await getDeployment(client, known);
     if (got !== undefined) return got;
   }
-  if (!adopt) return undefined;
+  if (!adoption.listDeployments) return undefined;
   const oci = ociSpec(d);
   const [found] = await madeBy(
     client.listModelDeploymentsRecordIterator({
@@ -66,7 +69,7 @@ export async function observeRest(
   d: StackedDeployment,
   want: DesiredGroup,
   deployment: DeploymentView | undefined,
-  adopt: boolean,
+  adoption: Adoption,
 ): Promise<Snapshot> {
   const previous: OciStatus = d.status?.oci ?? {};
   const workRequest =
@@ -75,11 +78,13 @@ export async function observeRest(
   // While OCI works, the pass only waits: nothing else is worth a request.
   if (workRequest?.phase === 'running') return { ...base, groupsRead: 'none', groups: [] };
 
-  const { groupsRead, groups } = await observeGroups(client, d, want, deployment, workRequest, adopt);
+  const { groupsRead, groups } = await observeGroups(client, d, want, deployment, workRequest, adoption);
   const usable = groups.some((g) => g.ours && g.membersHash === want.hash && USABLE_GROUP.has(g.state));
   // The history is needed only to create a group, which happens only when none is usable.
   const historyId =
-    previous.modelGroupVersionHistoryId ?? (usable || !adopt ? undefined : await findHistory(client, d));
+    previous.modelGroupVersionHistoryId ??
+    adoption.historyId ??
+    (usable || !adoption.listHistories ? undefined : await findHistory(client, d));
   const md = deployment?.md;
   const modelStates =
     md !== undefined && SERVING_STATES.has(stateOf(md)) ? await readModelStates(client, md) : undefined;
@@ -92,7 +97,7 @@ async function observeGroups(
   want: DesiredGroup,
   deployment: DeploymentView | undefined,
   workRequest: WorkRequestView | undefined,
-  adopt: boolean,
+  adoption: Adoption,
 ): Promise<{ groupsRead: GroupsRead; groups: GroupView[] }> {
   const previous: OciStatus = d.status?.oci ?? {};
   const deployedId = deployment === undefined ? undefined : deployedGroupId(deployment.md);
@@ -121,8 +126,8 @@ async function observeGroups(
     if (g !== undefined) known.push(g);
   }
   const usable = known.some((g) => g.ours && g.membersHash === want.hash && USABLE_GROUP.has(g.state));
-  // Nothing of this object's can be unrecorded when it never sent a create.
-  if (usable || !adopt) return { groupsRead: 'all', groups: newestFirst(known) };
+  // Nothing of this object's can be unrecorded when it never made a group, or made none unseen.
+  if (usable || !adoption.listGroups) return { groupsRead: 'all', groups: newestFirst(known) };
   // No usable group for this spec among those recorded: a new spec, or a group made before a crash
   // that status never recorded. The list tells, DELETED records included (they salt the token).
   const listed = await listGroups(client, d);

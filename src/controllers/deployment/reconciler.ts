@@ -44,7 +44,10 @@ const ROUTER_RETRY_MS = 30_000;
 export function deploymentReconciler(deps: DeploymentDeps): ReconcileFn {
   return async (key, log, signal) => {
     const d = deps.deployments.get(key);
-    if (d === undefined) return;
+    if (d === undefined) {
+      for (const b of Object.values(deps.backends)) b.forget?.(key);
+      return;
+    }
     const backend = deps.backends[d.spec.backend];
     const ctx: BackendContext = { log, signal, ...protectOnce(deps.api, d, log) };
     if (d.metadata.deletionTimestamp !== undefined) return finalize(deps, backend, d, ctx);
