@@ -67,6 +67,14 @@ import {
 } from './support.ts';
 import { adaptersClaim, ociDeployment } from '../test/support/objects.ts';
 
+/** CPU seconds used so far by each control-plane process, by name. */
+function controlPlaneCpu(cp: ControlPlane): Counts {
+  return new Map(cp.processes().map((p) => [p.name, cpuSecondsOf(p.pid)]));
+}
+
+const cpuText = (c: Counts): string =>
+  [...c].map(([name, s]) => `${name} ${s.toFixed(1)} s`).join(', ');
+
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);
   if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a non-negative number`);
@@ -546,8 +554,10 @@ async function main(): Promise<void> {
     await floorTracker.start();
     await floorClient.start();
     const floorMetricsBefore = await apiserverRequests(kc);
+    const floorCpuBefore = controlPlaneCpu(cp);
     const floorCreate = await createAll(api, objects(FLOOR_NS, emu.url));
     const floorDone = await floorTracker.waitAllReady('floor');
+    const floorCpu = diffCounts(controlPlaneCpu(cp), floorCpuBefore);
     const floorMetrics = diffCounts(await apiserverRequests(kc), floorMetricsBefore);
     await floorClient.stop();
     floorTracker.stop();
@@ -618,6 +628,7 @@ async function main(): Promise<void> {
     ]);
     const cpuBefore = cpuSecondsOf(pid);
     const benchCpuBefore = process.cpuUsage();
+    const cpCpuBefore = controlPlaneCpu(cp);
     const created = await createAll(api, pairs);
     progress(`created ${String(expected)} objects in ${seconds(created.lastAt - created.firstAt)}`);
     const allReady = await tracker.waitAllReady('operator');
@@ -631,6 +642,7 @@ async function main(): Promise<void> {
     const heapMb = (c: Counts) => mb(sumCounts(c) / 2 ** 20);
     const cpu = cpuSecondsOf(pid) - cpuBefore;
     const benchCpu = process.cpuUsage(benchCpuBefore);
+    const cpCpu = diffCounts(controlPlaneCpu(cp), cpCpuBefore);
     if (SNAPSHOT_SIGNAL !== undefined) operator.proc.kill(SNAPSHOT_SIGNAL);
     const metrics = diffCounts(await apiserverRequests(kc), metricsBefore);
     const reconciles = diffCounts(
@@ -708,6 +720,7 @@ async function main(): Promise<void> {
       '',
       `floor (bare client, one status patch per object, ${String(FLOOR_WORKERS)} in flight per kind; ${String(floorClient.patches)} patches, ${String(floorClient.failures)} failed):`,
       `  creates took ${seconds(floor.creates)}; all Ready ${seconds(floor.fromFirst)} after the first create, ${seconds(floor.fromLast)} after the last`,
+      `  control plane CPU meanwhile: ${cpuText(floorCpu)}`,
       '',
       `operator:`,
       `  creates took ${seconds(created.lastAt - created.firstAt)}; ${allReady ? 'all Ready' : `NOT all Ready (${String(tracker.ready)}/${String(expected)}) at the timeout`} ${seconds(run.fromFirst)} after the first create, ${seconds(run.fromLast)} after the last`,
@@ -720,6 +733,7 @@ async function main(): Promise<void> {
       ...(notReady.size > 0 ? ['  not Ready at the end of the wait:', countTable(notReady)] : []),
       '',
       `  operator CPU: ${cpu.toFixed(1)} s from the first create to all Ready (${((1000 * cpu) / (readyAt - created.firstAt)).toFixed(2)} cores), ${restCpu.toFixed(1)} s after (settle and rest); this benchmark's process (kubelet, emulator, watches): ${((benchCpu.user + benchCpu.system) / 1e6).toFixed(1)} s`,
+      `  control plane CPU meanwhile: ${cpuText(cpCpu)}`,
       `  RSS: ${mb(idle.rssMb)} idle before the creates, ${mb(atReady.rssMb)} at all Ready, ${mb(end.rssMb)} after the rest`,
       `  peak RSS (VmHWM): ${mb(end.peakMb)} (${mb(atReady.peakMb)} by all Ready); target under 200 MB: ${met(end.peakMb < 200)}`,
       `  at all Ready: V8 heap ${heapMb(heap)} used of ${heapMb(heapTotal)}, external ${heapMb(external)}; the rest of the RSS is native (code, TLS, malloc)`,

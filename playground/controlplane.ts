@@ -33,6 +33,8 @@ export interface ControlPlane {
   ): Promise<string>;
   /** Write requests (including denied ones) made by `username` since `sinceMs` (epoch ms), oldest first. */
   writesBy(username: string, sinceMs?: number): Promise<AuditEvent[]>;
+  /** Its processes (etcd, kube-apiserver, kube-controller-manager), e.g. to read their CPU time. */
+  processes(): { name: string; pid: number }[];
   /** Stops every process and removes `dir`. Idempotent. */
   stop(): Promise<void>;
 }
@@ -323,6 +325,10 @@ class RunningControlPlane implements ControlPlane {
     );
   }
 
+  processes(): { name: string; pid: number }[] {
+    return this.#procs.list();
+  }
+
   stop(): Promise<void> {
     return this.#procs.stop();
   }
@@ -398,6 +404,10 @@ class ProcessGroup {
   readonly #procs: Proc[] = [];
   readonly #watchdog: ChildProcess;
   #stopping: Promise<void> | undefined;
+
+  list(): { name: string; pid: number }[] {
+    return this.#procs.map((p) => ({ name: p.name, pid: p.pid }));
+  }
 
   constructor(dir: string) {
     this.#dir = dir;

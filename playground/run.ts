@@ -559,6 +559,7 @@ export async function runPlayground(opts: PlaygroundOptions): Promise<number> {
       auditLogPath: cp.auditLogPath,
       mintServiceAccountKubeconfig: (ns, sa) => cp.mintServiceAccountKubeconfig(ns, sa, TOKEN_TTL_S),
       writesBy: (user, sinceMs) => cp.writesBy(user, sinceMs),
+      processes: () => cp.processes(),
       stop: () => cp.stop(),
     };
     const routerLog = new LogFile(join(logs, 'routers.log'));

@@ -129,7 +129,9 @@ export class OciBackend implements Backend {
 
   private async pass(d: StackedDeployment, group: StackedModelGroup, ctx: BackendContext): Promise<Report> {
     const { log } = ctx;
-    const previous: OciStatus = { ...(d.status?.oci ?? {}) };
+    // What status.oci holds as this pass goes: a version history made in it is in it at once.
+    let previous: OciStatus = { ...(d.status?.oci ?? {}) };
+    let current = d;
     let report: Report = {
       step: problem('ModelIdMissing', 'the oci backend needs modelId on every model'),
       oci: previous,
@@ -143,9 +145,9 @@ export class OciBackend implements Backend {
     const adoption = this.journal.begin(d, ctx.isProtected());
     try {
       const client = await this.opts.clients(d);
-      for (let attempt = 1; ; attempt++) {
+      for (let attempt = 1; ;) {
         // The deployment first: if a later read fails, status still says what serves.
-        const deployment = await observeDeployment(client, d, adoption);
+        const deployment = await observeDeployment(client, current, adoption);
         const md = deployment?.md;
         report = {
           ...report,
@@ -153,8 +155,8 @@ export class OciBackend implements Backend {
           observed: true,
           oci: md === undefined ? previous : { ...previous, lifecycleState: stateOf(md) },
         };
-        const snapshot = await observeRest(client, d, want, deployment, adoption);
-        const decision = decide(snapshot, { d, group });
+        const snapshot = await observeRest(client, current, want, deployment, adoption);
+        const decision = decide(snapshot, { d: current, group });
         report = { ...report, oci: decision.oci, onTargetGroup: decision.onTargetGroup };
         if (decision.drift !== undefined) {
           log.info('OCI deployment drifted; bringing it back', {
@@ -163,22 +165,36 @@ export class OciBackend implements Backend {
           });
         }
         if (createsInOci(decision.action)) await ctx.protect();
+        let outcome: Outcome;
         try {
-          const outcome = await this.execute(decision.action, d, log, client, previous);
-          return {
-            ...report,
-            step: outcome.step,
-            oci: { ...decision.oci, ...outcome.oci },
-            md: outcome.created ?? md,
-            modelStates: showsModelStates(decision.action) ? snapshot.modelStates : undefined,
-            soon: outcome.soon,
-          };
+          outcome = await this.execute(decision.action, current, log, client, previous);
         } catch (err) {
           if (attempt > 1 || ociFailure(err).status !== 412) throw err;
           log.info('OCI resource changed under an update (412); reading it again', {
             action: decision.action.kind,
           });
+          attempt++;
+          continue;
         }
+        const oci = { ...decision.oci, ...outcome.oci };
+        if (decision.action.kind === 'createHistory' && current === d) {
+          // The history only names the lineage of the groups to come: the first group is made in
+          // the same pass, one status write where there were two. Looking again costs an object
+          // born under this process no call (nothing else of it is in OCI), and a failure of the
+          // group's create still records the history. Once only: `current` is no longer `d`.
+          previous = oci;
+          current = { ...current, status: { ...current.status, oci } };
+          report = { ...report, oci };
+          continue;
+        }
+        return {
+          ...report,
+          step: outcome.step,
+          oci,
+          md: outcome.created ?? md,
+          modelStates: showsModelStates(decision.action) ? snapshot.modelStates : undefined,
+          soon: outcome.soon,
+        };
       }
     } catch (err) {
       return { ...report, step: failureStep(err) };
