@@ -72,8 +72,7 @@ function controlPlaneCpu(cp: ControlPlane): Counts {
   return new Map(cp.processes().map((p) => [p.name, cpuSecondsOf(p.pid)]));
 }
 
-const cpuText = (c: Counts): string =>
-  [...c].map(([name, s]) => `${name} ${s.toFixed(1)} s`).join(', ');
+const cpuText = (c: Counts): string => [...c].map(([name, s]) => `${name} ${s.toFixed(1)} s`).join(', ');
 
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);
