@@ -50,6 +50,8 @@ import {
   GROUPS_BY_CLAIM,
   GROUPS_BY_SECRET,
   deploymentGroupKeys,
+  groupsOfChange,
+  servedByInputsChanged,
   deploymentSecretKeys,
   deploymentsUsingSecret,
   groupClaimKeys,
@@ -286,8 +288,8 @@ export function setupControllers(opts: SetupOptions): void {
     metrics: opts.metrics,
   });
   groupController.watch(groups, undefined, generationChanged);
-  // servedBy comes from the deployments' status, so every deployment change counts, not only spec.
-  groupController.watch(deployments, deploymentGroupKeys);
+  // servedBy comes from the deployments' status: a change of what a deployment serves counts.
+  groupController.watch(deployments, groupsOfChange, servedByInputsChanged);
   groupController.watch(claims, (c) =>
     groups.byIndex(GROUPS_BY_CLAIM, `${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`).map(key),
   );

@@ -106,13 +106,13 @@ export class Controller {
    */
   watch<T extends KubernetesObject>(
     informer: Informer<T>,
-    map: (obj: T) => string[] = (obj) => [objectKey(obj)],
+    map: (obj: T, oldObj?: T) => string[] = (obj) => [objectKey(obj)],
     predicate?: (oldObj: T | undefined, newObj: T) => boolean,
   ): void {
     const handle = (obj: T, oldObj: T | undefined): void => {
       try {
         if (predicate && !predicate(oldObj, obj)) return;
-        for (const key of map(obj)) this.queue.add(key);
+        for (const key of map(obj, oldObj)) this.queue.add(key);
       } catch (err) {
         this.log.error('event mapping failed', { key: objectKey(obj), ...errorMeta(err) });
       }

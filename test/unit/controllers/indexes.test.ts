@@ -10,7 +10,9 @@ import {
   deploymentSecretKeys,
   deploymentsUsingSecret,
   groupSecretKeys,
+  groupsOfChange,
   resourceVersionChanged,
+  servedByInputsChanged,
   secretMetadataInformer,
 } from '../../../src/controllers/indexes.ts';
 import { Informer, METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT } from '../../../src/runtime/informer.ts';
@@ -100,6 +102,51 @@ describe('controllers/indexes: Secrets', () => {
     assert.equal(resourceVersionChanged(undefined, s('1')), true);
     assert.equal(resourceVersionChanged(s('1'), s('2')), true);
     assert.equal(resourceVersionChanged(s('2'), s('2')), false);
+  });
+});
+
+describe('controllers/indexes: which deployment changes reach a group', () => {
+  const withAdapters = (d: StackedDeployment, loaded: string[], loading: string[] = []) =>
+    ({
+      ...d,
+      status: {
+        ...d.status,
+        adapters: [
+          ...loaded.map((inferenceKey) => ({ inferenceKey, state: 'Loaded' })),
+          ...loading.map((inferenceKey) => ({ inferenceKey, state: 'Loading' })),
+        ],
+      },
+    }) as StackedDeployment;
+  const base = ociDeployment('sql-oci', 'oci-api-key');
+
+  it('passes adds, deletes, a move to another group and a change of the members served', () => {
+    assert.equal(servedByInputsChanged(undefined, base), true);
+    const moved = { ...base, spec: { ...base.spec, modelGroupRef: { name: 'other' } } } as StackedDeployment;
+    assert.equal(servedByInputsChanged(base, moved), true);
+    assert.equal(servedByInputsChanged(withAdapters(base, ['a']), withAdapters(base, ['a', 'b'])), true);
+    assert.equal(servedByInputsChanged(withAdapters(base, ['a', 'b']), withAdapters(base, ['b'])), true);
+  });
+
+  it('drops progress that changes no member served: loading, conditions, OCI ids, key order', () => {
+    assert.equal(servedByInputsChanged(withAdapters(base, ['a']), withAdapters(base, ['a'], ['b'])), false);
+    const progressed = {
+      ...base,
+      status: { ...base.status, oci: { modelGroupVersionHistoryId: 'ocid1.h' } },
+    } as StackedDeployment;
+    assert.equal(servedByInputsChanged(base, progressed), false);
+    assert.equal(
+      servedByInputsChanged(withAdapters(base, ['a', 'b']), withAdapters(base, ['b', 'a'])),
+      false,
+    );
+  });
+
+  it('maps a move to both groups, so the one left drops the deployment from servedBy', () => {
+    const moved = { ...base, spec: { ...base.spec, modelGroupRef: { name: 'other' } } } as StackedDeployment;
+    assert.deepEqual(
+      groupsOfChange(moved, base).sort(),
+      ['ml/other', `ml/${base.spec.modelGroupRef.name}`].sort(),
+    );
+    assert.deepEqual(groupsOfChange(base), [`ml/${base.spec.modelGroupRef.name}`]);
   });
 });
 
