@@ -3,7 +3,7 @@
  * agent, each with everything it imports.
  *
  * Why bundle, when Node 24 runs the TypeScript sources: memory. Run from src/, the operator loads
- * about 3,000 modules (client-node's generated models and APIs, the OCI SDK's models), each with its
+ * about 2,500 modules (client-node's generated models and APIs, the OCI SDK's models), each with its
  * own module record and source, through Node's type stripping (a WebAssembly compiler that keeps its
  * memory). Bundled, it is one script with the unused half of client-node left out: 37 MB less resident
  * at idle, and the scale benchmark's peak fell from 237 to 192 MB (README). Identifiers keep their

@@ -1,8 +1,8 @@
 /**
- * Entry point of the fetch agent: `node dist/agent.mjs [flags]` in the image (`src/agent/main.ts` here). As a sidecar it serves its HTTP
- * API; with --fetch it fetches one request and exits (an init container filling a base model's
- * volume before vLLM starts). Flags win over the environment, which wins over the defaults; logs are
- * JSON lines on stdout.
+ * Entry point of the fetch agent: `node dist/agent.mjs [flags]` in the image (bundled from this
+ * file). As a sidecar it serves its HTTP API; with --fetch it fetches one request and exits (an init
+ * container filling a base model's volume before vLLM starts). Flags win over the environment,
+ * which wins over the defaults; logs are JSON lines on stdout.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';

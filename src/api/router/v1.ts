@@ -8,7 +8,7 @@
 /** The port the router serves on: requests, /healthz, /readyz and /metrics. */
 export const ROUTER_PORT = 8080;
 
-/** The router's container in its pod, and its entry point in the operator's image (bundled from src/). */
+/** The router's container in its pod, and its entry point in the image (bundled from src/router/). */
 export const ROUTER_CONTAINER = 'router';
 export const ROUTER_COMMAND = ['node', 'dist/router.mjs'] as const;
 
