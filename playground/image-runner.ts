@@ -137,7 +137,12 @@ export async function operatorCommand(): Promise<{ nodeFlags: string[]; script: 
   const node = splitNodeArgv(dockerfileEntrypoint());
   if (node === undefined) throw new Error("the Dockerfile's ENTRYPOINT is not a node command");
   await ensureBundles();
-  return { nodeFlags: node.flags, script: join(repoRoot, node.script.replace(/^\/app\//, '')) };
+  return { nodeFlags: node.flags, script: join(repoRoot, checkoutRelative(node.script)) };
+}
+
+/** A path of the image (its WORKDIR is /app) as a path of this checkout, relative to its root. */
+function checkoutRelative(script: string): string {
+  return script.replace(/^\/app\//, '');
 }
 
 /** `node [flags] script [args]` apart; undefined when argv is not a node command. */
@@ -161,7 +166,7 @@ export function entryPointOf(
   const argv = c.command !== undefined && c.command.length > 0 ? c.command : dockerfileEntrypoint();
   const node = splitNodeArgv(argv);
   if (node === undefined) return undefined;
-  const entry = (ENTRY_POINTS as Record<string, EntryPoint | undefined>)[node.script.replace(/^\/app\//, '')];
+  const entry = (ENTRY_POINTS as Record<string, EntryPoint | undefined>)[checkoutRelative(node.script)];
   if (entry === undefined) return undefined;
   return { entry, nodeFlags: node.flags, script: node.script, args: [...node.args, ...(c.args ?? [])] };
 }
@@ -403,7 +408,7 @@ export function imageRunner(cp: ControlPlane, opts: ImageRunnerOptions = {}): Im
       args.push(`--host=${ctx.ip}`);
       port = Number(flagValue(args, 'port') ?? ROUTER_PORT);
     }
-    const script = join(repoRoot, found.script.replace(/^\/app\//, ''));
+    const script = join(repoRoot, checkoutRelative(found.script));
     await ensureBundles();
     const proc = spawn(process.execPath, [...found.nodeFlags, script, ...args], {
       cwd: repoRoot,

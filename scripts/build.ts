@@ -38,39 +38,39 @@ const REQUIRE_SHIM =
   'const require = __createRequire(import.meta.url);';
 
 /**
- * Builds every bundle into `outDir` (the repository's dist/ by default). Each file is written under a
- * temporary name and renamed, so a process starting a bundle while another builds never reads half
- * of one.
+ * Builds every bundle into the dist/ of `root` (this checkout by default), in one esbuild run that
+ * parses each shared module once. Each file is written under a temporary name and renamed, so a
+ * process starting a bundle while another builds never reads half of one.
  */
 export async function buildBundles(root = repoRoot): Promise<void> {
-  const packages = new Set<string>();
-  for (const [out, entry] of Object.entries(BUNDLES)) {
-    const result = await build({
-      absWorkingDir: root,
-      entryPoints: [entry],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      minifyWhitespace: true,
-      minifySyntax: true,
-      keepNames: true,
-      legalComments: 'none',
-      sourcemap: 'linked',
-      banner: { js: REQUIRE_SHIM },
-      // whatwg-url (under the OCI SDK's node-fetch) requires "punycode", which Node resolves to its
-      // deprecated built-in and warns about (DEP0040) unless the caller is under node_modules, as it
-      // is no longer in a bundle: the npm package of that name, which the lock file already holds.
-      alias: { punycode: 'punycode/' },
-      outfile: out,
-      write: false,
-      metafile: true,
-      logLevel: 'warning',
-    });
-    for (const f of result.outputFiles) writeAtomically(f.path, f.contents);
-    for (const p of bundledPackages(result.metafile)) packages.add(p);
-  }
-  writeAtomically(join(root, NOTICES), Buffer.from(notices(root, [...packages].sort())));
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: Object.entries(BUNDLES).map(([out, entry]) => ({
+      in: entry,
+      out: out.replace(/\.mjs$/, ''),
+    })),
+    outdir: '.',
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
+    legalComments: 'none',
+    sourcemap: 'linked',
+    banner: { js: REQUIRE_SHIM },
+    // whatwg-url (under the OCI SDK's node-fetch) requires "punycode", which Node resolves to its
+    // deprecated built-in and warns about (DEP0040) unless the caller is under node_modules, as it
+    // is no longer in a bundle: the npm package of that name, which the lock file already holds.
+    alias: { punycode: 'punycode/' },
+    write: false,
+    metafile: true,
+    logLevel: 'warning',
+  });
+  for (const f of result.outputFiles) writeAtomically(f.path, f.contents);
+  writeAtomically(join(root, NOTICES), Buffer.from(notices(root, bundledPackages(result.metafile).sort())));
 }
 
 function writeAtomically(path: string, contents: Uint8Array): void {

@@ -95,7 +95,7 @@ export class CreateJournal {
     return entry?.uid === d.metadata.uid ? entry : undefined;
   }
 
-  /** Entries held (for tests and metrics). */
+  /** Entries held (the tests check that entries go with their objects). */
   get size(): number {
     return this.#entries.size;
   }
