@@ -94,6 +94,16 @@ describe('the router over an oci deployment, against the OCI emulator', function
   };
   const predicts = (since: number): RequestRecord[] =>
     emu.requests().filter((r) => r.operation === 'Predict' && r.at >= since);
+  /**
+   * The emulator's log position now, and the predicts logged after it: exact where a time would not
+   * be (a request that arrived in the same millisecond as the mark would count).
+   */
+  const mark = (): number => emu.requests().length;
+  const predictsAfter = (at: number): RequestRecord[] =>
+    emu
+      .requests()
+      .slice(at)
+      .filter((r) => r.operation === 'Predict');
 
   before(async function () {
     this.timeout(3_600_000);
@@ -188,7 +198,7 @@ describe('the router over an oci deployment, against the OCI emulator', function
   });
 
   it(`runs ${String(REQUESTS)} requests for the 80/20 experiment through OCI predict, within 4 sigma, each answered by its variant`, async () => {
-    const since = Date.now();
+    const since = mark();
     const answers: Answer[] = [];
     const CONCURRENCY = 16;
     let next = 0;
@@ -227,7 +237,7 @@ describe('the router over an oci deployment, against the OCI emulator', function
 
     // From OCI's side: every one arrived as a predict, signed with the Secret's key, naming the
     // variant's inferenceKey (the router rewrote the experiment's name), and was answered 200.
-    const seen = predicts(since);
+    const seen = predictsAfter(since);
     assert.equal(seen.length, REQUESTS, 'one predict per request, no retry');
     assert.deepEqual(
       [...new Set(seen.map((r) => `${String(r.status)} ${r.keyId ?? 'unsigned'}`))],
@@ -256,7 +266,7 @@ describe('the router over an oci deployment, against the OCI emulator', function
   });
 
   it("answers a member's model OCID and the base's inference key and OCID, signed with the Secret's key", async () => {
-    const since = Date.now();
+    const since = mark();
     for (const [model, label] of [
       [lora(1), A],
       [lora(2), B],
@@ -269,14 +279,14 @@ describe('the router over an oci deployment, against the OCI emulator', function
       assert.equal(a.variant, null, `${model} is no experiment`);
       assert.equal(answeredBy(a), label, model);
     }
-    const seen = predicts(since);
+    const seen = predictsAfter(since);
     assert.equal(seen.length, 5);
     for (const r of seen) assert.equal(r.keyId, key.keyId, `${String(r.model)} signed with the Secret's key`);
     // An unknown name never leaves the cluster.
-    const asked = Date.now();
+    const asked = mark();
     const unknown = await ask('no-such-model');
     assert.equal(unknown.status, 404);
-    assert.deepEqual(predicts(asked), [], 'an unknown name is not sent to OCI');
+    assert.deepEqual(predictsAfter(asked), [], 'an unknown name is not sent to OCI');
   });
 
   it('signs with the key in the Secret: an unknown key gets 401 within 15 s, the right one again recovers', async () => {

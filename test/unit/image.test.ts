@@ -101,9 +101,16 @@ describe('the image (Dockerfile)', () => {
     );
   });
 
-  it('holds the bundles and their licences, and neither node_modules nor the sources', () => {
+  it('holds the bundles and their licences, and neither node_modules nor the sources', async function () {
+    this.timeout(60_000);
     const copied = final.filter((i) => i.keyword === 'COPY').map((i) => i.args);
     assert.deepEqual(copied, ['--from=build /app/dist ./dist']);
+    assert.ok(NOTICES.startsWith('dist/'), 'the licences are written into dist/, which the image copies');
+    await ensureBundles();
+    const notices = readFileSync(join(repoRoot, NOTICES), 'utf8');
+    for (const bundled of ['@kubernetes/client-node', 'oci-common', 'winston']) {
+      assert.match(notices, new RegExp(`^${bundled} \\S+ \\(`, 'm'), `${bundled}'s licence`);
+    }
     const build = all.find((i) => i.keyword === 'RUN' && i.args.includes('scripts/build.ts'));
     assert.ok(build, 'the build stage runs scripts/build.ts');
     // Every program the operator's builders start is one of the bundles.

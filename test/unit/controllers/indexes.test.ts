@@ -134,6 +134,14 @@ describe('controllers/indexes: which deployment changes reach a group', () => {
       status: { ...base.status, oci: { modelGroupVersionHistoryId: 'ocid1.h' } },
     } as StackedDeployment;
     assert.equal(servedByInputsChanged(base, progressed), false);
+    const conditioned = {
+      ...base,
+      status: {
+        ...base.status,
+        conditions: [{ type: 'Ready', status: 'False', reason: 'DeploymentCreating', message: 'm' }],
+      },
+    } as StackedDeployment;
+    assert.equal(servedByInputsChanged(base, conditioned), false);
     assert.equal(
       servedByInputsChanged(withAdapters(base, ['a', 'b']), withAdapters(base, ['b', 'a'])),
       false,
