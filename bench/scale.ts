@@ -8,8 +8,12 @@
  *   - its API requests per object: writes by verb and resource from the audit log (its user only);
  *     reads from the API server's request metrics (every client: the audit policy records writes only);
  *   - its writes over REST_SECONDS at rest, Lease renewals apart, and its OCI calls meanwhile;
- *   - a floor from the same run: a bare client that makes one status patch per object, for the same
- *     objects created the same way and timed the same way, before the operator starts.
+ *   - two floors from the same run, each a bare client in a namespace of its own, for the same objects
+ *     created the same way and timed the same way, before the operator starts (scale-floors.ts): the
+ *     issue's floor, one status patch per object; and the product floor, which first makes the
+ *     writes and OCI creates any implementation of this API must make for the object;
+ *   - every client's writes in each of the three runs (audit log), and their pace: with the machine's
+ *     cores saturated, the time to all Ready follows the API server's writes.
  * Targets are printed beside the figures, not asserted: these machines are shared and noisy.
  *
  *   npm run bench:scale
@@ -17,7 +21,7 @@
  *     REST_SECONDS (600)         the at-rest window
  *     SETTLE_SECONDS (10)        between all Ready and the at-rest window (its writes are printed too)
  *     CREATE_CONCURRENCY (16)    creates in flight (a group, then its deployment)
- *     FLOOR_WORKERS (16)         the floor's patches in flight per kind (the operator's --workers default)
+ *     FLOOR_WORKERS (16)         each floor's objects in flight per kind (the operator's --workers default)
  *     OCI_PROGRESS_MS (100)      the operator's --oci-progress-interval-ms (the emulator's delays are 0)
  *     READY_TIMEOUT_SECONDS (900)
  *     OPERATOR_ARGS              more operator flags, e.g. "--workers=16"
@@ -34,7 +38,6 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
-  Watch,
   setHeaderOptions,
   type KubeConfig,
   type KubernetesObject,
@@ -45,7 +48,7 @@ import { writeAdapter } from '../playground/adapters.ts';
 import { operatorNodeFlags } from '../playground/image-runner.ts';
 import { startKubelet, type Kubelet } from '../playground/kubelet.ts';
 import { startOciEmulator, type OciEmulator } from '../playground/oci-emulator.ts';
-import { apiKeySecret, makeApiKey } from '../playground/oci-keys.ts';
+import { apiKeyProvider, apiKeySecret, makeApiKey } from '../playground/oci-keys.ts';
 import {
   OPERATOR_NAMESPACE,
   OPERATOR_USER,
@@ -66,6 +69,8 @@ import {
   type Counts,
 } from './support.ts';
 import { adaptersClaim, ociDeployment } from '../test/support/objects.ts';
+import { FloorClient, ProductFloorClient } from './scale-floors.ts';
+import { GROUP, PLURALS, ResourceWatch, VERSION, keyOf, progress, type Observed } from './scale-watch.ts';
 
 /** CPU seconds used so far by each control-plane process, by name. */
 function controlPlaneCpu(cp: ControlPlane): Counts {
@@ -95,11 +100,8 @@ const SNAPSHOT_SIGNAL = OPERATOR_NODE_ARGS.find((a) => a.startsWith('--heapsnaps
 
 const NS = 'scale';
 const FLOOR_NS = 'scale-floor';
+const PRODUCT_NS = 'scale-product-floor';
 const IDENTITY = 'bench-scale';
-const GROUP = 'serving.stacked.dev';
-const VERSION = 'v1alpha1';
-const PLURALS = ['stackedmodelgroups', 'stackeddeployments'] as const;
-type Plural = (typeof PLURALS)[number];
 const BASE = 'ocid1.datasciencemodel.oc1.iad.aaaaaaaabase';
 const lora = (n: number) => `ocid1.datasciencemodel.oc1.iad.aaaaaaaalora${String(n)}`;
 const ADAPTERS = ['lora-a', 'lora-b'];
@@ -108,20 +110,8 @@ const VLLM_COUNT = Math.ceil(N / 2);
 const OCI_COUNT = N - VLLM_COUNT;
 const RUNNING = Math.min(VLLM_COUNT, Math.max(1, Math.round(N / 20)));
 
-const progress = (line: string) => process.stderr.write(`[scale] ${line}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const mb = (x: number) => `${x.toFixed(0)} MB`;
-
-interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  observedGeneration?: number;
-}
-interface Observed {
-  metadata?: { name?: string; generation?: number; resourceVersion?: string };
-  status?: { observedGeneration?: number; conditions?: Condition[] };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // The objects
@@ -193,7 +183,6 @@ function objects(namespace: string, emuUrl: string): Pair[] {
   return pairs;
 }
 
-const keyOf = (plural: Plural, name: string) => `${plural}/${name}`;
 const nameOf = (o: KubernetesObject) => o.metadata?.name ?? '';
 
 /** Creates every pair (the group, then its deployment), CREATE_CONCURRENCY pairs in flight. */
@@ -221,60 +210,6 @@ async function createAll(
 
 // ---------------------------------------------------------------------------------------------------------
 // Watching: readiness for the measurement, and the floor's bare client
-
-/** Watches a namespaced custom resource from now on, restarting after the server ends the watch. */
-class ResourceWatch {
-  readonly #kc: KubeConfig;
-  readonly #path: string;
-  readonly #onEvent: (phase: string, o: Observed) => void;
-  #abort: AbortController | undefined;
-  #stopped = false;
-
-  constructor(kc: KubeConfig, namespace: string, plural: Plural, onEvent: (p: string, o: Observed) => void) {
-    this.#kc = kc;
-    this.#path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${plural}`;
-    this.#onEvent = onEvent;
-  }
-
-  /** Resolves once the watch is established. */
-  start(): Promise<void> {
-    return this.#watch(undefined);
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    this.#abort?.abort();
-  }
-
-  async #watch(resourceVersion: string | undefined): Promise<void> {
-    let lastRv = resourceVersion;
-    const restart = () => {
-      if (this.#stopped) return;
-      setTimeout(() => {
-        this.#watch(lastRv).catch((err: unknown) => {
-          progress(`watch ${this.#path}: ${String(err)}; retrying`);
-          lastRv = undefined;
-          restart();
-        });
-      }, 200);
-    };
-    this.#abort = await new Watch(this.#kc).watch(
-      this.#path,
-      { allowWatchBookmarks: true, ...(lastRv === undefined ? {} : { resourceVersion: lastRv }) },
-      (phase: string, obj: unknown) => {
-        const o = obj as Observed;
-        // 410 Gone and friends: start again from the current state (events replay as ADDED).
-        if (phase === 'ERROR') {
-          lastRv = undefined;
-          return;
-        }
-        lastRv = o.metadata?.resourceVersion ?? lastRv;
-        if (phase !== 'BOOKMARK') this.#onEvent(phase, o);
-      },
-      restart,
-    );
-  }
-}
 
 /** Which objects of a namespace are Ready for their current generation, and since when. */
 class ReadyTracker {
@@ -361,93 +296,6 @@ class ReadyTracker {
   }
 }
 
-/**
- * The floor: a bare client that watches the objects and makes one status patch per object (Ready
- * True for its generation), FLOOR_WORKERS in flight per kind, like the operator's workers. It is
- * what any controller of these objects must at least do.
- */
-class FloorClient {
-  patches = 0;
-  failures = 0;
-  readonly #custom: CustomObjectsApi;
-  readonly #namespace: string;
-  readonly #watches: ResourceWatch[];
-  readonly #queues = new Map<Plural, { name: string; generation: number }[]>();
-  readonly #wake = new Map<Plural, (() => void)[]>();
-  readonly #queued = new Set<string>();
-  #stopped = false;
-  #workers: Promise<void>[] = [];
-
-  constructor(kc: KubeConfig, namespace: string) {
-    this.#custom = kc.makeApiClient(CustomObjectsApi);
-    this.#namespace = namespace;
-    this.#watches = PLURALS.map((plural) => {
-      this.#queues.set(plural, []);
-      this.#wake.set(plural, []);
-      return new ResourceWatch(kc, namespace, plural, (phase, o) => {
-        const name = o.metadata?.name ?? '';
-        const generation = o.metadata?.generation ?? 0;
-        const key = `${keyOf(plural, name)}@${String(generation)}`;
-        if (phase === 'DELETED' || o.status?.observedGeneration === generation || this.#queued.has(key))
-          return;
-        this.#queued.add(key);
-        this.#queues.get(plural)?.push({ name, generation });
-        this.#wake.get(plural)?.shift()?.();
-      });
-    });
-  }
-
-  async start(): Promise<void> {
-    await Promise.all(this.#watches.map((w) => w.start()));
-    this.#workers = PLURALS.flatMap((plural) =>
-      Array.from({ length: FLOOR_WORKERS }, () => this.#work(plural)),
-    );
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    for (const w of this.#watches) w.stop();
-    for (const wakers of this.#wake.values()) for (const wake of wakers.splice(0)) wake();
-    await Promise.all(this.#workers);
-  }
-
-  async #work(plural: Plural): Promise<void> {
-    const queue = this.#queues.get(plural) ?? [];
-    while (!this.#stopped) {
-      const item = queue.shift();
-      if (item === undefined) {
-        await new Promise<void>((wake) => this.#wake.get(plural)?.push(wake));
-        continue;
-      }
-      const condition = {
-        type: 'Ready',
-        status: 'True',
-        reason: 'Floor',
-        message: 'one status patch',
-        observedGeneration: item.generation,
-        lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-      };
-      try {
-        await this.#custom.patchNamespacedCustomObjectStatus(
-          {
-            group: GROUP,
-            version: VERSION,
-            namespace: this.#namespace,
-            plural,
-            name: item.name,
-            body: { status: { observedGeneration: item.generation, conditions: [condition] } },
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        );
-        this.patches++;
-      } catch (err) {
-        this.failures++;
-        progress(`floor patch ${plural}/${item.name}: ${String(err)}`);
-      }
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Reading what happened
 
@@ -506,6 +354,119 @@ function latencies(pairs: Pair[], createdAt: Map<string, number>, readyAt: Map<s
   return rows.join('\n');
 }
 
+interface FloorRun {
+  /** All Ready, from the first create and from the last; how long the creates took. */
+  fromFirst: number;
+  fromLast: number;
+  creates: number;
+  patches: number;
+  failures: number;
+  cpu: Counts;
+  benchCpuSeconds: number;
+  metrics: Counts;
+  /** Every client's writes meanwhile (audit log), by user. */
+  writes: Counts;
+}
+
+/** Creates the objects in `namespace` and times `client` making them all Ready. */
+async function runFloor(
+  cp: ControlPlane,
+  kc: KubeConfig,
+  api: KubernetesObjectApi,
+  namespace: string,
+  client: FloorClient,
+  emuUrl: string,
+): Promise<FloorRun> {
+  const expected = 2 * N;
+  progress(`${namespace}: ${String(expected)} objects`);
+  const tracker = new ReadyTracker(kc, namespace, expected);
+  await tracker.start();
+  await client.start();
+  const wallStart = Date.now();
+  const metricsBefore = await apiserverRequests(kc);
+  const cpuBefore = controlPlaneCpu(cp);
+  const benchCpuBefore = process.cpuUsage();
+  const create = await createAll(api, objects(namespace, emuUrl));
+  const done = await tracker.waitAllReady(namespace);
+  const wallEnd = Date.now();
+  const cpu = diffCounts(controlPlaneCpu(cp), cpuBefore);
+  const benchCpu = process.cpuUsage(benchCpuBefore);
+  const metrics = diffCounts(await apiserverRequests(kc), metricsBefore);
+  await client.stop();
+  tracker.stop();
+  if (!done) throw new Error(`${namespace}: only ${String(tracker.ready)} of ${String(expected)} Ready`);
+  const allReady = tracker.allReadyAt ?? NaN;
+  progress(`${namespace}: all Ready ${seconds(allReady - create.firstAt)} after the first create`);
+  return {
+    fromFirst: allReady - create.firstAt,
+    fromLast: allReady - create.lastAt,
+    creates: create.lastAt - create.firstAt,
+    patches: client.patches,
+    failures: client.failures,
+    cpu,
+    benchCpuSeconds: (benchCpu.user + benchCpu.system) / 1e6,
+    metrics,
+    writes: await writesByUser(cp, wallStart, wallEnd),
+  };
+}
+
+const usersText = (c: Counts): string =>
+  [...c]
+    .sort((a, b) => b[1] - a[1])
+    .map(([user, n]) => `${user} ${String(n)}`)
+    .join(', ');
+
+/** The API server's pace: on a saturated machine the time to all Ready follows the writes made. */
+const writeRate = (c: Counts, ms: number): string =>
+  `${String(sumCounts(c))} (${((1000 * sumCounts(c)) / ms).toFixed(0)} per second)`;
+
+function floorText(f: FloorRun): string {
+  return [
+    `  creates took ${seconds(f.creates)}; all Ready ${seconds(f.fromFirst)} after the first create, ${seconds(f.fromLast)} after the last`,
+    `  CPU meanwhile: ${cpuText(f.cpu)}, this benchmark's process (creates, the floor's client, the emulator) ${f.benchCpuSeconds.toFixed(1)} s`,
+    `  every client's writes meanwhile (audit log), ${writeRate(f.writes, f.fromFirst)}: ${usersText(f.writes)}`,
+  ].join('\n');
+}
+
+/** Every client's writes between two instants, by user (ServiceAccounts and nodes by their name). */
+async function writesByUser(cp: ControlPlane, fromMs: number, toMs: number): Promise<Counts> {
+  const writes = (await cp.writes(fromMs)).filter((e) => Date.parse(e.requestReceivedTimestamp) <= toMs);
+  return countBy(writes, (e) => e.user.username.split(':').at(-1) ?? '');
+}
+
+/** Drops a namespace and waits until it is gone: finalizers first, then whatever the garbage collector owes. */
+async function removeNamespace(kc: KubeConfig, namespace: string): Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const core = kc.makeApiClient(CoreV1Api);
+  const list = (await custom.listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: 'stackeddeployments',
+  })) as { items: { metadata?: { name?: string; finalizers?: string[] } }[] };
+  for (const d of list.items) {
+    if ((d.metadata?.finalizers ?? []).length === 0) continue;
+    await custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'stackeddeployments',
+        name: d.metadata?.name ?? '',
+        body: { metadata: { finalizers: null } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+  await core.deleteNamespace({ name: namespace });
+  await until(
+    `namespace ${namespace} is gone`,
+    async () => (await core.readNamespace({ name: namespace }).catch(() => undefined)) === undefined,
+    300_000,
+    500,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -521,7 +482,6 @@ async function main(): Promise<void> {
   let kubelet: Kubelet | undefined;
   let operator: OperatorProcess | undefined;
   const { cp, kc, api, apply } = await startBenchCluster(NS);
-  const custom = kc.makeApiClient(CustomObjectsApi);
   try {
     emu = await startOciEmulator({
       keys: { [key.keyId]: key.publicKeyPem },
@@ -534,7 +494,8 @@ async function main(): Promise<void> {
         deploymentDeleteMs: 0,
       },
     });
-    await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: FLOOR_NS } });
+    for (const name of [FLOOR_NS, PRODUCT_NS])
+      await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
     await apply({ ...apiKeySecret('oci-api-key', key), metadata: { name: 'oci-api-key', namespace: NS } });
     await apply(adaptersClaim('adapters', NS));
     for (const k of ADAPTERS) writeAdapter(join(root, 'pvc', NS, 'adapters', k), 16);
@@ -546,38 +507,23 @@ async function main(): Promise<void> {
       namespaces: [NS],
     });
 
-    // ---- The floor, before the operator runs, so that nothing else competes with it.
-    progress(`floor: ${String(expected)} objects in ${FLOOR_NS}`);
-    const floorTracker = new ReadyTracker(kc, FLOOR_NS, expected);
-    const floorClient = new FloorClient(kc, FLOOR_NS);
-    await floorTracker.start();
-    await floorClient.start();
-    const floorMetricsBefore = await apiserverRequests(kc);
-    const floorCpuBefore = controlPlaneCpu(cp);
-    const floorCreate = await createAll(api, objects(FLOOR_NS, emu.url));
-    const floorDone = await floorTracker.waitAllReady('floor');
-    const floorCpu = diffCounts(controlPlaneCpu(cp), floorCpuBefore);
-    const floorMetrics = diffCounts(await apiserverRequests(kc), floorMetricsBefore);
-    await floorClient.stop();
-    floorTracker.stop();
-    if (!floorDone) throw new Error(`floor: only ${String(floorTracker.ready)} of ${String(expected)} Ready`);
-    const floorAllReady = floorTracker.allReadyAt ?? NaN;
-    const floor = {
-      fromFirst: floorAllReady - floorCreate.firstAt,
-      fromLast: floorAllReady - floorCreate.lastAt,
-      creates: floorCreate.lastAt - floorCreate.firstAt,
-    };
-    progress(`floor: all Ready ${seconds(floor.fromFirst)} after the first create`);
-    // The floor's objects go, so the operator's run sees the same API server state as the floor's.
-    for (const plural of PLURALS) {
-      await custom.deleteCollectionNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: FLOOR_NS,
-        plural,
-      });
-    }
-    await sleep(2000);
+    // ---- The floors, before the operator runs, so that nothing else competes with them; each
+    // namespace goes before the next run, so every run meets the same API server state.
+    const floor = await runFloor(
+      cp,
+      kc,
+      api,
+      FLOOR_NS,
+      new FloorClient(kc, FLOOR_NS, FLOOR_WORKERS),
+      emu.url,
+    );
+    await removeNamespace(kc, FLOOR_NS);
+    const productClient = new ProductFloorClient(kc, PRODUCT_NS, {
+      workers: FLOOR_WORKERS,
+      oci: apiKeyProvider(key),
+    });
+    const product = await runFloor(cp, kc, api, PRODUCT_NS, productClient, emu.url);
+    await removeNamespace(kc, PRODUCT_NS);
 
     // ---- The operator
     const healthPort = await freePort();
@@ -663,6 +609,7 @@ async function main(): Promise<void> {
       ['controller'],
     );
     const writes = await operatorWrites(cp, wallStart, wallReady);
+    const runWrites = await writesByUser(cp, wallStart, wallReady);
     const notReady = tracker.notReady();
     const run = { fromFirst: readyAt - created.firstAt, fromLast: readyAt - created.lastAt };
     progress(
@@ -717,13 +664,18 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(2))
         .join(' ')}`,
       '',
-      `floor (bare client, one status patch per object, ${String(FLOOR_WORKERS)} in flight per kind; ${String(floorClient.patches)} patches, ${String(floorClient.failures)} failed):`,
-      `  creates took ${seconds(floor.creates)}; all Ready ${seconds(floor.fromFirst)} after the first create, ${seconds(floor.fromLast)} after the last`,
-      `  control plane CPU meanwhile: ${cpuText(floorCpu)}`,
+      `floor (bare client, one status patch per object, ${String(FLOOR_WORKERS)} in flight per kind; ${String(floor.patches)} patches, ${String(floor.failures)} failed):`,
+      floorText(floor),
+      '',
+      `product floor (bare client: per object the writes and OCI creates any implementation must make, then one status patch; ${String(product.patches)} objects, ${String(product.failures)} failed):`,
+      `  made: ${[...productClient.made].map(([k, v]) => `${k} ${String(v)}`).join(', ')}`,
+      floorText(product),
+      `  ratio product floor/floor: ${(product.fromFirst / floor.fromFirst).toFixed(2)}x from the first create`,
       '',
       `operator:`,
       `  creates took ${seconds(created.lastAt - created.firstAt)}; ${allReady ? 'all Ready' : `NOT all Ready (${String(tracker.ready)}/${String(expected)}) at the timeout`} ${seconds(run.fromFirst)} after the first create, ${seconds(run.fromLast)} after the last`,
       `  ratio operator/floor: ${ratio.toFixed(2)}x from the first create, ${(run.fromLast / Math.max(1, floor.fromLast)).toFixed(2)}x from the last`,
+      `  ratio operator/product floor: ${(run.fromFirst / product.fromFirst).toFixed(2)}x from the first create`,
       `  target all Ready within 2x the floor (${seconds(2 * floor.fromFirst)}): ${met(allReady && ratio <= 2)}`,
       `  target all Ready within 60 s of the last create: ${met(allReady && run.fromLast <= 60_000)}`,
       `  create -> first Ready, per object:`,
@@ -733,6 +685,7 @@ async function main(): Promise<void> {
       '',
       `  operator CPU: ${cpu.toFixed(1)} s from the first create to all Ready (${((1000 * cpu) / (readyAt - created.firstAt)).toFixed(2)} cores), ${restCpu.toFixed(1)} s after (settle and rest); this benchmark's process (kubelet, emulator, watches): ${((benchCpu.user + benchCpu.system) / 1e6).toFixed(1)} s`,
       `  control plane CPU meanwhile: ${cpuText(cpCpu)}`,
+      `  every client's writes meanwhile (audit log), ${writeRate(runWrites, run.fromFirst)}: ${usersText(runWrites)}`,
       `  RSS: ${mb(idle.rssMb)} idle before the creates, ${mb(atReady.rssMb)} at all Ready, ${mb(end.rssMb)} after the rest`,
       `  peak RSS (VmHWM): ${mb(end.peakMb)} (${mb(atReady.peakMb)} by all Ready); target under 200 MB: ${met(end.peakMb < 200)}`,
       `  at all Ready: V8 heap ${heapMb(heap)} used of ${heapMb(heapTotal)}, external ${heapMb(external)}; the rest of the RSS is native (code, TLS, malloc)`,
@@ -781,8 +734,8 @@ async function main(): Promise<void> {
           ]
         : []),
       '',
-      `floor's API requests (apiserver_request_total, every client), ${String(sumCounts(floorMetrics))}:`,
-      countTable(floorMetrics, expected, '    ', 8),
+      `floor's API requests (apiserver_request_total, every client), ${String(sumCounts(floor.metrics))}:`,
+      countTable(floor.metrics, expected, '    ', 8),
     ];
     console.log(out.join('\n'));
     tracker.stop();

@@ -33,6 +33,8 @@ export interface ControlPlane {
   ): Promise<string>;
   /** Write requests (including denied ones) made by `username` since `sinceMs` (epoch ms), oldest first. */
   writesBy(username: string, sinceMs?: number): Promise<AuditEvent[]>;
+  /** Every user's write requests since `sinceMs` (epoch ms), oldest first. */
+  writes(sinceMs?: number): Promise<AuditEvent[]>;
   /** Its processes (etcd, kube-apiserver, kube-controller-manager), e.g. to read their CPU time. */
   processes(): { name: string; pid: number }[];
   /** Stops every process and removes `dir`. Idempotent. */
@@ -314,11 +316,14 @@ class RunningControlPlane implements ControlPlane {
   }
 
   async writesBy(username: string, sinceMs = 0): Promise<AuditEvent[]> {
+    return (await this.writes(sinceMs)).filter((e) => e.user.username === username);
+  }
+
+  async writes(sinceMs = 0): Promise<AuditEvent[]> {
     await this.#auditBarrier();
     const events = parseAuditLog(await readFile(this.auditLogPath, 'utf8'));
     return events.filter(
       (e) =>
-        e.user.username === username &&
         e.stage === 'ResponseComplete' &&
         WRITE_VERBS.includes(e.verb) &&
         Date.parse(e.requestReceivedTimestamp) >= sinceMs,

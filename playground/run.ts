@@ -559,6 +559,7 @@ export async function runPlayground(opts: PlaygroundOptions): Promise<number> {
       auditLogPath: cp.auditLogPath,
       mintServiceAccountKubeconfig: (ns, sa) => cp.mintServiceAccountKubeconfig(ns, sa, TOKEN_TTL_S),
       writesBy: (user, sinceMs) => cp.writesBy(user, sinceMs),
+      writes: (sinceMs) => cp.writes(sinceMs),
       processes: () => cp.processes(),
       stop: () => cp.stop(),
     };
