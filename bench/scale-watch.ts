@@ -3,9 +3,9 @@
  * and a watch that outlives the API server's ends of a watch.
  */
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { GROUP, VERSION } from '../src/api/v1alpha1/common.ts';
 
-export const GROUP = 'serving.stacked.dev';
-export const VERSION = 'v1alpha1';
+export { GROUP, VERSION };
 export const PLURALS = ['stackedmodelgroups', 'stackeddeployments'] as const;
 export type Plural = (typeof PLURALS)[number];
 

@@ -209,7 +209,7 @@ async function createAll(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Watching: readiness for the measurement, and the floor's bare client
+// Watching: readiness for the measurement
 
 /** Which objects of a namespace are Ready for their current generation, and since when. */
 class ReadyTracker {
