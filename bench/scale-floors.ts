@@ -3,13 +3,15 @@
  * of an operator's reads, checks, progress reports or retries of their own.
  *
  *   - The floor (the issue's): one status patch per object, Ready True for its generation.
- *   - The product floor: before that patch, the writes and OCI creates that any implementation of
- *     this API has to make for the object, built by the operator's own desired-state builders:
- *     a vllm StackedDeployment's Deployment and Service (server-side apply); an oci one's finalizer
- *     and its OCI version history, model group and model deployment (with retry tokens). Whatever
- *     the API server and the controller manager do in answer (ReplicaSets, ClusterIPs) follows as it
- *     does for the operator. It still makes less than a correct operator must: no wait for OCI's work
- *     requests, no second status patch once something is ready, no servedBy on the groups.
+ *   - The product floor: before that patch, the writes and OCI creates that the product as designed
+ *     has to make for the object, whoever makes them, built by the operator's own desired-state
+ *     builders: a vllm StackedDeployment's Deployment and Service (server-side apply; DESIGN.md);
+ *     an oci one's finalizer (its OCI resources outlive it otherwise) and its OCI version history
+ *     (one per StackedDeployment, oci/desired.ts), model group and model deployment, with retry
+ *     tokens. Whatever the API server and the controller manager do in answer (ReplicaSets,
+ *     ClusterIPs) follows as it does for the operator. It still makes less than a correct operator
+ *     must: no wait for OCI's work requests, no second status patch once something is ready, no
+ *     servedBy on the groups, no Events.
  *
  * Each kind has `workers` of its own in flight, as the operator's controllers have.
  */

@@ -11,7 +11,7 @@
  *   - two floors from the same run, each a bare client in a namespace of its own, for the same objects
  *     created the same way and timed the same way, before the operator starts (scale-floors.ts): the
  *     issue's floor, one status patch per object; and the product floor, which first makes the
- *     writes and OCI creates any implementation of this API must make for the object;
+ *     writes and OCI creates the product as designed must make for the object;
  *   - every client's writes in each of the three runs (audit log), and their pace: with the machine's
  *     cores saturated, the time to all Ready follows the API server's writes.
  * Targets are printed beside the figures, not asserted: these machines are shared and noisy.
@@ -667,7 +667,7 @@ async function main(): Promise<void> {
       `floor (bare client, one status patch per object, ${String(FLOOR_WORKERS)} in flight per kind; ${String(floor.patches)} patches, ${String(floor.failures)} failed):`,
       floorText(floor),
       '',
-      `product floor (bare client: per object the writes and OCI creates any implementation must make, then one status patch; ${String(product.patches)} objects, ${String(product.failures)} failed):`,
+      `product floor (bare client: per object the writes and OCI creates the design requires, then one status patch; ${String(product.patches)} objects, ${String(product.failures)} failed):`,
       `  made: ${[...productClient.made].map(([k, v]) => `${k} ${String(v)}`).join(', ')}`,
       floorText(product),
       `  ratio product floor/floor: ${(product.fromFirst / floor.fromFirst).toFixed(2)}x from the first create`,
