@@ -19,8 +19,10 @@
 //     control plane; pods bound to its nodes are always its own, whatever their namespace.
 //   - Readiness probes follow the kubelet: 200-399 is success, successThreshold / failureThreshold /
 //     timeoutSeconds are honoured; tcpSocket probes run too; exec and grpc probes count as passing.
-//     A startupProbe holds `started` (and readiness probing) until it passes. Sidecars (containers
-//     isVllmContainer refuses) are running and ready at once, whatever their probes.
+//     A startupProbe holds `started` (and readiness probing) until it passes. Other containers
+//     (those isVllmContainer refuses) follow their readiness and liveness probes when runContainer
+//     runs them (no startup probe: ours have none); one that nothing runs is running and ready at
+//     once, whatever its probes, since nothing would answer them.
 //   - A runContainer hook may refuse a container as the kubelet does (CreateContainerConfigError,
 //     e.g. runAsNonRoot with a non-numeric image user): it waits with that reason and message.
 //   - A simulator that fails to start (bad flags, a failing --lora-modules) is a crash loop: waiting
@@ -37,7 +39,8 @@
 //     between repeated liveness kills is not modelled, nor are the Unhealthy / Killing Events):
 //     the simulator process stops (its adapters are lost) and a fresh one starts empty on the same
 //     address, restartCount + 1, lastState terminated (exit 137, Error), ready only once its
-//     readiness probe passes again. Startup probes are not acted on after failureThreshold.
+//     readiness probe passes again. A container runContainer runs is stopped and started again
+//     through the hook, the same way. Startup probes are not acted on after failureThreshold.
 //   - Probe timing: liveness probes run at periodSeconds and initialDelaySeconds as written, scaled
 //     by `probeTimeScale` (default 1; e.g. 0.1 turns the operator's 10 s x 6 liveness probe into a
 //     restart after 6 s of failures). Startup and readiness probes are scaled too, and then capped
@@ -697,12 +700,21 @@ class TestKubelet implements Kubelet {
               timeScale: this.#opts.probeTimeScale ?? 1,
             });
       cr.run.ready = readiness === undefined;
+      cr.startedPerf = performance.now();
       void this.#podQueue.enqueue(state.key);
       if (readiness !== undefined) {
         const alive = (): boolean => !this.#stopped && !state.stopping && cr.epoch === epoch;
         const changed = (): void => void this.#podQueue.enqueue(state.key);
         this.#track(state, this.#readinessLoop(readiness, cr, state.abort.signal, alive, changed));
       }
+      const liveness =
+        cr.other === undefined
+          ? undefined
+          : probeTarget(cr.spec.livenessProbe, cr.spec, state.run.ip, {
+              timeScale: this.#opts.probeTimeScale ?? 1,
+              cap: false,
+            });
+      if (liveness !== undefined) this.#track(state, this.#livenessLoop(state, cr, epoch, liveness));
       return;
     }
     const env = containerEnv(cr.spec);
@@ -837,12 +849,13 @@ class TestKubelet implements Kubelet {
       if (!alive()) return;
       failures = ok ? 0 : failures + 1;
       if (failures >= probe.failureThreshold) {
-        const sim = cr.sim;
-        if (!sim || cr.run.phase !== 'running') return;
+        if (cr.run.phase !== 'running') return;
         this.#log(
           `${cr.spec.name} of ${state.key} failed its liveness probe ${failures} times, restarting it`,
         );
-        await this.#killAndRestart(state, cr, sim, { exitCode: 137, reason: 'Error' });
+        const killed = { exitCode: 137, reason: 'Error' };
+        if (cr.sim) await this.#killAndRestart(state, cr, cr.sim, killed);
+        else if (cr.other) await this.#restartOther(state, cr, killed);
         return;
       }
       await sleep(probe.periodMs, undefined, { ref: false, signal });
@@ -895,6 +908,38 @@ class TestKubelet implements Kubelet {
     cr.startedPerf = performance.now();
     void this.#podQueue.enqueue(state.key);
     this.#track(state, this.#probeLoop(state, cr, epoch));
+  }
+
+  /**
+   * #killAndRestart for a container that runContainer runs (the router, the fetch agent, the
+   * operator's own pods): it is stopped, its not-ready status written, and it is started again
+   * through the hook, with a new containerID, as the kubelet restarts any container.
+   */
+  async #restartOther(
+    state: PodState,
+    cr: ContainerRuntime,
+    exit: { exitCode: number; reason: string },
+  ): Promise<void> {
+    const epoch = ++cr.epoch;
+    const stale = (): boolean => cr.epoch !== epoch || state.stopping || this.#stopped;
+    const previous = { id: cr.run.containerID, startedAt: cr.run.startedAt ?? rfc3339() };
+    cr.run.ready = false;
+    const running = cr.other;
+    cr.other = undefined;
+    await running?.stop();
+    if (stale()) return;
+    cr.run.lastTerminated = {
+      ...exit,
+      startedAt: previous.startedAt,
+      finishedAt: rfc3339(),
+      ...(previous.id === undefined ? {} : { containerID: previous.id }),
+    };
+    cr.run.restartCount += 1;
+    this.#log(`restarting ${cr.spec.name} of ${state.key} (restartCount ${cr.run.restartCount})`);
+    await this.#notReadyWritten(state);
+    if (stale()) return;
+    const pod = this.#pods.get(state.key);
+    if (pod) await this.#startContainer(state, cr, pod);
   }
 
   /**

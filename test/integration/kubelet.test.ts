@@ -6,10 +6,18 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1Container } from '@kubernetes/client-node';
 import { type ControlPlane, sharedControlPlane } from '../../playground/controlplane.ts';
-import { startKubelet, podIps, type Kubelet } from '../../playground/kubelet.ts';
+import {
+  startKubelet,
+  podIps,
+  type ContainerContext,
+  type Kubelet,
+  type RunningContainer,
+} from '../../playground/kubelet.ts';
 import { kubectl } from '../../playground/kubectl.ts';
 import {
   DEPLOYMENT_LABEL,
@@ -32,6 +40,40 @@ const LIVENESS = {
   failureThreshold: 4,
   timeoutSeconds: 5,
 };
+
+/** A non-vLLM container that the test's runContainer hook runs: a health endpoint that can fail. */
+const SIDECAR = 'sidecar';
+const SIDECAR_PORT = 9090;
+
+/**
+ * The hook's side: one small server per running sidecar, answering /healthz 200, or 500 while its
+ * pod is in `unhealthy`; every start is counted per pod.
+ */
+class Sidecars {
+  readonly unhealthy = new Set<string>();
+  readonly starts = new Map<string, number>();
+
+  run = async (c: V1Container, ctx: ContainerContext): Promise<RunningContainer | undefined> => {
+    if (c.name !== SIDECAR || ctx.init) return undefined;
+    const server = createServer((req, res) => {
+      res.writeHead(req.url === '/healthz' && !this.unhealthy.has(ctx.podKey) ? 200 : 500).end();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(SIDECAR_PORT, ctx.ip, resolve);
+    });
+    this.starts.set(ctx.podKey, (this.starts.get(ctx.podKey) ?? 0) + 1);
+    return {
+      stop: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => {
+            resolve();
+          });
+          server.closeAllConnections();
+        }),
+    };
+  };
+}
 
 interface PodCondition {
   type: string;
@@ -75,6 +117,10 @@ function vllmStatus(pod: Pod): ContainerStatus | undefined {
   return pod.status.containerStatuses?.find((c) => c.name === 'vllm');
 }
 
+function sidecarStatus(pod: Pod): ContainerStatus | undefined {
+  return pod.status.containerStatuses?.find((c) => c.name === SIDECAR);
+}
+
 describe('test kubelet (fake GPU nodes)', function () {
   const ns = `kubelet-${Date.now().toString(36)}`;
   const nodeNames = [`${ns}-gpu-a`, `${ns}-gpu-b`];
@@ -85,6 +131,7 @@ describe('test kubelet (fake GPU nodes)', function () {
   let hfRoot = '';
   /** The two pods that run, by name, as first seen Ready. */
   let running: Pod[] = [];
+  const sidecars = new Sidecars();
 
   async function pods(): Promise<Pod[]> {
     const { stdout } = await kubectl(cp!, ['get', 'pods', '-n', ns, '-l', `app=${APP}`, '-o', 'json']);
@@ -169,6 +216,7 @@ describe('test kubelet (fake GPU nodes)', function () {
       hfRoot,
       namespaces: [ns],
       probeTimeScale: PROBE_TIME_SCALE,
+      runContainer: sidecars.run,
     });
   });
 
@@ -602,6 +650,49 @@ describe('test kubelet (fake GPU nodes)', function () {
     assert.ok(last.some((e) => e.kind === 'pod-gone'));
   });
 
+  it('restarts a container that runContainer runs when it fails its liveness probe, and leaves vllm alone', async function () {
+    this.timeout(60_000);
+    const key = `${ns}/sidecar`;
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], {
+      input: JSON.stringify(
+        barePod('sidecar', {
+          sidecarLiveness: { ...LIVENESS, httpGet: { path: '/healthz', port: 'health' } },
+        }),
+      ),
+    });
+    const first = await eventually('sidecar pod Ready', async () => {
+      const p = await bare('sidecar');
+      return cond(p, 'Ready')?.status === 'True' ? p : undefined;
+    });
+    assert.equal(sidecars.starts.get(key), 1);
+    await sleep(1200); // the liveness probe passes meanwhile: nothing happens
+    assert.equal(sidecarStatus((await bare('sidecar'))!)?.restartCount, 0);
+
+    sidecars.unhealthy.add(key);
+    const unready = await eventually('the sidecar killed and started again', async () => {
+      const p = await bare('sidecar');
+      return sidecarStatus(p!)?.restartCount === 1 ? p : undefined;
+    });
+    const killed = sidecarStatus(unready)!.lastState.terminated!;
+    assert.deepEqual(
+      [killed.exitCode, killed.reason, killed.containerID],
+      [137, 'Error', sidecarStatus(first)!.containerID],
+    );
+    assert.ok((sidecars.starts.get(key) ?? 0) >= 2, 'started again through the hook');
+
+    sidecars.unhealthy.delete(key);
+    const again = await eventually('the sidecar pod Ready again', async () => {
+      const p = await bare('sidecar');
+      return cond(p, 'Ready')?.status === 'True' && sidecarStatus(p!)?.ready ? p : undefined;
+    });
+    const s = sidecarStatus(again)!;
+    assert.notEqual(s.containerID, sidecarStatus(first)!.containerID);
+    assert.equal(vllmStatus(again)?.restartCount, 0, 'the vllm container was not restarted');
+    assert.equal(vllmStatus(again)?.containerID, vllmStatus(first)?.containerID);
+    await kubectl(cp!, ['delete', 'pod', 'sidecar', '-n', ns]);
+    await eventually('sidecar pod gone', async () => ((await bare('sidecar')) ? undefined : true));
+  });
+
   it('runs the pods of its nodes again after a kubelet restart (same IP, restartCount+1)', async function () {
     this.timeout(60_000);
     await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(barePod('survivor', {})) });
@@ -695,9 +786,23 @@ function barePod(
     args?: string[];
     liveness?: object;
     lora?: boolean;
+    /** A second container, run by the test's runContainer hook, with this liveness probe. */
+    sidecarLiveness?: object;
   },
 ): object {
   const lora = o.lora === true;
+  const sidecar =
+    o.sidecarLiveness === undefined
+      ? []
+      : [
+          {
+            name: SIDECAR,
+            image: 'registry.invalid/sidecar:1',
+            ports: [{ name: 'health', containerPort: SIDECAR_PORT }],
+            readinessProbe: { httpGet: { path: '/healthz', port: 'health' } },
+            livenessProbe: o.sidecarLiveness,
+          },
+        ];
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -721,6 +826,7 @@ function barePod(
           ...(o.liveness ? { livenessProbe: o.liveness } : {}),
           ...(o.claim ? { volumeMounts: [{ name: 'data', mountPath: '/data' }] } : {}),
         },
+        ...sidecar,
       ],
       ...(o.claim ? { volumes: [{ name: 'data', persistentVolumeClaim: { claimName: o.claim } }] } : {}),
     },
