@@ -200,6 +200,31 @@ const BACKOFF_MAX_MS = 5000;
 /** How long a restart waits for the not-ready status to be written before the new process listens anyway. */
 const RESTART_STATUS_WAIT_MS = 5000;
 
+/**
+ * A running container killed (a failed liveness probe, a crash): not ready while `stop` runs, then,
+ * unless the restart went stale meanwhile (false), its last run kept as lastState.terminated and one
+ * restart more. Starting it again is the caller's.
+ */
+async function killed(
+  run: ContainerRun,
+  exit: { exitCode: number; reason: string },
+  stop: () => Promise<void>,
+  stale: () => boolean,
+): Promise<boolean> {
+  const previous = { id: run.containerID, startedAt: run.startedAt ?? rfc3339() };
+  run.ready = false;
+  await stop();
+  if (stale()) return false;
+  run.lastTerminated = {
+    ...exit,
+    startedAt: previous.startedAt,
+    finishedAt: rfc3339(),
+    ...(previous.id === undefined ? {} : { containerID: previous.id }),
+  };
+  run.restartCount += 1;
+  return true;
+}
+
 export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const kubelet = new TestKubelet(opts);
   try {
@@ -875,17 +900,7 @@ class TestKubelet implements Kubelet {
   ): Promise<void> {
     const epoch = ++cr.epoch;
     const stale = (): boolean => cr.epoch !== epoch || state.stopping || this.#stopped;
-    const previous = { id: cr.run.containerID, startedAt: cr.run.startedAt ?? rfc3339() };
-    cr.run.ready = false;
-    await sim.stop();
-    if (stale()) return;
-    cr.run.lastTerminated = {
-      ...exit,
-      startedAt: previous.startedAt,
-      finishedAt: rfc3339(),
-      ...(previous.id === undefined ? {} : { containerID: previous.id }),
-    };
-    cr.run.restartCount += 1;
+    if (!(await killed(cr.run, exit, () => sim.stop(), stale))) return;
     cr.run.containerID = newContainerID();
     cr.run.startedAt = rfc3339();
     cr.run.started = cr.spec.startupProbe === undefined;
@@ -922,19 +937,9 @@ class TestKubelet implements Kubelet {
   ): Promise<void> {
     const epoch = ++cr.epoch;
     const stale = (): boolean => cr.epoch !== epoch || state.stopping || this.#stopped;
-    const previous = { id: cr.run.containerID, startedAt: cr.run.startedAt ?? rfc3339() };
-    cr.run.ready = false;
     const running = cr.other;
     cr.other = undefined;
-    await running?.stop();
-    if (stale()) return;
-    cr.run.lastTerminated = {
-      ...exit,
-      startedAt: previous.startedAt,
-      finishedAt: rfc3339(),
-      ...(previous.id === undefined ? {} : { containerID: previous.id }),
-    };
-    cr.run.restartCount += 1;
+    if (!(await killed(cr.run, exit, async () => running?.stop(), stale))) return;
     this.#log(`restarting ${cr.spec.name} of ${state.key} (restartCount ${cr.run.restartCount})`);
     await this.#notReadyWritten(state);
     if (stale()) return;
