@@ -200,6 +200,9 @@ const BACKOFF_MAX_MS = 5000;
 /** How long a restart waits for the not-ready status to be written before the new process listens anyway. */
 const RESTART_STATUS_WAIT_MS = 5000;
 
+/** How a killed container ended, as lastState.terminated shows it. */
+type Exit = { exitCode: number; reason: string };
+
 /**
  * A running container killed (a failed liveness probe, a crash): not ready while `stop` runs, then,
  * unless the restart went stale meanwhile (false), its last run kept as lastState.terminated and one
@@ -207,7 +210,7 @@ const RESTART_STATUS_WAIT_MS = 5000;
  */
 async function killed(
   run: ContainerRun,
-  exit: { exitCode: number; reason: string },
+  exit: Exit,
   stop: () => Promise<void>,
   stale: () => boolean,
 ): Promise<boolean> {
@@ -896,7 +899,7 @@ class TestKubelet implements Kubelet {
     state: PodState,
     cr: ContainerRuntime,
     sim: VllmSimulator,
-    exit: { exitCode: number; reason: string },
+    exit: Exit,
   ): Promise<void> {
     const epoch = ++cr.epoch;
     const stale = (): boolean => cr.epoch !== epoch || state.stopping || this.#stopped;
@@ -930,11 +933,7 @@ class TestKubelet implements Kubelet {
    * operator's own pods): it is stopped, its not-ready status written, and it is started again
    * through the hook, with a new containerID, as the kubelet restarts any container.
    */
-  async #restartOther(
-    state: PodState,
-    cr: ContainerRuntime,
-    exit: { exitCode: number; reason: string },
-  ): Promise<void> {
+  async #restartOther(state: PodState, cr: ContainerRuntime, exit: Exit): Promise<void> {
     const epoch = ++cr.epoch;
     const stale = (): boolean => cr.epoch !== epoch || state.stopping || this.#stopped;
     const running = cr.other;
