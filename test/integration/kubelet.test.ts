@@ -669,11 +669,11 @@ describe('test kubelet (fake GPU nodes)', function () {
     assert.equal(sidecarStatus((await bare('sidecar'))!)?.restartCount, 0);
 
     sidecars.unhealthy.add(key);
-    const unready = await eventually('the sidecar killed and started again', async () => {
+    const restarted = await eventually('the sidecar killed and started again', async () => {
       const p = await bare('sidecar');
       return sidecarStatus(p!)?.restartCount === 1 ? p : undefined;
     });
-    const killed = sidecarStatus(unready)!.lastState.terminated!;
+    const killed = sidecarStatus(restarted)!.lastState.terminated!;
     assert.deepEqual(
       [killed.exitCode, killed.reason, killed.containerID],
       [137, 'Error', sidecarStatus(first)!.containerID],
