@@ -57,8 +57,8 @@ interface Item {
 export class FloorClient {
   patches = 0;
   failures = 0;
-  readonly #custom: CustomObjectsApi;
-  readonly #namespace: string;
+  protected readonly custom: CustomObjectsApi;
+  protected readonly namespace: string;
   readonly #workersPerKind: number;
   readonly #watches: ResourceWatch[];
   readonly #queues = new Map<Plural, Item[]>();
@@ -70,8 +70,8 @@ export class FloorClient {
   #workers: Promise<void>[] = [];
 
   constructor(kc: KubeConfig, namespace: string, workers: number) {
-    this.#custom = kc.makeApiClient(CustomObjectsApi);
-    this.#namespace = namespace;
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.namespace = namespace;
     this.#workersPerKind = workers;
     this.#watches = PLURALS.map((plural) => {
       this.#queues.set(plural, []);
@@ -138,11 +138,11 @@ export class FloorClient {
       observedGeneration: item.generation,
       lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     };
-    await this.#custom.patchNamespacedCustomObjectStatus(
+    await this.custom.patchNamespacedCustomObjectStatus(
       {
         group: GROUP,
         version: VERSION,
-        namespace: this.#namespace,
+        namespace: this.namespace,
         plural,
         name: item.name,
         body: { status: { observedGeneration: item.generation, conditions: [condition] } },
@@ -164,16 +164,12 @@ export class ProductFloorClient extends FloorClient {
   /** Writes and OCI creates made before the status patches, by what. */
   readonly made = new Map<string, number>();
   readonly #objects: KubernetesObjectApi;
-  readonly #custom: CustomObjectsApi;
-  readonly #namespace: string;
   readonly #oci: common.AuthenticationDetailsProvider;
   readonly #clients = new Map<string, ds.DataScienceClient>();
 
   constructor(kc: KubeConfig, namespace: string, opts: ProductFloorOptions) {
     super(kc, namespace, opts.workers);
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
-    this.#custom = kc.makeApiClient(CustomObjectsApi);
-    this.#namespace = namespace;
     this.#oci = opts.oci;
   }
 
@@ -193,11 +189,11 @@ export class ProductFloorClient extends FloorClient {
       await this.#apply(buildService(d));
       return;
     }
-    await this.#custom.patchNamespacedCustomObject(
+    await this.custom.patchNamespacedCustomObject(
       {
         group: GROUP,
         version: VERSION,
-        namespace: this.#namespace,
+        namespace: this.namespace,
         plural,
         name,
         body: [{ op: 'add', path: '/metadata/finalizers', value: [OCI_FINALIZER] }],

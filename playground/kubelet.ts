@@ -881,9 +881,9 @@ class TestKubelet implements Kubelet {
         this.#log(
           `${cr.spec.name} of ${state.key} failed its liveness probe ${failures} times, restarting it`,
         );
-        const killed = { exitCode: 137, reason: 'Error' };
-        if (cr.sim) await this.#killAndRestart(state, cr, cr.sim, killed);
-        else if (cr.other) await this.#restartOther(state, cr, killed);
+        const exit: Exit = { exitCode: 137, reason: 'Error' };
+        if (cr.sim) await this.#killAndRestart(state, cr, cr.sim, exit);
+        else if (cr.other) await this.#restartOther(state, cr, exit);
         return;
       }
       await sleep(probe.periodMs, undefined, { ref: false, signal });
