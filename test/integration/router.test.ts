@@ -444,8 +444,16 @@ describe('the router on a real control plane, with the test kubelet and simulato
   });
 
   it('retries a connection refused by a pod on another pod', async () => {
-    const ready = [...sims.entries()].filter(([p]) => kubelet.runningPods().includes(p));
-    assert.equal(ready.length, 2, 'two vLLM pods run');
+    // The rollout above is done once the Deployment counts 2 pods, but the kubelet may not have
+    // seen an old pod's deletion yet: wait until it runs only the 2 new ones.
+    const ready = await eventually(
+      'the kubelet runs two vLLM pods',
+      () => {
+        const running = [...sims.entries()].filter(([p]) => kubelet.runningPods().includes(p));
+        return Promise.resolve(running.length === 2 ? running : undefined);
+      },
+      30_000,
+    );
     const [, refusing] = ready[0]!;
     const [, other] = ready[1]!;
     const retries = async () => {
