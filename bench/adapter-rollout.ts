@@ -160,7 +160,10 @@ async function main(): Promise<void> {
 
     const restarts: number[] = [];
     for (let i = 0; i < Math.min(RUNS, 5); i++) {
-      const podKey = k.runningPods().find((p) => p.startsWith(`${NS}/`))!;
+      // A different pod each time: one restarted again within 10 s waits out the kubelet's
+      // CrashLoopBackOff first, which is not the operator's time.
+      const pods = k.runningPods().filter((p) => p.startsWith(`${NS}/`));
+      const podKey = pods[i % pods.length]!;
       const [ns, name] = podKey.split('/') as [string, string];
       const t0 = performance.now();
       await k.restartContainer(ns, name);

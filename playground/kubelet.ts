@@ -27,20 +27,28 @@
 //     e.g. runAsNonRoot with a non-numeric image user): it waits with that reason and message.
 //   - A simulator that fails to start (bad flags, a failing --lora-modules) is a crash loop: waiting
 //     CrashLoopBackOff, lastState terminated (exit 1, reason Error, the error as message), retried with
-//     a doubling back-off from 0.5 s to 5 s, restartCount + 1 per retry.
+//     a doubling back-off from 0.5 s to 5 s (a BackOff Event each time), restartCount + 1 per retry.
 //   - A pod already running on one of our nodes when the kubelet starts (a kubelet restart) is run
 //     again as after a node reboot: restartCount + 1, lastState terminated (255, Unknown).
 //   - Status also carries PodReadyToStartContainers, observedGeneration (status and conditions),
 //     hostIPs, and a Pending step (containers waiting ContainerCreating) before Running.
 //   - Liveness probes follow the kubelet: they start once the container has started (startup probe
 //     passed) and initialDelaySeconds after the container started, run every periodSeconds with
-//     timeoutSeconds, and after failureThreshold consecutive failures the container is killed and
-//     started again at once (restartPolicy is not consulted; the kubelet's 10 s, 20 s, ... back-off
-//     between repeated liveness kills is not modelled, nor are the Unhealthy / Killing Events):
-//     the simulator process stops (its adapters are lost) and a fresh one starts empty on the same
-//     address, restartCount + 1, lastState terminated (exit 137, Error), ready only once its
-//     readiness probe passes again. A container runContainer runs is stopped and started again
-//     through the hook, the same way. Startup probes are not acted on after failureThreshold.
+//     timeoutSeconds, and after failureThreshold consecutive failures the container is killed
+//     (restartPolicy is not consulted): the simulator process stops (its adapters are lost) and a
+//     fresh one starts empty on the same address, restartCount + 1, lastState terminated (exit 137,
+//     Error), ready only once its readiness probe passes again. A container runContainer runs is
+//     stopped and started again through the hook, the same way. The first restart goes at once;
+//     one soon after another waits in CrashLoopBackOff, as the kubelet's per-container back-off
+//     (10 s doubling to 300 s) at this kubelet's pace (kubelet/backoff.ts: 0.5 s doubling to 5 s).
+//     Startup probes are not acted on after failureThreshold.
+//   - Events, as the kubelet records them (kubelet/events.ts): Unhealthy (Warning) for each failed
+//     liveness probe ("Liveness probe failed: HTTP probe failed with statuscode: 503"), Killing
+//     before a liveness restart, BackOff when a restart waits; repeats count up on one Event, and
+//     client-go's spam filter holds each pod to 25 at once, then one per 300 s (scaled by
+//     probeTimeScale). Failed startup and readiness probes are Unhealthy Events on a node too, but
+//     not here: their periods are capped far below what is written (below), so they would spend
+//     the pod's budget at a pace no kubelet does. No other Events (Scheduled, Pulled, Started).
 //   - Probe timing: liveness probes run at periodSeconds and initialDelaySeconds as written, scaled
 //     by `probeTimeScale` (default 1; e.g. 0.1 turns the operator's 10 s x 6 liveness probe into a
 //     restart after 6 s of failures). Startup and readiness probes are scaled too, and then capped
@@ -100,6 +108,14 @@ import { isTerminal } from './kubelet/scheduling.ts';
 import { FIELD_MANAGER, registerNode, type FakeNode } from './kubelet/nodes.ts';
 import { startStreamingServer, type StreamingServer } from './kubelet/streaming.ts';
 import { KeyedSerial } from './kubelet/queue.ts';
+import { PodEventRecorder, type EventType } from './kubelet/events.ts';
+import {
+  BACKOFF_INITIAL_MS,
+  BACKOFF_MAX_MS,
+  backoffMessage,
+  restartDelay,
+  type RestartBackoff,
+} from './kubelet/backoff.ts';
 import { Scheduler } from './kubelet/scheduler.ts';
 import { VllmSimulator } from './vllm-simulator.ts';
 import { sharedTimeline, type Timeline } from './timeline.ts';
@@ -195,8 +211,6 @@ const RETRY_MS = 500;
 /** The longest grace period a deleted pod's vLLM gets to finish its requests (tests stay bounded). */
 const MAX_GRACE_S = 30;
 const UNSCHEDULABLE_RESYNC_MS = 1000;
-const BACKOFF_INITIAL_MS = 500;
-const BACKOFF_MAX_MS = 5000;
 /** How long a restart waits for the not-ready status to be written before the new process listens anyway. */
 const RESTART_STATUS_WAIT_MS = 5000;
 
@@ -251,6 +265,8 @@ interface ContainerRuntime {
   /** Bumped on every (re)start and on teardown: probe loops and retries of an older epoch stop. */
   epoch: number;
   backoffMs: number;
+  /** The back-off of restarts after a kill (a failed liveness probe); unset until the first. */
+  killBackoff: RestartBackoff | undefined;
   /** performance.now() when the current run started (for a liveness probe's initial delay). */
   startedPerf: number;
 }
@@ -284,6 +300,7 @@ class TestKubelet implements Kubelet {
   readonly #nodeNames: Set<string>;
   readonly #kc = new KubeConfig();
   readonly #core: CoreV1Api;
+  readonly #events: PodEventRecorder;
   readonly #pods: Informer<V1Pod>;
   readonly #nodes: Informer<V1Node>;
   readonly #states = new Map<string, PodState>();
@@ -308,6 +325,7 @@ class TestKubelet implements Kubelet {
     this.#nodeNames = new Set(opts.nodes.map((n) => n.name));
     this.#kc.loadFromFile(opts.kubeconfigPath);
     this.#core = this.#kc.makeApiClient(CoreV1Api);
+    this.#events = new PodEventRecorder(this.#core, this.#log, opts.probeTimeScale ?? 1);
     const log = this.#log;
     const logger = createLogger({
       level: 'warn',
@@ -557,9 +575,7 @@ class TestKubelet implements Kubelet {
         containerID: run.containerID,
       };
       run.phase = 'backoff';
-      run.backoffMessage =
-        `back-off ${Math.round(backoffMs / 100) / 10}s restarting failed container=${spec.name} ` +
-        `pod=${state.name}_${state.namespace}(${state.uid})`;
+      run.backoffMessage = backoffMessage(backoffMs, spec.name, state);
       this.#log(`init container ${spec.name} of ${state.key} failed: ${message}`);
     }
     void this.#podQueue.enqueue(state.key);
@@ -630,6 +646,7 @@ class TestKubelet implements Kubelet {
         other: undefined,
         epoch: 0,
         backoffMs: BACKOFF_INITIAL_MS,
+        killBackoff: undefined,
         startedPerf: 0,
       };
     });
@@ -733,7 +750,7 @@ class TestKubelet implements Kubelet {
       if (readiness !== undefined) {
         const alive = (): boolean => !this.#stopped && !state.stopping && cr.epoch === epoch;
         const changed = (): void => void this.#podQueue.enqueue(state.key);
-        this.#track(state, this.#readinessLoop(readiness, cr, state.abort.signal, alive, changed));
+        this.#track(state, this.#readinessLoop(state, readiness, cr, alive, changed));
       }
       const liveness =
         cr.other === undefined
@@ -813,10 +830,9 @@ class TestKubelet implements Kubelet {
       finishedAt: now,
       ...(containerID === undefined ? {} : { containerID }),
     };
-    cr.run.backoffMessage =
-      `back-off ${Math.round(delayMs / 100) / 10}s restarting failed container=${cr.spec.name} ` +
-      `pod=${state.name}_${state.namespace}(${state.uid})`;
+    cr.run.backoffMessage = backoffMessage(delayMs, cr.spec.name, state);
     this.#log(`${cr.spec.name} of ${state.key} failed to start: ${message}`);
+    this.#backOffEvent(state, cr);
     const epoch = ++cr.epoch;
     this.#track(
       state,
@@ -840,7 +856,7 @@ class TestKubelet implements Kubelet {
     if (!cr.run.started) {
       if (startup) {
         await sleep(startup.initialDelayMs, undefined, { ref: false, signal: state.abort.signal });
-        while (alive() && !(await probeOnce(startup)))
+        while (alive() && !(await probeOnce(startup)).ok)
           await sleep(startup.periodMs, undefined, { ref: false, signal: state.abort.signal });
       }
       if (!alive()) return;
@@ -856,7 +872,7 @@ class TestKubelet implements Kubelet {
       }
       return;
     }
-    await this.#readinessLoop(readiness, cr, state.abort.signal, alive, changed);
+    await this.#readinessLoop(state, readiness, cr, alive, changed);
   }
 
   /** Probes liveness; after failureThreshold consecutive failures, kills and restarts the container. */
@@ -873,13 +889,21 @@ class TestKubelet implements Kubelet {
     if (wait > 0) await sleep(wait, undefined, { ref: false, signal });
     let failures = 0;
     while (alive()) {
-      const ok = await probeOnce(probe);
+      const { ok, output } = await probeOnce(probe);
+      if (!ok && alive()) this.#event(state, cr, 'Warning', 'Unhealthy', `Liveness probe failed: ${output}`);
       if (!alive()) return;
       failures = ok ? 0 : failures + 1;
       if (failures >= probe.failureThreshold) {
         if (cr.run.phase !== 'running') return;
         this.#log(
           `${cr.spec.name} of ${state.key} failed its liveness probe ${failures} times, restarting it`,
+        );
+        this.#event(
+          state,
+          cr,
+          'Normal',
+          'Killing',
+          `Container ${cr.spec.name} failed liveness probe, will be restarted`,
         );
         const exit: Exit = { exitCode: 137, reason: 'Error' };
         if (cr.sim) await this.#killAndRestart(state, cr, cr.sim, exit);
@@ -904,6 +928,8 @@ class TestKubelet implements Kubelet {
     const epoch = ++cr.epoch;
     const stale = (): boolean => cr.epoch !== epoch || state.stopping || this.#stopped;
     if (!(await killed(cr.run, exit, () => sim.stop(), stale))) return;
+    if (!(await this.#restartBackoff(state, cr, stale))) return;
+    cr.run.phase = 'running';
     cr.run.containerID = newContainerID();
     cr.run.startedAt = rfc3339();
     cr.run.started = cr.spec.startupProbe === undefined;
@@ -939,11 +965,52 @@ class TestKubelet implements Kubelet {
     const running = cr.other;
     cr.other = undefined;
     if (!(await killed(cr.run, exit, async () => running?.stop(), stale))) return;
+    if (!(await this.#restartBackoff(state, cr, stale))) return;
     this.#log(`restarting ${cr.spec.name} of ${state.key} (restartCount ${cr.run.restartCount})`);
     await this.#notReadyWritten(state);
     if (stale()) return;
     const pod = this.#pods.get(state.key);
     if (pod) await this.#startContainer(state, cr, pod);
+  }
+
+  /**
+   * The wait before a killed container starts again (restartDelay): none the first time; else it
+   * waits in CrashLoopBackOff, that status written first. False if the restart went stale meanwhile.
+   */
+  async #restartBackoff(state: PodState, cr: ContainerRuntime, stale: () => boolean): Promise<boolean> {
+    const { delayMs, next } = restartDelay(cr.killBackoff, performance.now());
+    cr.killBackoff = next;
+    if (delayMs === 0) return true;
+    cr.run.phase = 'backoff';
+    cr.run.started = false;
+    cr.run.backoffMessage = backoffMessage(delayMs, cr.spec.name, state);
+    this.#log(`${cr.spec.name} of ${state.key} waits ${delayMs} ms in CrashLoopBackOff`);
+    this.#backOffEvent(state, cr);
+    await this.#notReadyWritten(state);
+    await sleep(delayMs, undefined, { ref: false, signal: state.abort.signal }).catch(() => undefined);
+    return !stale();
+  }
+
+  #backOffEvent(state: PodState, cr: ContainerRuntime): void {
+    const pod = `${state.name}_${state.namespace}(${state.uid})`;
+    this.#event(
+      state,
+      cr,
+      'Warning',
+      'BackOff',
+      `Back-off restarting failed container ${cr.spec.name} in pod ${pod}`,
+    );
+  }
+
+  #event(state: PodState, cr: ContainerRuntime, type: EventType, reason: string, message: string): void {
+    const subject = {
+      namespace: state.namespace,
+      name: state.name,
+      uid: state.uid,
+      nodeName: this.#pods.get(state.key)?.spec?.nodeName ?? '',
+      container: cr.spec.name,
+    };
+    this.#events.record(subject, type, reason, message);
   }
 
   /**
@@ -975,17 +1042,18 @@ class TestKubelet implements Kubelet {
   }
 
   async #readinessLoop(
+    state: PodState,
     probe: ProbeTarget,
     cr: ContainerRuntime,
-    signal: AbortSignal,
     alive: () => boolean,
     changed: () => void,
   ): Promise<void> {
+    const signal = state.abort.signal;
     await sleep(probe.initialDelayMs, undefined, { ref: false, signal });
     let successes = 0;
     let failures = 0;
     while (alive()) {
-      const ok = await probeOnce(probe);
+      const { ok } = await probeOnce(probe);
       if (!alive()) return;
       if (ok) {
         successes += 1;
@@ -1090,6 +1158,7 @@ class TestKubelet implements Kubelet {
     if (!state.stopping) {
       state.stopping = true;
       this.timeline.append({ kind: 'pod-gone', pod: state.key });
+      this.#events.forget(state.uid);
       state.abort.abort();
       for (const cr of state.containers) cr.epoch += 1;
       // A running init container is stopped so that its task (tracked below) can end.

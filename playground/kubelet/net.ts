@@ -118,15 +118,34 @@ process.on('exit', () => {
   podIps.releaseAll();
 });
 
+/** One probe's outcome; `output` says why it failed, in the words the kubelet's Unhealthy Event uses. */
+export interface ProbeResult {
+  ok: boolean;
+  output: string;
+}
+
+const PASSED: ProbeResult = { ok: true, output: '' };
+
 /**
  * One probe attempt: an HTTP GET whose status is 200-399 (the kubelet's rule), or a TCP connect.
  * No keep-alive, like the kubelet's prober, so a probe never holds a server open after it stops.
  */
-export function probeOnce(t: ProbeTarget): Promise<boolean> {
+export function probeOnce(t: ProbeTarget): Promise<ProbeResult> {
   return t.kind === 'http' ? httpProbe(t) : tcpProbe(t);
 }
 
-function httpProbe(t: ProbeTarget): Promise<boolean> {
+/** Go's net/http phrasing of a failed dial or a timeout, as the kubelet reports it. */
+function dialError(t: ProbeTarget, err: unknown): string {
+  const address = `${t.host}:${t.port}`;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (code === 'ECONNREFUSED') return `dial tcp ${address}: connect: connection refused`;
+  if (code === 'ECONNRESET') return `read tcp ${address}: read: connection reset by peer`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function httpProbe(t: ProbeTarget): Promise<ProbeResult> {
+  const url = `http://${t.host}:${t.port}${t.path}`;
+  const failed = (err: unknown): ProbeResult => ({ ok: false, output: `Get "${url}": ${dialError(t, err)}` });
   return new Promise((resolve) => {
     let req: http.ClientRequest;
     try {
@@ -139,50 +158,54 @@ function httpProbe(t: ProbeTarget): Promise<boolean> {
         headers: { 'User-Agent': 'kube-probe/1.37', Accept: '*/*', Connection: 'close', ...t.headers },
         timeout: t.timeoutMs,
       });
-    } catch {
-      resolve(false);
+    } catch (err) {
+      resolve(failed(err));
       return;
     }
     req.on('response', (res) => {
       const code = res.statusCode ?? 0;
       res.resume();
       res.on('end', () => {
-        resolve(code >= 200 && code < 400);
+        resolve(
+          code >= 200 && code < 400
+            ? PASSED
+            : { ok: false, output: `HTTP probe failed with statuscode: ${code}` },
+        );
       });
-      res.on('error', () => {
-        resolve(false);
+      res.on('error', (err) => {
+        resolve(failed(err));
       });
     });
     req.on('timeout', () => {
-      req.destroy(new Error('probe timeout'));
+      req.destroy(new Error('context deadline exceeded (Client.Timeout exceeded while awaiting headers)'));
     });
-    req.on('error', () => {
-      resolve(false);
+    req.on('error', (err) => {
+      resolve(failed(err));
     });
     req.end();
   });
 }
 
-function tcpProbe(t: ProbeTarget): Promise<boolean> {
+function tcpProbe(t: ProbeTarget): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = new Socket();
-    const done = (ok: boolean): void => {
+    const done = (result: ProbeResult): void => {
       socket.destroy();
-      resolve(ok);
+      resolve(result);
     };
     socket.setTimeout(t.timeoutMs, () => {
-      done(false);
+      done({ ok: false, output: `dial tcp ${t.host}:${t.port}: i/o timeout` });
     });
     socket.once('connect', () => {
-      done(true);
+      done(PASSED);
     });
-    socket.once('error', () => {
-      done(false);
+    socket.once('error', (err) => {
+      done({ ok: false, output: dialError(t, err) });
     });
     try {
       socket.connect(t.port, t.host);
-    } catch {
-      done(false);
+    } catch (err) {
+      done({ ok: false, output: dialError(t, err) });
     }
   });
 }

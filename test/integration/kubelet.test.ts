@@ -90,7 +90,7 @@ interface ContainerStatus {
   restartCount: number;
   containerID?: string;
   imageID: string;
-  state: { running?: { startedAt: string }; waiting?: { reason: string } };
+  state: { running?: { startedAt: string }; waiting?: { reason: string; message?: string } };
   lastState: { terminated?: { exitCode: number; reason: string; containerID?: string } };
 }
 
@@ -117,6 +117,16 @@ function vllmStatus(pod: Pod): ContainerStatus | undefined {
   return pod.status.containerStatuses?.find((c) => c.name === 'vllm');
 }
 
+/** The fields of a core/v1 Event that these tests read. */
+interface PodEvent {
+  type: string;
+  reason: string;
+  message: string;
+  count?: number;
+  source?: { component?: string; host?: string };
+  involvedObject: { kind: string; name: string; uid: string; fieldPath?: string };
+}
+
 function sidecarStatus(pod: Pod): ContainerStatus | undefined {
   return pod.status.containerStatuses?.find((c) => c.name === SIDECAR);
 }
@@ -141,6 +151,23 @@ describe('test kubelet (fake GPU nodes)', function () {
   async function bare(name: string): Promise<Pod | undefined> {
     const r = await kubectl(cp!, ['get', 'pod', name, '-n', ns, '-o', 'json'], { allowFail: true });
     return r.code === 0 ? (JSON.parse(r.stdout) as Pod) : undefined;
+  }
+
+  /** The Events about one pod (by uid: a pod of the same name made before is another object). */
+  async function podEvents(p: Pod): Promise<PodEvent[]> {
+    const r = await kubectl(cp!, [
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      `involvedObject.name=${p.metadata.name}`,
+      '-o',
+      'json',
+    ]);
+    return (JSON.parse(r.stdout) as { items: PodEvent[] }).items.filter(
+      (e) => e.involvedObject.uid === p.metadata.uid,
+    );
   }
 
   async function pod(name: string): Promise<Pod | undefined> {
@@ -553,6 +580,11 @@ describe('test kubelet (fake GPU nodes)', function () {
     );
     assert.equal(cond(p, 'ContainersReady')?.status, 'False');
     assert.equal(kubelet!.simulator(`${ns}/bad-flags`), undefined);
+    // Each wait is a BackOff Event; the repeats count up on the one Event.
+    await eventually('the BackOff Event counted twice', async () => {
+      const backOff = (await podEvents(p)).find((e) => e.reason === 'BackOff');
+      return backOff?.type === 'Warning' && (backOff.count ?? 0) >= 2 ? true : undefined;
+    });
     await kubectl(cp!, ['delete', 'pod', 'bad-flags', '-n', ns]);
     await eventually('bad-flags gone', async () => ((await bare('bad-flags')) ? undefined : true));
   });
@@ -623,6 +655,33 @@ describe('test kubelet (fake GPU nodes)', function () {
     assert.deepEqual(adapterViolations(events, { pods: key }), []);
     const labelled = events.find((e) => e.kind === 'pod-ready' && e.pod === key);
     assert.equal(labelled?.kind === 'pod-ready' ? labelled.labels[DEPLOYMENT_LABEL] : undefined, 'lively');
+
+    // What `kubectl describe pod` shows: each failed probe (repeats counted on one Event), the kill.
+    const recorded = await eventually('the Unhealthy and Killing Events', async () => {
+      const es = await podEvents(again);
+      const unhealthy = es.find(
+        (e) =>
+          e.reason === 'Unhealthy' &&
+          e.message === 'Liveness probe failed: HTTP probe failed with statuscode: 503',
+      );
+      const killing = es.find((e) => e.reason === 'Killing');
+      return (unhealthy?.count ?? 0) >= LIVENESS.failureThreshold && killing
+        ? { es, unhealthy, killing }
+        : undefined;
+    });
+    assert.deepEqual(
+      [recorded.unhealthy?.type, recorded.killing.type, recorded.killing.message],
+      ['Warning', 'Normal', 'Container vllm failed liveness probe, will be restarted'],
+    );
+    assert.deepEqual(
+      [recorded.killing.source, recorded.killing.involvedObject.fieldPath],
+      [{ component: 'kubelet', host: again.spec.nodeName }, 'spec.containers{vllm}'],
+    );
+    // The first restart of a container goes at once, as the kubelet's: no back-off yet.
+    assert.deepEqual(
+      recorded.es.filter((e) => e.reason === 'BackOff'),
+      [],
+    );
   });
 
   it('keeps restarting a container whose fault outlives restarts, until the fault clears', async function () {
@@ -631,11 +690,39 @@ describe('test kubelet (fake GPU nodes)', function () {
     const sim = kubelet!.simulator(key)!;
     const since = kubelet!.timeline.now();
     sim.setFaults({ unhealthy: true });
+    // A restart soon after the one before waits in CrashLoopBackOff, 0.5 s then doubling.
+    const waiting = await eventually(
+      'a liveness restart held in CrashLoopBackOff',
+      async () => {
+        const p = await bare('lively');
+        const w = vllmStatus(p!)?.state.waiting;
+        return w?.reason === 'CrashLoopBackOff' ? { pod: p!, message: w.message } : undefined;
+      },
+      30_000,
+      20,
+    );
+    const { metadata } = waiting.pod;
+    assert.match(
+      waiting.message ?? '',
+      new RegExp(
+        String.raw`^back-off \d+(\.\d)?s restarting failed container=vllm pod=lively_${ns}\(${metadata.uid}\)$`,
+      ),
+    );
+    assert.equal(vllmStatus(waiting.pod)?.ready, false);
     await eventually(
       'a second liveness restart',
       () => Promise.resolve(restarts(kubelet!.timeline.events(since), key) >= 2 ? true : undefined),
       30_000,
       20,
+    );
+    await eventually('the BackOff Event', async () =>
+      (await podEvents(waiting.pod)).some(
+        (e) =>
+          e.type === 'Warning' &&
+          e.message === `Back-off restarting failed container vllm in pod lively_${ns}(${metadata.uid})`,
+      )
+        ? true
+        : undefined,
     );
     sim.setFaults({});
     const p = await eventually('lively Ready after the fault cleared', async () => {
