@@ -293,22 +293,34 @@ export class LeaderElector {
     }
   }
 
-  /** One read + create/replace round, given up (as failed) after timeoutMs or on stop(). */
+  /**
+   * One read + create/replace round, given up (as failed) after timeoutMs or on stop(). A round
+   * given up is not cancelled (client-node takes no signal), so it checks the same deadline itself
+   * before it writes: a read answered late, e.g. to a process paused mid-renewal, must not be
+   * followed by a write, as client-go's context deadline stops its update from being sent.
+   */
   private async attempt(timeoutMs: number): Promise<Attempt> {
+    const deadline = this.clock.now() + timeoutMs;
     try {
-      return await this.within<Attempt>(this.tryAcquireOrRenew(), timeoutMs, 'failed');
+      return await this.within<Attempt>(this.tryAcquireOrRenew(deadline), timeoutMs, 'failed');
     } catch (err) {
       this.log.warn('leader lease request failed', errorMeta(err));
       return 'failed';
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<Attempt> {
+  /** False once the round's deadline has passed, stop() was called, or the fence closed. */
+  private mayWrite(deadline: number): boolean {
+    return this.clock.now() < deadline && !this.abort.signal.aborted && !(this.leading && this.fenceLost());
+  }
+
+  private async tryAcquireOrRenew(deadline: number): Promise<Attempt> {
     let lease: V1Lease;
     try {
       lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      if (!this.mayWrite(deadline)) return 'failed';
       const created = await this.api.createNamespacedLease({
         namespace: this.namespace,
         body: this.leaseBody(
@@ -333,6 +345,7 @@ export class LeaderElector {
       // Someone else held it (even if expired by now): our leadership was interrupted.
       return 'held';
     }
+    if (!this.mayWrite(deadline)) return 'failed';
     const updated = await this.api.replaceNamespacedLease({
       name: this.name,
       namespace: this.namespace,

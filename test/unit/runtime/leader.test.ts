@@ -231,6 +231,52 @@ describe('runtime/leader', () => {
       assert.deepEqual(a.log, ['leader a', 'started', 'stopped']);
     });
 
+    it('sends no write after a renewal whose read answers past the renew deadline (a process paused mid-renewal)', async () => {
+      const api = store.api();
+      const read = api.readNamespacedLease.bind(api);
+      let late: (() => void) | undefined;
+      const a = new LeaderElector({
+        kc: new KubeConfig(),
+        namespace: 'ns',
+        name: 'lease',
+        identity: 'a',
+        logger: silentLogger(),
+        api: {
+          ...api,
+          // After the acquire, the next read is answered only when the test says: the answer the
+          // paused process finds waiting when it resumes, still naming it the holder.
+          readNamespacedLease: async (p: never) => {
+            const lease = await read(p);
+            if (store.writes.length === 0) return lease;
+            return new Promise((resolve) => {
+              late ??= () => {
+                resolve(lease);
+              };
+            });
+          },
+        },
+        clock,
+        random: () => 0,
+      });
+      const log: string[] = [];
+      const run = a.run({
+        onStartedLeading: () => log.push('started'),
+        onStoppedLeading: () => log.push('stopped'),
+      });
+      await clock.advanceAsync(0);
+      assert.equal(a.isLeader(), true);
+      const calls = store.writeCalls;
+      await clock.advanceAsync(12_000);
+      assert.equal(a.isLeader(), false, 'the renew deadline passed: leadership lost');
+      assert.ok(late, 'a renewal read was pending');
+      late();
+      await clock.advanceAsync(0);
+      assert.equal(store.writeCalls, calls, 'the late read was not followed by a replace');
+      await a.stop();
+      await run;
+      assert.deepEqual(log, ['started', 'stopped']);
+    });
+
     it('loses leadership at once when another holder shows up', async () => {
       const a = start('a');
       await clock.advanceAsync(0);

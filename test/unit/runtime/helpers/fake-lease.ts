@@ -12,6 +12,8 @@ export class FakeLeaseStore {
   fail = false;
   hang = false;
   writes: Record<string, unknown>[] = [];
+  /** Create and replace calls, answered or not (a 409 is one too). */
+  writeCalls = 0;
 
   private check(): Promise<void> {
     if (this.hang) return new Promise(() => undefined);
@@ -49,11 +51,13 @@ export class FakeLeaseStore {
         return lease;
       },
       createNamespacedLease: async ({ body }: { body: V1Lease }) => {
+        this.writeCalls += 1;
         await this.check();
         if (this.lease) throw new ApiException(409, 'x', '{"reason":"AlreadyExists"}', {});
         return this.store(body);
       },
       replaceNamespacedLease: async ({ body }: { body: V1Lease }) => {
+        this.writeCalls += 1;
         await this.check();
         if (body.metadata?.resourceVersion !== String(this.rv)) {
           throw new ApiException(409, 'x', '{"reason":"Conflict"}', {});
