@@ -41,10 +41,12 @@
 //     stopped and started again through the hook, the same way. The first restart goes at once;
 //     one soon after another waits in CrashLoopBackOff, as the kubelet's per-container back-off
 //     (10 s doubling to 300 s) at this kubelet's pace (kubelet/backoff.ts: 0.5 s doubling to 5 s).
-//     Startup probes are not acted on after failureThreshold.
+//     A startup probe that fails for as long as failureThreshold failures take as written
+//     (initialDelaySeconds + failureThreshold x periodSeconds, scaled, not capped) restarts the
+//     container the same way, though it is probed at the capped pace below.
 //   - Events, as the kubelet records them (kubelet/events.ts): Unhealthy (Warning) for each failed
 //     liveness probe ("Liveness probe failed: HTTP probe failed with statuscode: 503"), Killing
-//     before a liveness restart, BackOff when a restart waits; repeats count up on one Event, and
+//     before a liveness or startup restart, BackOff when a restart waits; repeats count up on one Event, and
 //     client-go's spam filter holds each pod to 25 at once, then one per 300 s (scaled by
 //     probeTimeScale). Failed startup and readiness probes are Unhealthy Events on a node too, but
 //     not here: their periods are capped far below what is written (below), so they would spend
@@ -854,11 +856,7 @@ class TestKubelet implements Kubelet {
     const readiness = probeTarget(cr.spec.readinessProbe, cr.spec, state.run.ip, { timeScale });
     const liveness = probeTarget(cr.spec.livenessProbe, cr.spec, state.run.ip, { timeScale, cap: false });
     if (!cr.run.started) {
-      if (startup) {
-        await sleep(startup.initialDelayMs, undefined, { ref: false, signal: state.abort.signal });
-        while (alive() && !(await probeOnce(startup)).ok)
-          await sleep(startup.periodMs, undefined, { ref: false, signal: state.abort.signal });
-      }
+      if (startup && !(await this.#startupPassed(state, cr, startup, alive))) return;
       if (!alive()) return;
       cr.run.started = true;
       changed();
@@ -873,6 +871,47 @@ class TestKubelet implements Kubelet {
       return;
     }
     await this.#readinessLoop(state, readiness, cr, alive, changed);
+  }
+
+  /**
+   * Probes startup until it passes (true). It is probed at the capped pace, so a pod starts quickly,
+   * but given up on, as the kubelet does after failureThreshold failures, only once the time those
+   * take as written (scaled, not capped) has passed: then the container is killed and restarted,
+   * and this returns false.
+   */
+  async #startupPassed(
+    state: PodState,
+    cr: ContainerRuntime,
+    startup: ProbeTarget,
+    alive: () => boolean,
+  ): Promise<boolean> {
+    const signal = state.abort.signal;
+    const written = probeTarget(cr.spec.startupProbe, cr.spec, state.run.ip, {
+      timeScale: this.#opts.probeTimeScale ?? 1,
+      cap: false,
+    });
+    const giveUpAt =
+      cr.startedPerf +
+      (written ? written.initialDelayMs + written.failureThreshold * written.periodMs : Infinity);
+    await sleep(startup.initialDelayMs, undefined, { ref: false, signal });
+    while (alive()) {
+      if ((await probeOnce(startup)).ok) return true;
+      if (!alive()) return false;
+      if (performance.now() >= giveUpAt && cr.sim && cr.run.phase === 'running') {
+        this.#log(`${cr.spec.name} of ${state.key} failed its startup probe, restarting it`);
+        this.#event(
+          state,
+          cr,
+          'Normal',
+          'Killing',
+          `Container ${cr.spec.name} failed startup probe, will be restarted`,
+        );
+        await this.#killAndRestart(state, cr, cr.sim, { exitCode: 137, reason: 'Error' });
+        return false;
+      }
+      await sleep(startup.periodMs, undefined, { ref: false, signal });
+    }
+    return false;
   }
 
   /** Probes liveness; after failureThreshold consecutive failures, kills and restarts the container. */

@@ -780,6 +780,55 @@ describe('test kubelet (fake GPU nodes)', function () {
     await eventually('sidecar pod gone', async () => ((await bare('sidecar')) ? undefined : true));
   });
 
+  it('restarts a container whose startup probe fails for failureThreshold periods as written, not sooner', async function () {
+    this.timeout(60_000);
+    // Scaled: failures count from 200 ms, every 500 ms; given up on 2.2 s after the start. The
+    // probe itself runs every 200 ms (the cap), which must not bring the restart forward.
+    const startup = {
+      httpGet: { path: '/never', port: 8000 },
+      initialDelaySeconds: 2,
+      periodSeconds: 5,
+      failureThreshold: 4,
+    };
+    const key = `${ns}/slow-start`;
+    const t0 = kubelet!.timeline.now();
+    await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], {
+      input: JSON.stringify(barePod('slow-start', { startup })),
+    });
+    const first = await eventually('slow-start running, not started', async () => {
+      const p = await bare('slow-start');
+      const s = p && vllmStatus(p);
+      return s?.state.running && s.started === false ? p : undefined;
+    });
+    const restarted = await eventually('slow-start restarted', async () => {
+      const p = await bare('slow-start');
+      return (vllmStatus(p!)?.restartCount ?? 0) >= 1 ? p : undefined;
+    });
+    const s = vllmStatus(restarted)!;
+    const killed = s.lastState.terminated!;
+    assert.deepEqual(
+      [killed.exitCode, killed.reason, killed.containerID],
+      [137, 'Error', vllmStatus(first)!.containerID],
+    );
+    const events = kubelet!.timeline.events(t0);
+    const served = events.find((e) => e.kind === 'sim-serving' && e.pod === key);
+    const stopped = events.find((e) => e.kind === 'sim-stopped' && e.pod === key);
+    const after = (stopped?.at ?? 0) - (served?.at ?? Infinity);
+    assert.ok(after >= 2000, `killed ${String(after)} ms after it served: before 4 periods as written`);
+    assert.equal(s.started, false, 'never started');
+    assert.equal(cond(restarted, 'Ready')?.status, 'False');
+    await eventually('the Killing Event', async () =>
+      (await podEvents(restarted)).some(
+        (e) =>
+          e.reason === 'Killing' && e.message === 'Container vllm failed startup probe, will be restarted',
+      )
+        ? true
+        : undefined,
+    );
+    await kubectl(cp!, ['delete', 'pod', 'slow-start', '-n', ns]);
+    await eventually('slow-start gone', async () => ((await bare('slow-start')) ? undefined : true));
+  });
+
   it('runs the pods of its nodes again after a kubelet restart (same IP, restartCount+1)', async function () {
     this.timeout(60_000);
     await kubectl(cp!, ['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(barePod('survivor', {})) });
@@ -872,6 +921,7 @@ function barePod(
     claim?: string;
     args?: string[];
     liveness?: object;
+    startup?: object;
     lora?: boolean;
     /** A second container, run by the test's runContainer hook, with this liveness probe. */
     sidecarLiveness?: object;
@@ -911,6 +961,7 @@ function barePod(
           resources: { limits: { 'nvidia.com/gpu': '1' } },
           readinessProbe: { httpGet: { path: '/health', port: 8000 } },
           ...(o.liveness ? { livenessProbe: o.liveness } : {}),
+          ...(o.startup ? { startupProbe: o.startup } : {}),
           ...(o.claim ? { volumeMounts: [{ name: 'data', mountPath: '/data' }] } : {}),
         },
         ...sidecar,
