@@ -46,8 +46,8 @@
 //     container the same way, though it is probed at the capped pace below.
 //   - Events, as the kubelet records them (kubelet/events.ts): Unhealthy (Warning) for each failed
 //     liveness probe ("Liveness probe failed: HTTP probe failed with statuscode: 503"), Killing
-//     before a liveness or startup restart, BackOff when a restart waits; repeats count up on one Event, and
-//     client-go's spam filter holds each pod to 25 at once, then one per 300 s (scaled by
+//     before a liveness or startup restart, BackOff when a restart waits; repeats count up on one
+//     Event, and client-go's spam filter holds each pod to 25 at once, then one per 300 s (scaled by
 //     probeTimeScale). Failed startup and readiness probes are Unhealthy Events on a node too, but
 //     not here: their periods are capped far below what is written (below), so they would spend
 //     the pod's budget at a pace no kubelet does. No other Events (Scheduled, Pulled, Started).
