@@ -115,6 +115,7 @@ import {
   BACKOFF_INITIAL_MS,
   BACKOFF_MAX_MS,
   backoffMessage,
+  podRef,
   restartDelay,
   type RestartBackoff,
 } from './kubelet/backoff.ts';
@@ -752,7 +753,7 @@ class TestKubelet implements Kubelet {
       if (readiness !== undefined) {
         const alive = (): boolean => !this.#stopped && !state.stopping && cr.epoch === epoch;
         const changed = (): void => void this.#podQueue.enqueue(state.key);
-        this.#track(state, this.#readinessLoop(state, readiness, cr, alive, changed));
+        this.#track(state, this.#readinessLoop(readiness, cr, state.abort.signal, alive, changed));
       }
       const liveness =
         cr.other === undefined
@@ -870,7 +871,7 @@ class TestKubelet implements Kubelet {
       }
       return;
     }
-    await this.#readinessLoop(state, readiness, cr, alive, changed);
+    await this.#readinessLoop(readiness, cr, state.abort.signal, alive, changed);
   }
 
   /**
@@ -897,16 +898,8 @@ class TestKubelet implements Kubelet {
     while (alive()) {
       if ((await probeOnce(startup)).ok) return true;
       if (!alive()) return false;
-      if (performance.now() >= giveUpAt && cr.sim && cr.run.phase === 'running') {
-        this.#log(`${cr.spec.name} of ${state.key} failed its startup probe, restarting it`);
-        this.#event(
-          state,
-          cr,
-          'Normal',
-          'Killing',
-          `Container ${cr.spec.name} failed startup probe, will be restarted`,
-        );
-        await this.#killAndRestart(state, cr, cr.sim, { exitCode: 137, reason: 'Error' });
+      if (performance.now() >= giveUpAt && cr.run.phase === 'running') {
+        await this.#killForFailedProbe(state, cr, 'startup');
         return false;
       }
       await sleep(startup.periodMs, undefined, { ref: false, signal });
@@ -933,24 +926,25 @@ class TestKubelet implements Kubelet {
       if (!alive()) return;
       failures = ok ? 0 : failures + 1;
       if (failures >= probe.failureThreshold) {
-        if (cr.run.phase !== 'running') return;
-        this.#log(
-          `${cr.spec.name} of ${state.key} failed its liveness probe ${failures} times, restarting it`,
-        );
-        this.#event(
-          state,
-          cr,
-          'Normal',
-          'Killing',
-          `Container ${cr.spec.name} failed liveness probe, will be restarted`,
-        );
-        const exit: Exit = { exitCode: 137, reason: 'Error' };
-        if (cr.sim) await this.#killAndRestart(state, cr, cr.sim, exit);
-        else if (cr.other) await this.#restartOther(state, cr, exit);
+        if (cr.run.phase === 'running') await this.#killForFailedProbe(state, cr, 'liveness');
         return;
       }
       await sleep(probe.periodMs, undefined, { ref: false, signal });
     }
+  }
+
+  /** The kubelet's answer to a failed liveness or startup probe: a Killing Event, then a restart. */
+  async #killForFailedProbe(
+    state: PodState,
+    cr: ContainerRuntime,
+    probe: 'liveness' | 'startup',
+  ): Promise<void> {
+    this.#log(`${cr.spec.name} of ${state.key} failed its ${probe} probe, restarting it`);
+    const message = `Container ${cr.spec.name} failed ${probe} probe, will be restarted`;
+    this.#event(state, cr, 'Normal', 'Killing', message);
+    const exit: Exit = { exitCode: 137, reason: 'Error' };
+    if (cr.sim) await this.#killAndRestart(state, cr, cr.sim, exit);
+    else if (cr.other) await this.#restartOther(state, cr, exit);
   }
 
   /**
@@ -1031,14 +1025,8 @@ class TestKubelet implements Kubelet {
   }
 
   #backOffEvent(state: PodState, cr: ContainerRuntime): void {
-    const pod = `${state.name}_${state.namespace}(${state.uid})`;
-    this.#event(
-      state,
-      cr,
-      'Warning',
-      'BackOff',
-      `Back-off restarting failed container ${cr.spec.name} in pod ${pod}`,
-    );
+    const message = `Back-off restarting failed container ${cr.spec.name} in pod ${podRef(state)}`;
+    this.#event(state, cr, 'Warning', 'BackOff', message);
   }
 
   #event(state: PodState, cr: ContainerRuntime, type: EventType, reason: string, message: string): void {
@@ -1081,13 +1069,12 @@ class TestKubelet implements Kubelet {
   }
 
   async #readinessLoop(
-    state: PodState,
     probe: ProbeTarget,
     cr: ContainerRuntime,
+    signal: AbortSignal,
     alive: () => boolean,
     changed: () => void,
   ): Promise<void> {
-    const signal = state.abort.signal;
     await sleep(probe.initialDelayMs, undefined, { ref: false, signal });
     let successes = 0;
     let failures = 0;

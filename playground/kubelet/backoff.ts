@@ -30,14 +30,18 @@ export function restartDelay(
   };
 }
 
+interface PodIdentity {
+  name: string;
+  namespace: string;
+  uid: string;
+}
+
+/** How the kubelet names a pod in its messages: name_namespace(uid). */
+export function podRef(pod: PodIdentity): string {
+  return `${pod.name}_${pod.namespace}(${pod.uid})`;
+}
+
 /** The CrashLoopBackOff waiting message, in the kubelet's words. */
-export function backoffMessage(
-  delayMs: number,
-  container: string,
-  pod: { name: string; namespace: string; uid: string },
-): string {
-  return (
-    `back-off ${Math.round(delayMs / 100) / 10}s restarting failed container=${container} ` +
-    `pod=${pod.name}_${pod.namespace}(${pod.uid})`
-  );
+export function backoffMessage(delayMs: number, container: string, pod: PodIdentity): string {
+  return `back-off ${Math.round(delayMs / 100) / 10}s restarting failed container=${container} pod=${podRef(pod)}`;
 }
