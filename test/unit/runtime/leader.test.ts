@@ -231,7 +231,7 @@ describe('runtime/leader', () => {
       assert.deepEqual(a.log, ['leader a', 'started', 'stopped']);
     });
 
-    it('sends no write after a renewal whose read answers past the renew deadline (a process paused mid-renewal)', async () => {
+    it('sends no write after a renewal whose read is answered only past the renew deadline', async () => {
       const api = store.api();
       const read = api.readNamespacedLease.bind(api);
       let late: (() => void) | undefined;
